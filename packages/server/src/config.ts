@@ -1,0 +1,284 @@
+import { isIP } from 'node:net'
+import { resolve } from 'node:path'
+
+export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA', 'HS256'] as const
+export type SigningAlg = (typeof SIGNING_ALGS)[number]
+
+export type DatabaseTarget =
+  | { kind: 'postgres'; url: string }
+  | { kind: 'pglite-dir'; dir: string }
+  | { kind: 'pglite-memory' }
+
+/** The server's whole configuration, parsed once from the environment and frozen. Durations are seconds. */
+export interface Config {
+  readonly production: boolean
+  readonly port: number
+  readonly host: string
+  /** The issuer, without a trailing slash, e.g. `https://auth.example.com/api`. */
+  readonly publicUrl: string
+  readonly dataDir: string
+  readonly database: DatabaseTarget
+  readonly redisUrl: string | undefined
+  /** `TESSERA_SECRET`; when unset outside production, main.ts generates one into the data dir. */
+  readonly secret: string | undefined
+  readonly audience: string
+  readonly accessTokenTtl: number
+  readonly refreshIdleTtl: number
+  readonly sessionMaxAge: number
+  readonly refreshReuseGrace: number
+  readonly signingAlg: SigningAlg
+  readonly hs256Secret: string | undefined
+  /** Seconds between automatic rotations, or `null` for rotation by hand only. */
+  readonly keyRotation: number | null
+  /** How often a running server re-reads the key ring, so a rotation elsewhere takes effect. */
+  readonly keyRefreshInterval: number
+  readonly passwordMinLength: number
+  readonly passwordMaxLength: number
+  readonly requireEmailVerification: boolean
+  readonly resetUrl: string
+  readonly verifyUrl: string
+  readonly resetTokenTtl: number
+  readonly verifyTokenTtl: number
+  readonly trustProxy: readonly string[]
+  readonly metricsToken: string | undefined
+  readonly allowedOrigins: readonly string[]
+  readonly rateLimit: boolean
+  readonly smtpUrl: string | undefined
+  readonly mailFrom: string
+  /** Run pending migrations when the server starts. */
+  readonly migrateOnStart: boolean
+  /** Body limit for auth routes, in bytes. */
+  readonly bodyLimit: number
+  readonly logLevel: string
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 }
+
+/** Parses `900`, `15m`, `7d` into seconds. */
+export function parseDuration(variable: string, raw: string): number {
+  const match = /^(\d+)(s|m|h|d)?$/.exec(raw.trim())
+  if (!match) throw new ConfigError(variable, `expected a duration such as 900, 15m, 12h or 7d, got "${raw}"`)
+  const seconds = Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1)
+  if (!Number.isSafeInteger(seconds)) throw new ConfigError(variable, `duration "${raw}" is too large`)
+  return seconds
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Reads the environment once. Every invalid value throws a {@link ConfigError} naming its variable. */
+export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === '' ? undefined : value
+  }
+  const duration = (name: string, fallback: string, min = 1): number => {
+    const seconds = parseDuration(name, get(name) ?? fallback)
+    if (seconds < min) throw new ConfigError(name, `must be at least ${min} seconds`)
+    return seconds
+  }
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = get(name)
+    if (raw === undefined) return fallback
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${raw}"`)
+    }
+    return Number(raw)
+  }
+  const boolean = (name: string, fallback: boolean, yes = 'true', no = 'false'): boolean => {
+    const raw = get(name)?.toLowerCase()
+    if (raw === undefined) return fallback
+    if (raw === yes || raw === 'true' || raw === '1' || raw === 'on') return true
+    if (raw === no || raw === 'false' || raw === '0' || raw === 'off') return false
+    throw new ConfigError(name, `expected ${yes} or ${no}, got "${raw}"`)
+  }
+  const url = (name: string, raw: string): URL => {
+    try {
+      const parsed = new URL(raw)
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http(s)')
+      return parsed
+    } catch {
+      throw new ConfigError(name, `expected an http(s) URL, got "${raw}"`)
+    }
+  }
+
+  const production = get('NODE_ENV') === 'production'
+  const port = integer('PORT', 3000, 0, 65_535)
+  const host = get('HOST') ?? '127.0.0.1'
+
+  const publicUrlRaw = get('TESSERA_PUBLIC_URL') ?? `http://localhost:${port === 0 ? 3000 : port}`
+  const publicParsed = url('TESSERA_PUBLIC_URL', publicUrlRaw)
+  if (publicParsed.search || publicParsed.hash) {
+    throw new ConfigError('TESSERA_PUBLIC_URL', 'must not have a query or fragment')
+  }
+  const publicUrl = publicParsed.href.replace(/\/+$/, '')
+  if (production && publicParsed.protocol !== 'https:' && !isLoopbackHost(publicParsed.hostname)) {
+    throw new ConfigError(
+      'TESSERA_PUBLIC_URL',
+      'must be an https:// URL in production (only localhost may use http)',
+    )
+  }
+
+  const dataDir = resolve(cwd, get('TESSERA_DATA_DIR') ?? '.tessera')
+  const databaseUrl = get('DATABASE_URL')
+  let database: DatabaseTarget
+  if (databaseUrl === undefined) database = { kind: 'pglite-dir', dir: resolve(dataDir, 'pgdata') }
+  else if (databaseUrl === 'memory://') database = { kind: 'pglite-memory' }
+  else if (/^postgres(ql)?:\/\//.test(databaseUrl)) database = { kind: 'postgres', url: databaseUrl }
+  else throw new ConfigError('DATABASE_URL', 'expected postgres://…, memory:// or unset (embedded database)')
+
+  const redisUrl = get('REDIS_URL')
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL', `expected redis://… or rediss://…, got "${redisUrl}"`)
+  }
+
+  const secret = get('TESSERA_SECRET')
+  if (secret !== undefined) assertStrongSecret('TESSERA_SECRET', secret)
+  else if (production) {
+    throw new ConfigError(
+      'TESSERA_SECRET',
+      'is required in production: set it to at least 32 random characters, e.g. `openssl rand -base64 48`',
+    )
+  }
+
+  const signingAlgRaw = get('TESSERA_SIGNING_ALG') ?? 'RS256'
+  if (!(SIGNING_ALGS as readonly string[]).includes(signingAlgRaw)) {
+    throw new ConfigError(
+      'TESSERA_SIGNING_ALG',
+      `expected one of ${SIGNING_ALGS.join(', ')}, got "${signingAlgRaw}"`,
+    )
+  }
+  const signingAlg = signingAlgRaw as SigningAlg
+  const hs256Secret = get('TESSERA_HS256_SECRET')
+  if (signingAlg === 'HS256') {
+    if (hs256Secret === undefined) {
+      throw new ConfigError('TESSERA_HS256_SECRET', 'is required when TESSERA_SIGNING_ALG=HS256')
+    }
+    assertStrongSecret('TESSERA_HS256_SECRET', hs256Secret)
+  } else if (hs256Secret !== undefined) {
+    throw new ConfigError('TESSERA_HS256_SECRET', 'is only used with TESSERA_SIGNING_ALG=HS256; unset it')
+  }
+
+  const rotationRaw = get('TESSERA_KEY_ROTATION') ?? '30d'
+  const keyRotation = rotationRaw === 'off' ? null : duration('TESSERA_KEY_ROTATION', rotationRaw, 3600)
+
+  const passwordMinLength = integer('TESSERA_PASSWORD_MIN_LENGTH', 8, 1, 1024)
+  const passwordMaxLength = integer('TESSERA_PASSWORD_MAX_LENGTH', 256, 1, 1024)
+  if (passwordMinLength > passwordMaxLength) {
+    throw new ConfigError('TESSERA_PASSWORD_MIN_LENGTH', 'must not exceed TESSERA_PASSWORD_MAX_LENGTH')
+  }
+
+  const accessTokenTtl = duration('TESSERA_ACCESS_TOKEN_TTL', '15m', 10)
+  const refreshIdleTtl = duration('TESSERA_REFRESH_IDLE_TTL', '7d', 60)
+  const sessionMaxAge = duration('TESSERA_SESSION_MAX_AGE', '30d', 60)
+  if (refreshIdleTtl > sessionMaxAge) {
+    throw new ConfigError('TESSERA_REFRESH_IDLE_TTL', 'must not exceed TESSERA_SESSION_MAX_AGE')
+  }
+  const refreshReuseGrace = duration('TESSERA_REFRESH_REUSE_GRACE', '10s', 0)
+  if (refreshReuseGrace > 300) {
+    throw new ConfigError(
+      'TESSERA_REFRESH_REUSE_GRACE',
+      'must be at most 5 minutes; a long grace weakens theft detection',
+    )
+  }
+
+  const origin = publicParsed.origin
+  const allowedOrigins = (get('TESSERA_ALLOWED_ORIGINS') ?? origin)
+    .split(',')
+    .map((value) => value.trim())
+    .filter((value) => value !== '')
+    .map((value) => {
+      const parsed = url('TESSERA_ALLOWED_ORIGINS', value)
+      if (parsed.origin !== value.replace(/\/$/, '')) {
+        throw new ConfigError(
+          'TESSERA_ALLOWED_ORIGINS',
+          `"${value}" is not an origin (scheme://host[:port], no path)`,
+        )
+      }
+      return parsed.origin
+    })
+
+  const trustProxy = (get('TESSERA_TRUST_PROXY') ?? '')
+    .split(',')
+    .map((value) => value.trim())
+    .filter((value) => value !== '')
+  for (const entry of trustProxy) {
+    const [address, bits] = entry.split('/')
+    if (!address || isIP(address) === 0 || (bits !== undefined && !/^\d{1,3}$/.test(bits))) {
+      throw new ConfigError('TESSERA_TRUST_PROXY', `"${entry}" is not an IP address or CIDR`)
+    }
+  }
+
+  const logLevel = get('LOG_LEVEL') ?? 'info'
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`)
+  }
+
+  const config: Config = {
+    production,
+    port,
+    host,
+    publicUrl,
+    dataDir,
+    database,
+    redisUrl,
+    secret,
+    audience: get('TESSERA_AUDIENCE') ?? 'tessera',
+    accessTokenTtl,
+    refreshIdleTtl,
+    sessionMaxAge,
+    refreshReuseGrace,
+    signingAlg,
+    hs256Secret,
+    keyRotation,
+    keyRefreshInterval: duration('TESSERA_KEY_REFRESH_INTERVAL', '30s', 1),
+    passwordMinLength,
+    passwordMaxLength,
+    requireEmailVerification: boolean('TESSERA_REQUIRE_EMAIL_VERIFICATION', false),
+    resetUrl: url('TESSERA_RESET_URL', get('TESSERA_RESET_URL') ?? `${publicUrl}/reset-password`).href,
+    verifyUrl: url('TESSERA_VERIFY_URL', get('TESSERA_VERIFY_URL') ?? `${publicUrl}/verify-email`).href,
+    resetTokenTtl: duration('TESSERA_RESET_TOKEN_TTL', '15m', 60),
+    verifyTokenTtl: duration('TESSERA_VERIFY_TOKEN_TTL', '24h', 60),
+    trustProxy,
+    metricsToken: get('TESSERA_METRICS_TOKEN'),
+    allowedOrigins,
+    rateLimit: boolean('TESSERA_RATE_LIMIT', true, 'on', 'off'),
+    smtpUrl: get('SMTP_URL'),
+    mailFrom: get('MAIL_FROM') ?? `Tessera <no-reply@${publicParsed.hostname}>`,
+    migrateOnStart: boolean('TESSERA_MIGRATE_ON_START', true),
+    bodyLimit: integer('TESSERA_BODY_LIMIT', 16 * 1024, 1024, 1024 * 1024),
+    logLevel,
+  }
+  return Object.freeze(config)
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]'
+}
+
+function assertStrongSecret(variable: string, value: string): void {
+  if (value.length < 32) {
+    throw new ConfigError(
+      variable,
+      'must be at least 32 characters of random data, e.g. `openssl rand -base64 48`',
+    )
+  }
+  // a long run of one character or a short repeated phrase is not random data
+  if (new Set(value).size < 10) {
+    throw new ConfigError(
+      variable,
+      'looks like a placeholder, not random data; use e.g. `openssl rand -base64 48`',
+    )
+  }
+}

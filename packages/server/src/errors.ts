@@ -1,0 +1,88 @@
+/** Every error code of the HTTP contract (API.md), with its status and title. */
+export const ERRORS = {
+  VALIDATION_FAILED: { status: 400, title: 'Bad Request' },
+  MALFORMED_REQUEST: { status: 400, title: 'Bad Request' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported Media Type' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload Too Large' },
+  EMAIL_TAKEN: { status: 409, title: 'Conflict' },
+  WEAK_PASSWORD: { status: 400, title: 'Bad Request' },
+  INVALID_CREDENTIALS: { status: 401, title: 'Unauthorized' },
+  TOKEN_MISSING: { status: 401, title: 'Unauthorized' },
+  TOKEN_EXPIRED: { status: 401, title: 'Unauthorized' },
+  TOKEN_INVALID: { status: 401, title: 'Unauthorized' },
+  REFRESH_TOKEN_INVALID: { status: 401, title: 'Unauthorized' },
+  REFRESH_TOKEN_REUSED: { status: 401, title: 'Unauthorized' },
+  FORBIDDEN: { status: 403, title: 'Forbidden' },
+  EMAIL_NOT_VERIFIED: { status: 403, title: 'Forbidden' },
+  ACCOUNT_DISABLED: { status: 403, title: 'Forbidden' },
+  ACCOUNT_LOCKED: { status: 423, title: 'Locked' },
+  RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
+  ONE_TIME_TOKEN_INVALID: { status: 400, title: 'Bad Request' },
+  NOT_FOUND: { status: 404, title: 'Not Found' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  INTERNAL: { status: 500, title: 'Internal Server Error' },
+} as const satisfies Record<string, { status: number; title: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** The human text sent when a throw site gives none; it never names an internal check. */
+const DEFAULT_DETAIL: Record<ErrorCode, string> = {
+  VALIDATION_FAILED: 'The request does not match the expected shape.',
+  MALFORMED_REQUEST: 'The request body is not valid JSON.',
+  UNSUPPORTED_MEDIA_TYPE: 'Send the body as application/json.',
+  PAYLOAD_TOO_LARGE: 'The request body is too large.',
+  EMAIL_TAKEN: 'An account with this email already exists.',
+  WEAK_PASSWORD: 'Choose a stronger password.',
+  INVALID_CREDENTIALS: 'Email or password is incorrect.',
+  TOKEN_MISSING: 'Send an access token as Authorization: Bearer <token>.',
+  TOKEN_EXPIRED: 'The access token has expired; refresh it.',
+  TOKEN_INVALID: 'The access token is not valid.',
+  REFRESH_TOKEN_INVALID: 'The refresh token is missing, expired or revoked; sign in again.',
+  REFRESH_TOKEN_REUSED: 'The refresh token was already used; the session has been revoked. Sign in again.',
+  FORBIDDEN: 'You are not allowed to do this.',
+  EMAIL_NOT_VERIFIED: 'Verify your email address before signing in.',
+  ACCOUNT_DISABLED: 'This account has been disabled.',
+  ACCOUNT_LOCKED: 'Too many failed sign-ins; try again later.',
+  RATE_LIMITED: 'Too many requests; try again later.',
+  ONE_TIME_TOKEN_INVALID: 'The link is invalid or has expired.',
+  NOT_FOUND: 'Not found.',
+  SERVICE_UNAVAILABLE: 'The service is temporarily unavailable; try again shortly.',
+  INTERNAL: 'An unexpected error occurred.',
+}
+
+export interface FieldError {
+  field: string
+  message: string
+}
+
+export interface TesseraErrorOptions {
+  detail?: string
+  cause?: unknown
+  errors?: FieldError[]
+  /** Seconds, sent as `Retry-After`. */
+  retryAfter?: number
+}
+
+/** The one error class of the server: a stable code; the HTTP status comes from {@link ERRORS}. */
+export class TesseraError extends Error {
+  readonly code: ErrorCode
+  readonly detail: string
+  readonly errors: FieldError[] | undefined
+  readonly retryAfter: number | undefined
+
+  constructor(code: ErrorCode, options: TesseraErrorOptions = {}) {
+    const detail = options.detail ?? DEFAULT_DETAIL[code]
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'TesseraError'
+    this.code = code
+    this.detail = detail
+    this.errors = options.errors
+    this.retryAfter = options.retryAfter
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status
+  }
+}
+
+export const isTesseraError = (value: unknown): value is TesseraError => value instanceof TesseraError

@@ -1,0 +1,20 @@
+import type { Clock } from '../clock.js'
+import type { Config } from '../config.js'
+import type { KeyRing } from '../keys/key-ring.js'
+import type { PasswordHasher } from '../passwords/hasher.js'
+import type { Stores } from '../store/stores.js'
+
+/** Everything a flow may need; each flow declares the part it uses with `Pick`. */
+export interface FlowDeps {
+  stores: Stores
+  keyRing: KeyRing
+  hasher: PasswordHasher
+  clock: Clock
+  config: Config
+}
+
+/** Where a request came from, recorded on the session it opens. */
+export interface ClientContext {
+  userAgent: string | null
+  ip: string | null
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto'
+import type { User } from '../store/database.js'
+import type { Stores } from '../store/stores.js'
+import { issueAccessToken } from '../tokens/access-token.js'
+import { hashRefreshToken, newRefreshToken } from '../tokens/refresh-token.js'
+import type { ClientContext, FlowDeps } from './deps.js'
+
+/** What register, login and refresh hand back to the HTTP layer. */
+export interface IssuedTokens {
+  user: User
+  sessionId: string
+  accessToken: string
+  /** Seconds. */
+  expiresIn: number
+  refreshToken: string
+  /** When the refresh token dies unless used (idle timeout, capped by the absolute lifetime). */
+  refreshExpiresAt: Date
+}
+
+const USER_AGENT_MAX = 512
+
+/** Opens a session with its first refresh token, inside the caller's transaction. */
+export async function openSession(
+  tx: Stores,
+  deps: Pick<FlowDeps, 'clock' | 'config'>,
+  user: User,
+  context: ClientContext,
+): Promise<{ sessionId: string; refreshToken: string; refreshExpiresAt: Date }> {
+  const now = deps.clock.now()
+  const sessionId = randomUUID()
+  const absoluteExpiresAt = new Date(now.getTime() + deps.config.sessionMaxAge * 1000)
+  const idleExpiresAt = new Date(now.getTime() + deps.config.refreshIdleTtl * 1000)
+  await tx.sessions.create({
+    id: sessionId,
+    userId: user.id,
+    createdAt: now,
+    idleExpiresAt,
+    absoluteExpiresAt,
+    userAgent: context.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
+    ip: context.ip,
+  })
+  const refreshToken = newRefreshToken()
+  await tx.refreshTokens.insert({
+    id: randomUUID(),
+    sessionId,
+    hash: hashRefreshToken(refreshToken),
+    createdAt: now,
+  })
+  return { sessionId, refreshToken, refreshExpiresAt: idleExpiresAt }
+}
+
+export async function accessTokenFor(
+  deps: Pick<FlowDeps, 'keyRing' | 'clock' | 'config'>,
+  user: User,
+  sessionId: string,
+): Promise<{ accessToken: string; expiresIn: number }> {
+  const accessToken = await issueAccessToken(deps, {
+    userId: user.id,
+    sessionId,
+    roles: user.roles,
+    email: user.email,
+    emailVerified: user.email_verified,
+  })
+  return { accessToken, expiresIn: deps.config.accessTokenTtl }
+}

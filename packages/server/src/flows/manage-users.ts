@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto'
+import { TesseraError } from '../errors.js'
+import type { User } from '../store/database.js'
+import type { FlowDeps } from './deps.js'
+import { normalizeEmail } from './email.js'
+
+export const ROLE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
+// the same rule the HTTP schema states, for input that does not come through HTTP
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+
+function checkRoles(roles: string[]): void {
+  const bad = roles.filter((role) => !ROLE_PATTERN.test(role))
+  if (bad.length > 0) {
+    throw new TesseraError('VALIDATION_FAILED', {
+      errors: bad.map((role) => ({
+        field: 'role',
+        message: `"${role}" is not a role name (letters, digits, _ . : -)`,
+      })),
+    })
+  }
+}
+
+export interface CreateUserInput {
+  email: string
+  password: string
+  name?: string | undefined
+  roles: string[]
+}
+
+/** Creates an account without signing it in (the operator's `tessera users create`). */
+export async function createUser(
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'clock' | 'config'>,
+  input: CreateUserInput,
+): Promise<User> {
+  const { email, normalized } = normalizeEmail(input.email)
+  if (email.length > 254 || !EMAIL_PATTERN.test(email)) {
+    throw new TesseraError('VALIDATION_FAILED', {
+      errors: [{ field: 'email', message: 'must be an email address' }],
+    })
+  }
+  const { passwordMinLength: min, passwordMaxLength: max } = deps.config
+  if (input.password.length < min || input.password.length > max) {
+    throw new TesseraError('VALIDATION_FAILED', {
+      errors: [{ field: 'password', message: `must be ${min} to ${max} characters` }],
+    })
+  }
+  checkRoles(input.roles)
+  const user = await deps.stores.users.create({
+    id: randomUUID(),
+    email,
+    emailNormalized: normalized,
+    name: input.name?.trim() || null,
+    passwordHash: await deps.hasher.hash(input.password),
+    roles: [...new Set(input.roles)],
+    createdAt: deps.clock.now(),
+  })
+  if (user === 'email_taken') throw new TesseraError('EMAIL_TAKEN')
+  return user
+}
+
+/** Adds and removes roles. New access tokens carry them; tokens already issued keep theirs until they expire. */
+export async function changeRoles(
+  deps: Pick<FlowDeps, 'stores' | 'clock'>,
+  email: string,
+  change: { add: string[]; remove: string[] },
+): Promise<User> {
+  checkRoles([...change.add, ...change.remove])
+  return deps.stores.transaction(async (tx) => {
+    const user = await tx.users.findByEmail(normalizeEmail(email).normalized)
+    if (!user) throw new TesseraError('NOT_FOUND', { detail: `No user with email ${email}.` })
+    const roles = [...new Set([...user.roles, ...change.add])].filter((role) => !change.remove.includes(role))
+    await tx.users.setRoles(user.id, roles, deps.clock.now())
+    return { ...user, roles }
+  })
+}

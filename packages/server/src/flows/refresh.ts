@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto'
+import { TesseraError } from '../errors.js'
+import type { User } from '../store/database.js'
+import {
+  hashRefreshToken,
+  isWellFormedRefreshToken,
+  newRefreshToken,
+  sealSuccessor,
+  unsealSuccessor,
+} from '../tokens/refresh-token.js'
+import type { FlowDeps } from './deps.js'
+import { accessTokenFor, type IssuedTokens } from './issued-tokens.js'
+
+type Decision =
+  | { kind: 'rotated'; user: User; sessionId: string; successor: string; expiresAt: Date }
+  | { kind: 'repeat'; user: User; sessionId: string; sealed: string; expiresAt: Date }
+  | { kind: 'reused' }
+
+/**
+ * Exchanges a refresh token for a new one and a new access token. The presented token is spent.
+ * - A repeat inside the reuse grace window (parallel tabs racing) gets the same successor back.
+ * - A repeat after it is treated as theft: the whole session is revoked.
+ * The token row is locked for the decision, so parallel refreshes of one token yield one successor.
+ */
+export async function refresh(
+  deps: Pick<FlowDeps, 'stores' | 'keyRing' | 'clock' | 'config'>,
+  presented: string,
+): Promise<IssuedTokens> {
+  if (!isWellFormedRefreshToken(presented)) throw new TesseraError('REFRESH_TOKEN_INVALID')
+  const hash = hashRefreshToken(presented)
+
+  const decision = await deps.stores.transaction(async (tx): Promise<Decision> => {
+    const now = deps.clock.now()
+    const found = await tx.refreshTokens.findForUpdate(hash)
+    if (!found) throw new TesseraError('REFRESH_TOKEN_INVALID')
+    const { token, session, user } = found
+    if (
+      session.revoked_at !== null ||
+      session.idle_expires_at <= now ||
+      session.absolute_expires_at <= now ||
+      user.disabled_at !== null
+    ) {
+      throw new TesseraError('REFRESH_TOKEN_INVALID')
+    }
+
+    if (token.usedAt !== null) {
+      const sinceUse = now.getTime() - token.usedAt.getTime()
+      if (sinceUse <= deps.config.refreshReuseGrace * 1000 && token.successorSealed !== null) {
+        return {
+          kind: 'repeat',
+          user,
+          sessionId: session.id,
+          sealed: token.successorSealed,
+          expiresAt: session.idle_expires_at,
+        }
+      }
+      await tx.sessions.revoke(session.id, undefined, now, 'refresh_token_reused')
+      return { kind: 'reused' }
+    }
+
+    const successor = newRefreshToken()
+    const expiresAt = new Date(
+      Math.min(now.getTime() + deps.config.refreshIdleTtl * 1000, session.absolute_expires_at.getTime()),
+    )
+    await tx.refreshTokens.markUsed(token.id, now, await sealSuccessor(presented, successor))
+    await tx.refreshTokens.insert({
+      id: randomUUID(),
+      sessionId: session.id,
+      hash: hashRefreshToken(successor),
+      createdAt: now,
+    })
+    await tx.sessions.touch(session.id, now, expiresAt)
+    return { kind: 'rotated', user, sessionId: session.id, successor, expiresAt }
+  })
+
+  // thrown after the transaction, so the revocation commits
+  if (decision.kind === 'reused') throw new TesseraError('REFRESH_TOKEN_REUSED')
+  const refreshToken =
+    decision.kind === 'rotated' ? decision.successor : await unsealSuccessor(presented, decision.sealed)
+  return {
+    user: decision.user,
+    sessionId: decision.sessionId,
+    refreshToken,
+    refreshExpiresAt: decision.expiresAt,
+    ...(await accessTokenFor(deps, decision.user, decision.sessionId)),
+  }
+}

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto'
+import cookie from '@fastify/cookie'
+import cors from '@fastify/cors'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { TesseraError } from '../errors.js'
+import type { FlowDeps } from '../flows/deps.js'
+import { errorHandler, sendProblem } from './problem.js'
+import { accountRoutes } from './routes/account.js'
+import { authTokenRoutes } from './routes/auth-tokens.js'
+import { discoveryRoutes } from './routes/discovery.js'
+import { Problem } from './schemas.js'
+
+export interface AppDeps extends FlowDeps {
+  /** Resolves when the database answers (readiness). */
+  ping(): Promise<void>
+  /** A pino logger or Fastify's logger options; `false` for none (tests). */
+  logger?: FastifyServerOptions['loggerInstance'] | FastifyServerOptions['logger']
+}
+
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'body.password',
+  'body.refreshToken',
+]
+
+/** Builds the HTTP app; never listens, so tests drive it with `inject()`. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps
+  const loggerOption =
+    deps.logger && typeof deps.logger === 'object' && 'child' in deps.logger
+      ? { loggerInstance: deps.logger }
+      : { logger: deps.logger ?? false }
+  const app = Fastify({
+    ...loggerOption,
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
+    genReqId: () => randomUUID(),
+    // no type coercion: "123" is not a number and 123 is not an email
+    ajv: { customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true } },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // only JSON bodies: a text/plain body (which a cross-site form can send) is 415
+  app.removeContentTypeParser(['text/plain'])
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((_request, reply) => sendProblem(reply, new TesseraError('NOT_FOUND')))
+  app.addSchema(Problem)
+
+  await app.register(cookie)
+  await app.register(cors, {
+    origin: [...config.allowedOrigins],
+    credentials: true,
+    methods: ['GET', 'POST', 'DELETE'],
+    allowedHeaders: ['Content-Type', 'Authorization'],
+    maxAge: 600,
+  })
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tessera',
+        version: '0.1.0',
+        description:
+          'Self-hostable JWT authentication server. Errors are RFC 9457 problem+json with a stable `code`. ' +
+          'Access tokens are RFC 9068 JWTs (`typ: at+jwt`) verifiable against `/.well-known/jwks.json`.',
+      },
+      servers: [{ url: config.publicUrl }],
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  await app.register(discoveryRoutes(deps))
+  await app.register(authTokenRoutes(deps))
+  await app.register(accountRoutes(deps))
+  return app
+}

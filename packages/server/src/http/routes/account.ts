@@ -1,0 +1,102 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
+import { type Authenticated, authenticate } from '../../flows/authenticate.js'
+import type { FlowDeps } from '../../flows/deps.js'
+import { logoutAll } from '../../flows/logout.js'
+import { listSessions, revokeSession } from '../../flows/sessions.js'
+import { bearerToken } from '../bearer.js'
+import { refreshCookie } from '../refresh-cookie.js'
+import { responses, SessionView, UserView } from '../schemas.js'
+import { sessionView, userView } from '../views.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set on Bearer-protected routes once the token and its session checked out. */
+    auth?: Authenticated
+  }
+}
+
+const security = [{ bearerAuth: [] }]
+
+/** Routes that act for the signed-in user, authenticated by an access token. */
+export const accountRoutes =
+  (deps: FlowDeps): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const cookie = refreshCookie(deps.config)
+    app.decorateRequest('auth', undefined)
+    app.addHook('onRequest', async (request) => {
+      request.auth = await authenticate(deps, bearerToken(request))
+    })
+    const authOf = (request: FastifyRequest): Authenticated => {
+      if (!request.auth) throw new Error('authentication hook did not run')
+      return request.auth
+    }
+
+    app.get(
+      '/auth/me',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'The signed-in user',
+          security,
+          response: responses({ 200: Type.Object({ user: UserView }) }),
+        },
+      },
+      async (request, reply) =>
+        reply.header('cache-control', 'no-store').send({ user: userView(authOf(request).user) }),
+    )
+
+    app.post(
+      '/auth/logout-all',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'Revoke every session of the signed-in user',
+          security,
+          response: responses({ 204: Type.Null() }),
+        },
+      },
+      async (request, reply) => {
+        await logoutAll(deps, authOf(request).user.id)
+        cookie.clear(reply)
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.get(
+      '/auth/sessions',
+      {
+        schema: {
+          tags: ['account'],
+          summary: "The signed-in user's live sessions, most recently used first",
+          security,
+          response: responses({ 200: Type.Object({ sessions: Type.Array(SessionView) }) }),
+        },
+      },
+      async (request, reply) => {
+        const { user, session } = authOf(request)
+        const sessions = await listSessions(deps, user.id)
+        return reply.header('cache-control', 'no-store').send({
+          sessions: sessions.map((entry) => sessionView(entry, session.id)),
+        })
+      },
+    )
+
+    app.delete(
+      '/auth/sessions/:id',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'Revoke one of your own sessions (another user’s id is 404)',
+          security,
+          params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+          response: responses({ 204: Type.Null() }),
+        },
+      },
+      async (request, reply) => {
+        await revokeSession(deps, authOf(request).user.id, request.params.id)
+        return reply.code(204).send(null)
+      },
+    )
+  }

@@ -1,0 +1,172 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { TesseraError } from '../../errors.js'
+import type { ClientContext, FlowDeps } from '../../flows/deps.js'
+import type { IssuedTokens } from '../../flows/issued-tokens.js'
+import { login } from '../../flows/login.js'
+import { logout } from '../../flows/logout.js'
+import { refresh } from '../../flows/refresh.js'
+import { register } from '../../flows/register.js'
+import { refreshCookie } from '../refresh-cookie.js'
+import {
+  Email,
+  passwordSchema,
+  responses,
+  type TokenResponse as TokenBody,
+  TokenDelivery,
+  TokenResponse,
+} from '../schemas.js'
+import { userView } from '../views.js'
+
+const clientContext = (request: FastifyRequest): ClientContext => ({
+  userAgent: request.headers['user-agent'] ?? null,
+  ip: request.ip ?? null,
+})
+
+/** Register, login, refresh and logout: the routes that hand out or spend refresh tokens. */
+export const authTokenRoutes =
+  (deps: FlowDeps): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const cookie = refreshCookie(deps.config)
+    const allowedOrigins = new Set(deps.config.allowedOrigins)
+    const password = passwordSchema(deps.config)
+
+    function sendTokens(
+      reply: FastifyReply,
+      issued: IssuedTokens,
+      delivery: TokenDelivery,
+      status: 200 | 201,
+    ) {
+      const body: TokenBody = {
+        user: userView(issued.user),
+        accessToken: issued.accessToken,
+        tokenType: 'Bearer',
+        expiresIn: issued.expiresIn,
+      }
+      if (delivery === 'body') body.refreshToken = issued.refreshToken
+      else cookie.set(reply, issued.refreshToken, issued.refreshExpiresAt, deps.clock.now())
+      return reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache').send(body)
+    }
+
+    // The cookie endpoints must not be usable from another site: a foreign Origin is refused, and
+    // only application/json is accepted, which a cross-site HTML form cannot send.
+    async function guardCookieEndpoint(request: FastifyRequest) {
+      const mediaType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+      if (mediaType !== 'application/json') throw new TesseraError('UNSUPPORTED_MEDIA_TYPE')
+      const origin = request.headers.origin
+      if (origin !== undefined && !allowedOrigins.has(origin)) {
+        throw new TesseraError('FORBIDDEN', { detail: 'Cross-site requests are not allowed here.' })
+      }
+    }
+
+    app.post(
+      '/auth/register',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Create an account and sign in',
+          body: Type.Object(
+            {
+              email: Email,
+              password,
+              name: Type.Optional(Type.String({ maxLength: 200 })),
+              tokenDelivery: Type.Optional(TokenDelivery),
+            },
+            { additionalProperties: false },
+          ),
+          response: responses({ 201: TokenResponse }),
+        },
+      },
+      async (request, reply) => {
+        const issued = await register(deps, request.body, clientContext(request))
+        return sendTokens(reply, issued, request.body.tokenDelivery ?? 'cookie', 201)
+      },
+    )
+
+    app.post(
+      '/auth/login',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Sign in with email and password; always opens a new session',
+          body: Type.Object(
+            {
+              email: Email,
+              // no length bounds: a password that fits no policy is simply wrong, and a policy
+              // changed later must not lock out existing accounts; the body limit caps size
+              password: Type.String({ minLength: 1, maxLength: 4096 }),
+              tokenDelivery: Type.Optional(TokenDelivery),
+            },
+            { additionalProperties: false },
+          ),
+          response: responses({ 200: TokenResponse }),
+        },
+      },
+      async (request, reply) => {
+        const issued = await login(deps, request.body, clientContext(request))
+        return sendTokens(reply, issued, request.body.tokenDelivery ?? 'cookie', 200)
+      },
+    )
+
+    const RefreshBody = Type.Object(
+      {
+        refreshToken: Type.Optional(Type.String({ maxLength: 512 })),
+        tokenDelivery: Type.Optional(TokenDelivery),
+      },
+      { additionalProperties: false },
+    )
+
+    app.post(
+      '/auth/refresh',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Rotate the refresh token (cookie or body) and get a new access token',
+          description:
+            'The refresh token comes from the body (`refreshToken`) or else the `tessera_refresh` cookie. ' +
+            '`tokenDelivery` defaults to the way the token came: body in, body out; cookie in, cookie out.',
+          body: RefreshBody,
+          response: responses({ 200: TokenResponse }),
+        },
+        preValidation: guardCookieEndpoint,
+      },
+      async (request, reply) => {
+        const fromBody = request.body.refreshToken
+        const presented = fromBody ?? cookie.read(request)
+        const delivery = request.body.tokenDelivery ?? (fromBody !== undefined ? 'body' : 'cookie')
+        if (presented === undefined) {
+          cookie.clear(reply)
+          throw new TesseraError('REFRESH_TOKEN_INVALID')
+        }
+        try {
+          return sendTokens(reply, await refresh(deps, presented), delivery, 200)
+        } catch (error) {
+          // a refresh that failed for the token's sake leaves no dead cookie behind
+          if (error instanceof TesseraError && error.code.startsWith('REFRESH_TOKEN_')) cookie.clear(reply)
+          throw error
+        }
+      },
+    )
+
+    app.post(
+      '/auth/logout',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Revoke the session of a refresh token (cookie or body); idempotent',
+          body: Type.Object(
+            { refreshToken: Type.Optional(Type.String({ maxLength: 512 })) },
+            { additionalProperties: false },
+          ),
+          response: responses({ 204: Type.Null() }),
+        },
+        preValidation: guardCookieEndpoint,
+      },
+      async (request, reply) => {
+        await logout(deps, request.body.refreshToken ?? cookie.read(request))
+        cookie.clear(reply)
+        return reply.code(204).header('cache-control', 'no-store').send(null)
+      },
+    )
+  }

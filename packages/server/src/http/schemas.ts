@@ -1,0 +1,65 @@
+import { type Static, Type } from '@sinclair/typebox'
+import type { Config } from '../config.js'
+
+export const TokenDelivery = Type.Union([Type.Literal('cookie'), Type.Literal('body')], {
+  description:
+    'How the refresh token is returned: an httpOnly cookie (default) or `refreshToken` in the body.',
+})
+export type TokenDelivery = Static<typeof TokenDelivery>
+
+export const Email = Type.String({
+  format: 'email',
+  maxLength: 254,
+  description: 'Compared case-insensitively.',
+})
+
+/** Password bounds come from configuration, so the schema (and the OpenAPI document) is built per app. */
+export const passwordSchema = (config: Pick<Config, 'passwordMinLength' | 'passwordMaxLength'>) =>
+  Type.String({ minLength: config.passwordMinLength, maxLength: config.passwordMaxLength })
+
+export const UserView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  roles: Type.Array(Type.String()),
+  emailVerified: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+})
+export type UserView = Static<typeof UserView>
+
+export const TokenResponse = Type.Object({
+  user: Type.Optional(UserView),
+  accessToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds until the access token expires.' }),
+  refreshToken: Type.Optional(Type.String({ description: 'Only with tokenDelivery "body".' })),
+})
+export type TokenResponse = Static<typeof TokenResponse>
+
+export const SessionView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.String({ format: 'date-time' }),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  current: Type.Boolean(),
+})
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String(),
+    detail: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', description: 'RFC 9457 problem details' },
+)
+
+export const problemRef = Type.Unsafe<Static<typeof Problem>>(Type.Ref('Problem'))
+
+/** Response schemas for a route: its success shapes plus problem+json for every error status. */
+export function responses<T extends Record<number, unknown>>(success: T) {
+  return { ...success, '4xx': problemRef, '5xx': problemRef }
+}

@@ -1,0 +1,68 @@
+import type { ColumnType, Generated, Selectable } from 'kysely'
+
+/** Tables as Kysely sees them. Times are `timestamptz`, hashes `bytea`. */
+export interface Database {
+  users: UsersTable
+  sessions: SessionsTable
+  refresh_tokens: RefreshTokensTable
+  signing_keys: SigningKeysTable
+}
+
+type CreatedAt = ColumnType<Date, Date, never>
+
+export interface UsersTable {
+  id: string
+  /** As the user typed it, trimmed and NFC-normalised. */
+  email: string
+  /** The unique form: trimmed, NFC, lower case. */
+  email_normalized: string
+  name: string | null
+  password_hash: string
+  roles: string[]
+  email_verified: Generated<boolean>
+  disabled_at: Date | null
+  created_at: CreatedAt
+  updated_at: Date
+}
+
+export interface SessionsTable {
+  id: string
+  user_id: string
+  created_at: CreatedAt
+  last_used_at: Date
+  /** Moves forward on every refresh, never past `absolute_expires_at`. */
+  idle_expires_at: Date
+  absolute_expires_at: Date
+  revoked_at: Date | null
+  revoked_reason: string | null
+  user_agent: string | null
+  ip: string | null
+}
+
+export interface RefreshTokensTable {
+  id: string
+  session_id: string
+  /** SHA-256 of the token; the token itself is never stored. */
+  token_hash: Uint8Array
+  created_at: CreatedAt
+  used_at: Date | null
+  /** The successor, sealed under a key derived from this (the parent) token; see tokens/refresh-token.ts. */
+  successor_sealed: string | null
+}
+
+export interface SigningKeysTable {
+  kid: string
+  alg: string
+  public_jwk: ColumnType<Record<string, unknown>, string, string>
+  /** The private JWK as a compact JWE under a key derived from TESSERA_SECRET. */
+  private_jwe: string
+  created_at: CreatedAt
+  /** The key signs from this time on (a key may be published before it signs). */
+  activates_at: Date
+  /** Set when a newer key took over; the public key stays published while its tokens may live. */
+  retired_at: Date | null
+}
+
+export type User = Selectable<UsersTable>
+export type Session = Selectable<SessionsTable>
+export type SigningKeyRow = Selectable<SigningKeysTable>

@@ -1,0 +1,24 @@
+import { type Kysely, type Migration, type MigrationResult, Migrator } from 'kysely'
+import * as initial from './migrations/0001-initial.js'
+
+/** Every migration, in order. Listed in code so the built package needs no migrations folder. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-initial': initial,
+}
+
+/**
+ * Applies pending migrations. On PostgreSQL Kysely takes an advisory lock inside one transaction,
+ * so two instances starting at once apply each migration exactly once.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResult[]> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => MIGRATIONS },
+    migrationTableName: 'tessera_migrations',
+    migrationLockTableName: 'tessera_migrations_lock',
+  })
+  const { error, results = [] } = await migrator.migrateToLatest()
+  if (error) throw error
+  return results
+}

@@ -1,0 +1,84 @@
+import type { Session } from './database.js'
+import type { Db } from './db.js'
+
+export interface NewSession {
+  id: string
+  userId: string
+  createdAt: Date
+  idleExpiresAt: Date
+  absoluteExpiresAt: Date
+  userAgent: string | null
+  ip: string | null
+}
+
+export type RevokeReason = 'logout' | 'logout_all' | 'revoked_by_user' | 'refresh_token_reused'
+
+export interface SessionStore {
+  create(session: NewSession): Promise<void>
+  /** The session when it exists, belongs to `userId`, is not revoked and has not expired at `now`. */
+  findLive(id: string, userId: string, now: Date): Promise<Session | undefined>
+  listLive(userId: string, now: Date): Promise<Session[]>
+  /** Marks a rotation: last use and the new idle expiry. */
+  touch(id: string, at: Date, idleExpiresAt: Date): Promise<void>
+  /** Revokes one live session; answers whether it was live. */
+  revoke(id: string, userId: string | undefined, at: Date, reason: RevokeReason): Promise<boolean>
+  revokeAllForUser(userId: string, at: Date, reason: RevokeReason): Promise<number>
+}
+
+export function createSessionStore(db: Db): SessionStore {
+  const live = (now: Date) =>
+    db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('revoked_at', 'is', null)
+      .where('idle_expires_at', '>', now)
+      .where('absolute_expires_at', '>', now)
+
+  return {
+    async create(session) {
+      await db
+        .insertInto('sessions')
+        .values({
+          id: session.id,
+          user_id: session.userId,
+          created_at: session.createdAt,
+          last_used_at: session.createdAt,
+          idle_expires_at: session.idleExpiresAt,
+          absolute_expires_at: session.absoluteExpiresAt,
+          user_agent: session.userAgent,
+          ip: session.ip,
+        })
+        .execute()
+    },
+    findLive: (id, userId, now) =>
+      live(now).where('id', '=', id).where('user_id', '=', userId).executeTakeFirst(),
+    listLive: (userId, now) =>
+      live(now).where('user_id', '=', userId).orderBy('last_used_at', 'desc').execute(),
+    async touch(id, at, idleExpiresAt) {
+      await db
+        .updateTable('sessions')
+        .set({ last_used_at: at, idle_expires_at: idleExpiresAt })
+        .where('id', '=', id)
+        .execute()
+    },
+    async revoke(id, userId, at, reason) {
+      let query = db
+        .updateTable('sessions')
+        .set({ revoked_at: at, revoked_reason: reason })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+      if (userId !== undefined) query = query.where('user_id', '=', userId)
+      const result = await query.executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+    async revokeAllForUser(userId, at, reason) {
+      const result = await db
+        .updateTable('sessions')
+        .set({ revoked_at: at, revoked_reason: reason })
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows)
+    },
+  }
+}

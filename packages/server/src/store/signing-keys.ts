@@ -1,0 +1,76 @@
+import { sql } from 'kysely'
+import type { SigningKeyRow } from './database.js'
+import type { Db } from './db.js'
+
+export interface NewSigningKey {
+  kid: string
+  alg: string
+  publicJwk: Record<string, unknown>
+  privateJwe: string
+  createdAt: Date
+  activatesAt: Date
+}
+
+export interface SigningKeyStore {
+  /** Keys not retired, or retired after `retiredAfter` (their tokens may still be alive). */
+  listPublishable(retiredAfter: Date): Promise<SigningKeyRow[]>
+  listAll(): Promise<SigningKeyRow[]>
+  /**
+   * Runs `decide` under a database-wide lock on the key ring, so two instances or a CLI do not
+   * create or rotate keys at the same time. `decide` sees the unretired keys and may insert one.
+   */
+  withRingLock<T>(decide: (ring: KeyRingTx) => Promise<T>): Promise<T>
+}
+
+export interface KeyRingTx {
+  unretired(): Promise<SigningKeyRow[]>
+  insert(key: NewSigningKey): Promise<void>
+  retireAllExcept(kid: string, at: Date): Promise<void>
+}
+
+export function createSigningKeyStore(db: Db): SigningKeyStore {
+  return {
+    listPublishable: (retiredAfter) =>
+      db
+        .selectFrom('signing_keys')
+        .selectAll()
+        .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', retiredAfter)]))
+        .orderBy('activates_at', 'desc')
+        .execute(),
+    listAll: () => db.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute(),
+    withRingLock: (decide) =>
+      db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtext('tessera.signing_keys'))`.execute(trx)
+        return decide({
+          unretired: () =>
+            trx
+              .selectFrom('signing_keys')
+              .selectAll()
+              .where('retired_at', 'is', null)
+              .orderBy('activates_at', 'desc')
+              .execute(),
+          insert: async (key) => {
+            await trx
+              .insertInto('signing_keys')
+              .values({
+                kid: key.kid,
+                alg: key.alg,
+                public_jwk: JSON.stringify(key.publicJwk),
+                private_jwe: key.privateJwe,
+                created_at: key.createdAt,
+                activates_at: key.activatesAt,
+              })
+              .execute()
+          },
+          retireAllExcept: async (kid, at) => {
+            await trx
+              .updateTable('signing_keys')
+              .set({ retired_at: at })
+              .where('retired_at', 'is', null)
+              .where('kid', '!=', kid)
+              .execute()
+          },
+        })
+      }),
+  }
+}

@@ -1,0 +1,61 @@
+import type { User } from './database.js'
+import type { Db } from './db.js'
+import { isUniqueViolation } from './errors.js'
+
+export interface NewUser {
+  id: string
+  email: string
+  emailNormalized: string
+  name: string | null
+  passwordHash: string
+  roles: string[]
+  createdAt: Date
+}
+
+export interface UserStore {
+  /** Inserts the user, or answers 'email_taken' when the normalised email exists already. */
+  create(user: NewUser): Promise<User | 'email_taken'>
+  findByEmail(emailNormalized: string): Promise<User | undefined>
+  findById(id: string): Promise<User | undefined>
+  setPasswordHash(id: string, passwordHash: string, at: Date): Promise<void>
+  setRoles(id: string, roles: string[], at: Date): Promise<void>
+}
+
+export function createUserStore(db: Db): UserStore {
+  return {
+    async create(user) {
+      try {
+        return await db
+          .insertInto('users')
+          .values({
+            id: user.id,
+            email: user.email,
+            email_normalized: user.emailNormalized,
+            name: user.name,
+            password_hash: user.passwordHash,
+            roles: user.roles,
+            created_at: user.createdAt,
+            updated_at: user.createdAt,
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow()
+      } catch (error) {
+        if (isUniqueViolation(error)) return 'email_taken'
+        throw error
+      }
+    },
+    findByEmail: (emailNormalized) =>
+      db.selectFrom('users').selectAll().where('email_normalized', '=', emailNormalized).executeTakeFirst(),
+    findById: (id) => db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst(),
+    async setPasswordHash(id, passwordHash, at) {
+      await db
+        .updateTable('users')
+        .set({ password_hash: passwordHash, updated_at: at })
+        .where('id', '=', id)
+        .execute()
+    },
+    async setRoles(id, roles, at) {
+      await db.updateTable('users').set({ roles, updated_at: at }).where('id', '=', id).execute()
+    },
+  }
+}

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto'
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import { type Clock, epochSeconds } from '../clock.js'
+import type { Config } from '../config.js'
+import { TesseraError } from '../errors.js'
+import type { KeyRing } from '../keys/key-ring.js'
+
+/** What Tessera puts in an access token beyond the registered claims. */
+export interface AccessTokenSubject {
+  userId: string
+  sessionId: string
+  roles: string[]
+  email: string
+  emailVerified: boolean
+}
+
+export interface AccessTokenClaims {
+  iss: string
+  aud: string
+  sub: string
+  sid: string
+  jti: string
+  iat: number
+  exp: number
+  roles: string[]
+  email: string
+  email_verified: boolean
+}
+
+export type AccessTokenConfig = Pick<Config, 'publicUrl' | 'audience' | 'accessTokenTtl'>
+
+export interface AccessTokenDeps {
+  keyRing: KeyRing
+  clock: Clock
+  config: AccessTokenConfig
+}
+
+export const ACCESS_TOKEN_TYP = 'at+jwt'
+
+/** Signs an RFC 9068 access token with the ring's active key. */
+export async function issueAccessToken(deps: AccessTokenDeps, subject: AccessTokenSubject): Promise<string> {
+  const { kid, alg, key } = deps.keyRing.signingKey()
+  const iat = epochSeconds(deps.clock.now())
+  return new SignJWT({
+    sid: subject.sessionId,
+    roles: subject.roles,
+    email: subject.email,
+    email_verified: subject.emailVerified,
+  })
+    .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYP })
+    .setIssuer(deps.config.publicUrl)
+    .setAudience(deps.config.audience)
+    .setSubject(subject.userId)
+    .setJti(randomUUID())
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + deps.config.accessTokenTtl)
+    .sign(key)
+}
+
+// header members that would let a token bring its own key or make us fetch one
+const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256'] as const
+
+/**
+ * Verifies a token this server issued: signature under one of our keys, an explicit algorithm
+ * allow-list, issuer, audience, `typ: at+jwt`, and no clock leeway. Throws TOKEN_EXPIRED for a
+ * genuine token past `exp` and TOKEN_INVALID for everything else, without saying which check failed.
+ */
+export async function verifyAccessToken(deps: AccessTokenDeps, token: string): Promise<AccessTokenClaims> {
+  const invalid = (cause?: unknown) => new TesseraError('TOKEN_INVALID', { cause })
+  let header: ReturnType<typeof decodeProtectedHeader>
+  try {
+    header = decodeProtectedHeader(token)
+  } catch (cause) {
+    throw invalid(cause)
+  }
+  if (
+    FORBIDDEN_HEADERS.some((name) => name in header) ||
+    typeof header.kid !== 'string' ||
+    typeof header.alg !== 'string'
+  ) {
+    throw invalid()
+  }
+  const algorithms = deps.keyRing.algorithms()
+  if (!(algorithms as string[]).includes(header.alg)) throw invalid()
+  const key = await deps.keyRing.verificationKey(header.kid, header.alg)
+  if (!key) throw invalid()
+
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms,
+      issuer: deps.config.publicUrl,
+      audience: deps.config.audience,
+      typ: ACCESS_TOKEN_TYP,
+      clockTolerance: 0,
+      currentDate: deps.clock.now(),
+      requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
+    })
+    if (
+      typeof payload.sid !== 'string' ||
+      typeof payload.email !== 'string' ||
+      typeof payload.email_verified !== 'boolean' ||
+      !Array.isArray(payload.roles) ||
+      !payload.roles.every((role) => typeof role === 'string')
+    ) {
+      throw invalid()
+    }
+    return payload as unknown as AccessTokenClaims
+  } catch (error) {
+    if (error instanceof joseErrors.JWTExpired) throw new TesseraError('TOKEN_EXPIRED', { cause: error })
+    if (error instanceof TesseraError) throw error
+    throw invalid(error)
+  }
+}
