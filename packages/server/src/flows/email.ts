@@ -10,3 +10,20 @@ export function normalizeEmail(raw: string): NormalizedEmail {
   const email = raw.trim().normalize('NFC')
   return { email, normalized: email.toLowerCase() }
 }
+
+// RFC 6531 addresses (Unicode allowed), without the quoted and bracketed forms no one types
+const LOCAL_PART = /^[^\s@"(),:;<>[\\\]\p{Cc}]{1,64}$/u
+const DOMAIN =
+  /^(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+(?:[\p{L}]{2,63}|xn--[a-z0-9-]{1,59})$/iu
+
+/** The one email rule, for the HTTP schema's `email` format and the CLI alike. Checks the normalised form. */
+export function isEmail(raw: string): boolean {
+  const { email } = normalizeEmail(raw)
+  if (email.length > 254) return false
+  const at = email.lastIndexOf('@')
+  if (at <= 0) return false
+  const local = email.slice(0, at)
+  if (!LOCAL_PART.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..'))
+    return false
+  return DOMAIN.test(email.slice(at + 1))
+}

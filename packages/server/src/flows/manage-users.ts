@@ -2,11 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { TesseraError } from '../errors.js'
 import type { User } from '../store/database.js'
 import type { FlowDeps } from './deps.js'
-import { normalizeEmail } from './email.js'
+import { isEmail, normalizeEmail } from './email.js'
 
 export const ROLE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
-// the same rule the HTTP schema states, for input that does not come through HTTP
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 function checkRoles(roles: string[]): void {
   const bad = roles.filter((role) => !ROLE_PATTERN.test(role))
@@ -33,7 +31,7 @@ export async function createUser(
   input: CreateUserInput,
 ): Promise<User> {
   const { email, normalized } = normalizeEmail(input.email)
-  if (email.length > 254 || !EMAIL_PATTERN.test(email)) {
+  if (!isEmail(email)) {
     throw new TesseraError('VALIDATION_FAILED', {
       errors: [{ field: 'email', message: 'must be an email address' }],
     })

@@ -4,9 +4,11 @@ import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Ajv } from 'ajv'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { TesseraError } from '../errors.js'
 import type { FlowDeps } from '../flows/deps.js'
+import { isEmail } from '../flows/email.js'
 import { errorHandler, sendProblem } from './problem.js'
 import { accountRoutes } from './routes/account.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
@@ -41,7 +43,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     genReqId: () => randomUUID(),
     // no type coercion: "123" is not a number and 123 is not an email
-    ajv: { customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true } },
+    ajv: {
+      customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true },
+      // Unicode addresses are allowed (the stock `email` format is ASCII only); see flows/email.ts
+      onCreate: (ajv: Ajv) => ajv.addFormat('email', { type: 'string', validate: isEmail }),
+    },
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -94,7 +94,9 @@ describe('POST /auth/refresh (body delivery)', () => {
 
   it('gives 16 parallel refreshes of one token exactly one successor', async () => {
     const user = await registerUser(server.app)
-    const responses = await Promise.all(Array.from({ length: 16 }, () => refreshWith(server.app, user.refreshToken)))
+    const responses = await Promise.all(
+      Array.from({ length: 16 }, () => refreshWith(server.app, user.refreshToken)),
+    )
     expect(responses.map((response) => response.statusCode)).toEqual(Array(16).fill(200))
     const successors = new Set(responses.map((response) => json<TokenBody>(response).refreshToken))
     expect(successors.size).toBe(1)
@@ -162,7 +164,10 @@ describe('POST /auth/refresh (cookie delivery)', () => {
     const response = await server.app.inject({
       method: 'POST',
       url: '/auth/register',
-      payload: { email: `cookie-${Date.now()}-${Math.random()}@example.com`, password: 'correct horse battery staple' },
+      payload: {
+        email: `cookie-${Date.now()}-${Math.random()}@example.com`,
+        password: 'correct horse battery staple',
+      },
     })
     expect(response.statusCode).toBe(201)
     const cookie = cookiesOf(response).get('tessera_refresh')
@@ -236,7 +241,11 @@ describe('POST /auth/refresh (cookie delivery)', () => {
 
   it('accepts only application/json, which a cross-site form cannot send', async () => {
     const token = await registerWithCookie()
-    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+    for (const contentType of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ]) {
       const response = await server.app.inject({
         method: 'POST',
         url: '/auth/refresh',
@@ -247,7 +256,11 @@ describe('POST /auth/refresh (cookie delivery)', () => {
       expect(response.statusCode).toBe(415)
       expect(json(response).code).toBe('UNSUPPORTED_MEDIA_TYPE')
     }
-    const noBody = await server.app.inject({ method: 'POST', url: '/auth/refresh', cookies: { tessera_refresh: token } })
+    const noBody = await server.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      cookies: { tessera_refresh: token },
+    })
     expect(noBody.statusCode).toBe(415)
   })
 
