@@ -104,7 +104,13 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
   let lastReload = 0
 
   async function reload(): Promise<void> {
-    if (config.signingAlg !== 'HS256') {
+    if (hs256) {
+      // switched to HS256: asymmetric keys left from before stop signing and, once retired, leave
+      // the JWKS when their last token has expired. Every instance must switch together.
+      await store.withRingLock(async (ring) => {
+        if ((await ring.unretired()).length > 0) await ring.retireAllExcept('', clock.now())
+      })
+    } else if (config.signingAlg !== 'HS256') {
       await ensureSigningKey({
         store,
         secret: deps.secret,
