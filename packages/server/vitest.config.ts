@@ -4,9 +4,9 @@ export default defineConfig({
   test: {
     name: 'server',
     include: ['test/**/*.test.ts'],
+    // compiles dist/ once, for the CLI tests that spawn `node dist/cli.js`
+    globalSetup: ['test/helpers/build.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // each file gets its own database; two cores do not gain from more workers
-    maxWorkers: 2,
   },
 })

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { pino } from 'pino'
 import { readPassword } from './cli/read-password.js'
 import { systemClock } from './clock.js'
 import { type Config, ConfigError, parseConfig } from './config.js'
@@ -8,17 +7,18 @@ import { DataDirLockedError } from './data-dir-lock.js'
 import { TesseraError } from './errors.js'
 import { type KeyInfo, listKeys, rotateKey } from './flows/keys.js'
 import { changeRoles, createUser } from './flows/manage-users.js'
-import { REDACTED_PATHS } from './http/app.js'
+import { createLogger } from './logging.js'
 import { migrateToLatest } from './store/migrate.js'
 import { createStores } from './store/stores.js'
-import { createTessera, openTesseraDatabase, resolveSecret } from './tessera.js'
+import { assertSecretOpensSigningKeys, createTessera, openTesseraDatabase, resolveSecret } from './tessera.js'
 
 const USAGE = `Usage: tessera <command> [options]
 
 Commands:
   serve                                 run the server (PORT, HOST and the rest from the environment)
   migrate                               apply pending database migrations
-  keys rotate                           make a new signing key active; the old one stays in the JWKS
+  keys rotate [--now]                   publish a new signing key; it signs after TESSERA_KEY_PUBLISH_LEAD
+                                        (45 s), or at once with --now; the old one stays in the JWKS
                                         until every token it signed has expired
   keys list                             list signing keys
   users create --email E [--role R]... [--name N]
@@ -32,8 +32,12 @@ Configuration comes from the environment: see the README (DATABASE_URL, TESSERA_
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    if (command === undefined) {
+      process.stderr.write(`${USAGE}\n`)
+      return 2
+    }
     process.stdout.write(`${USAGE}\n`)
-    return command === undefined ? 1 : 0
+    return 0
   }
   const config = parseConfig(process.env)
   switch (command) {
@@ -58,8 +62,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** How long SIGTERM waits for requests in flight before it closes their connections. */
+const DRAIN_DEADLINE_MS = 5000
+
 async function serve(config: Config): Promise<number> {
-  const logger = pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
+  const logger = createLogger(config)
   const tessera = await createTessera(config, { logger, command: 'serve' })
   const address = await tessera.app.listen({ port: config.port, host: config.host })
   const base = config.publicUrl
@@ -77,13 +84,30 @@ async function serve(config: Config): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down: draining requests')
+      // a client that stalls mid-request must not keep the process alive (Node would wait up to its
+      // 5-minute requestTimeout): after the deadline, cut the connections still open
+      const deadline = setTimeout(() => {
+        logger.warn({ afterMs: DRAIN_DEADLINE_MS }, 'shutting down: closing connections still open')
+        tessera.app.server.closeAllConnections()
+      }, DRAIN_DEADLINE_MS)
+      deadline.unref()
       tessera
         .close()
         .catch((error: unknown) => logger.error({ err: error }, 'error while shutting down'))
-        .finally(resolve)
+        .finally(() => {
+          clearTimeout(deadline)
+          resolve()
+        })
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    let stopping = false
+    const onSignal = (signal: string) => {
+      // a second Ctrl-C must not kill the process while the database closes
+      if (stopping) logger.warn({ signal }, 'already shutting down')
+      else stop(signal)
+      stopping = true
+    }
+    process.on('SIGTERM', () => onSignal('SIGTERM'))
+    process.on('SIGINT', () => onSignal('SIGINT'))
   })
   return 0
 }
@@ -115,7 +139,7 @@ async function withStores(
 }
 
 async function keysCommand(config: Config, args: string[]): Promise<number> {
-  const [sub] = args
+  const [sub, ...rest] = args
   const print = (keys: KeyInfo[]) => {
     for (const key of keys) {
       process.stdout.write(
@@ -129,45 +153,58 @@ async function keysCommand(config: Config, args: string[]): Promise<number> {
       print(await listKeys({ stores, clock: systemClock })),
     )
   if (sub === 'rotate') {
-    if (config.signingAlg === 'HS256') {
+    const { values } = parseArgs({ args: rest, options: { now: { type: 'boolean' } }, strict: true })
+    const alg = config.signingAlg
+    if (alg === 'HS256') {
       process.stderr.write(
         'TESSERA_SIGNING_ALG is HS256: the shared secret is the key; rotate TESSERA_HS256_SECRET instead.\n',
       )
       return 2
     }
-    const secret = await resolveSecret(config, false)
     return withStores(config, 'keys rotate', async (stores) => {
-      const kid = await rotateKey({ stores, clock: systemClock, secret, alg: config.signingAlg as 'RS256' })
+      const secret = await resolveSecret(config, false)
+      await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
+      const { kid, activatesAt } = await rotateKey({
+        stores,
+        clock: systemClock,
+        secret,
+        alg,
+        // --now: a key thought compromised is replaced at once, accepting that verifiers with a
+        // cached JWKS refuse new tokens until they re-fetch it
+        lead: values.now ? 0 : config.keyPublishLead,
+      })
       process.stdout.write(
-        `New active signing key ${kid}. Running servers sign with it within ${config.keyRefreshInterval} s.\n`,
+        values.now || config.keyPublishLead === 0
+          ? `New active signing key ${kid}. Running servers sign with it within ${config.keyRefreshInterval} s.\n`
+          : `New signing key ${kid}: in the JWKS of running servers within ${config.keyRefreshInterval} s, ` +
+              `signing from ${activatesAt.toISOString()}.\n`,
       )
     })
   }
-  process.stderr.write(`Usage: tessera keys rotate | tessera keys list\n`)
+  process.stderr.write(`Usage: tessera keys rotate [--now] | tessera keys list\n`)
   return 2
 }
 
+const USERS_USAGE =
+  'Usage: tessera users create --email E [--role R]… [--name N] | tessera users roles --email E [--add R]… [--remove R]…\n'
+
 async function usersCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      email: { type: 'string' },
-      name: { type: 'string' },
-      role: { type: 'string', multiple: true },
-      add: { type: 'string', multiple: true },
-      remove: { type: 'string', multiple: true },
-    },
-    strict: true,
-  })
-  if (!values.email) {
-    process.stderr.write('--email is required\n')
-    return 2
-  }
-  const email = values.email
   if (sub === 'create') {
-    const password = await readPassword(process.stdin, process.stderr)
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        email: { type: 'string' },
+        name: { type: 'string' },
+        role: { type: 'string', multiple: true },
+      },
+      strict: true,
+    })
+    const email = values.email
+    if (!email) return usage('--email is required\n' + USERS_USAGE)
+    // the lock first: an operator hears that the data dir is busy before typing a password, not after
     return withStores(config, 'users create', async (stores) => {
+      const password = await readPassword(process.stdin, process.stderr)
       const user = await createUser(
         {
           stores,
@@ -181,6 +218,18 @@ async function usersCommand(config: Config, args: string[]): Promise<number> {
     })
   }
   if (sub === 'roles') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        email: { type: 'string' },
+        add: { type: 'string', multiple: true },
+        remove: { type: 'string', multiple: true },
+      },
+      strict: true,
+    })
+    const email = values.email
+    if (!email) return usage('--email is required\n' + USERS_USAGE)
+    if (!values.add?.length && !values.remove?.length) return usage('give --add or --remove\n' + USERS_USAGE)
     return withStores(config, 'users roles', async (stores) => {
       const user = await changeRoles({ stores, clock: systemClock }, email, {
         add: values.add ?? [],
@@ -189,9 +238,11 @@ async function usersCommand(config: Config, args: string[]): Promise<number> {
       process.stdout.write(`${user.email} now has roles ${user.roles.join(', ') || '(none)'}\n`)
     })
   }
-  process.stderr.write(
-    'Usage: tessera users create --email E [--role R]… | tessera users roles --email E --add R --remove R\n',
-  )
+  return usage(USERS_USAGE)
+}
+
+function usage(text: string): number {
+  process.stderr.write(text)
   return 2
 }
 
@@ -200,6 +251,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code
   },
   (error: unknown) => {
+    if (String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS_')) {
+      // a mistyped option is a usage error, not a crash: no stack trace
+      process.stderr.write(`tessera: ${(error as Error).message}\n\n${USAGE}\n`)
+      process.exitCode = 2
+      return
+    }
     if (error instanceof ConfigError || error instanceof DataDirLockedError) {
       process.stderr.write(`tessera: ${error.message}\n`)
     } else if (error instanceof TesseraError) {

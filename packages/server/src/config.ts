@@ -32,6 +32,8 @@ export interface Config {
   readonly keyRotation: number | null
   /** How often a running server re-reads the key ring, so a rotation elsewhere takes effect. */
   readonly keyRefreshInterval: number
+  /** How long a rotated-in key is published in the JWKS before it signs. */
+  readonly keyPublishLead: number
   readonly passwordMinLength: number
   readonly passwordMaxLength: number
   readonly requireEmailVerification: boolean
@@ -117,6 +119,10 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
   const port = integer('PORT', 3000, 0, 65_535)
   const host = get('HOST') ?? '127.0.0.1'
 
+  if (production && get('TESSERA_PUBLIC_URL') === undefined) {
+    // the issuer every verifier pins: in production it is the operator's to state, not a guess
+    throw new ConfigError('TESSERA_PUBLIC_URL', 'is required in production, e.g. https://auth.example.com')
+  }
   const publicUrlRaw = get('TESSERA_PUBLIC_URL') ?? `http://localhost:${port === 0 ? 3000 : port}`
   const publicParsed = url('TESSERA_PUBLIC_URL', publicUrlRaw)
   if (publicParsed.search || publicParsed.hash) {
@@ -243,6 +249,7 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     hs256Secret,
     keyRotation,
     keyRefreshInterval: duration('TESSERA_KEY_REFRESH_INTERVAL', '30s', 1),
+    keyPublishLead: duration('TESSERA_KEY_PUBLISH_LEAD', '45s', 0),
     passwordMinLength,
     passwordMaxLength,
     requireEmailVerification: boolean('TESSERA_REQUIRE_EMAIL_VERIFICATION', false),

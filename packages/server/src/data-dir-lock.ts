@@ -40,7 +40,9 @@ export async function lockDataDir(
   holder: Omit<LockHolder, 'pid'>,
   onCompromised: (error: Error) => void,
 ): Promise<DataDirLock> {
-  await mkdir(dataDir, { recursive: true })
+  // owner only: PGlite writes its files world-readable and -writable (mode 0666), and they hold
+  // password hashes; a folder others cannot enter keeps them out
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const lockPath = join(dataDir, 'tessera.lock')
   const infoPath = join(dataDir, 'tessera.lock.json')
   let releaseLock: () => Promise<void>

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from './clock.js'
-import type { Config } from './config.js'
+import { type Config, ConfigError } from './config.js'
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js'
 import type { FlowDeps } from './flows/deps.js'
 import { buildApp } from './http/app.js'
-import { createKeyRing } from './keys/key-ring.js'
-import { loadOrCreateDevSecret } from './keys/secret.js'
+import { createKeyRing, keyWrappingKey } from './keys/key-ring.js'
+import { loadOrCreateDevSecret, unseal } from './keys/secret.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js'
 import { type DatabaseHandle, openDatabase } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
+import type { SigningKeyStore } from './store/signing-keys.js'
 import { createStores } from './store/stores.js'
 
 export interface Tessera {
@@ -45,6 +47,32 @@ export async function resolveSecret(config: Config, logger: Logger | false): Pro
     )
   }
   return dev.secret
+}
+
+/**
+ * Refuses a secret that cannot decrypt the current signing key in the database: a server could not
+ * sign with it, and a key that `keys rotate` sealed under it would stop every server at its next start.
+ */
+export async function assertSecretOpensSigningKeys(
+  config: Config,
+  store: SigningKeyStore,
+  secret: string,
+): Promise<void> {
+  // the newest key: the one that signs, or is about to
+  const [current] = await store.listAll()
+  if (!current) return
+  try {
+    await unseal(keyWrappingKey(secret), current.private_jwe)
+  } catch {
+    const which = config.secret
+      ? 'does not'
+      : `is not set, and the development secret in ${join(config.dataDir, 'secret')} does not`
+    throw new ConfigError(
+      'TESSERA_SECRET',
+      `${which} decrypt the signing key ${current.kid} in the database. ` +
+        'Use the secret the keys were made with (the one the servers run with).',
+    )
+  }
 }
 
 /** Opens the database (holding the data-dir lock for the embedded one), migrates, loads the key ring. */
@@ -83,10 +111,12 @@ export async function openTesseraDatabase(
 /** Wires a whole server from its configuration. Listening is left to the caller. */
 export async function createTessera(config: Config, options: TesseraOptions): Promise<Tessera> {
   const clock = options.clock ?? systemClock
-  const secret = await resolveSecret(config, options.logger)
+  // the data-dir lock first: a server refused for it must not warn about, or create, a secret
   const { database, lock } = await openTesseraDatabase(config, options)
   try {
+    const secret = await resolveSecret(config, options.logger)
     const stores = createStores(database.db)
+    if (config.signingAlg !== 'HS256') await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
     const keyRing = await createKeyRing({
       store: stores.signingKeys,
       secret,

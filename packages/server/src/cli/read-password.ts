@@ -10,8 +10,13 @@ export async function readPassword(
 ): Promise<string> {
   if (!input.isTTY || !input.setRawMode) {
     let text = ''
-    for await (const chunk of input) text += String(chunk)
-    return text.replace(/\r?\n$/, '')
+    for await (const chunk of input) {
+      text += String(chunk)
+      // the first line is the password: stop there, whether or not more follows or stdin stays open
+      const newline = text.indexOf('\n')
+      if (newline !== -1) return text.slice(0, newline).replace(/\r$/, '')
+    }
+    return text.replace(/\r$/, '')
   }
   const first = await prompt(input, output, 'Password: ')
   const second = await prompt(input, output, 'Repeat password: ')

@@ -22,14 +22,6 @@ export interface AppDeps extends FlowDeps {
   logger?: FastifyServerOptions['loggerInstance'] | FastifyServerOptions['logger']
 }
 
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  'body.password',
-  'body.refreshToken',
-]
-
 /** Builds the HTTP app; never listens, so tests drive it with `inject()`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
@@ -49,7 +41,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       onCreate: (ajv: Ajv) => ajv.addFormat('email', { type: 'string', validate: isEmail }),
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // answered below as problem+json, where Fastify's own 503 is plain JSON
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // while draining on shutdown, requests on kept-alive connections are told to go elsewhere
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return
+    reply.header('connection', 'close')
+    throw new TesseraError('SERVICE_UNAVAILABLE', {
+      retryAfter: 1,
+      detail: 'The server is shutting down; retry.',
+    })
+  })
 
   // only JSON bodies: a text/plain body (which a cross-site form can send) is 415
   app.removeContentTypeParser(['text/plain'])

@@ -10,6 +10,7 @@ export async function generateSigningKey(
   alg: AsymmetricAlg,
   wrapKey: Uint8Array,
   now: Date,
+  activatesAt: Date = now,
 ): Promise<NewSigningKey> {
   const { publicKey, privateKey } = await generateKeyPair(alg, {
     extractable: true,
@@ -25,6 +26,6 @@ export async function generateSigningKey(
     publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
     privateJwe: await seal(wrapKey, JSON.stringify({ ...privateJwk, kid, alg })),
     createdAt: now,
-    activatesAt: now,
+    activatesAt,
   }
 }

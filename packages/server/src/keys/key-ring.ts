@@ -13,6 +13,11 @@ export interface SigningKey {
   key: KeyObject | CryptoKey
 }
 
+interface SignerCandidate extends SigningKey {
+  activates_at: Date
+  retired_at: Date | null
+}
+
 export interface PublicKeyEntry {
   kid: string
   alg: SigningAlg
@@ -35,7 +40,7 @@ export interface KeyRing {
 
 export type KeyRingConfig = Pick<
   Config,
-  'signingAlg' | 'hs256Secret' | 'accessTokenTtl' | 'keyRefreshInterval' | 'keyRotation'
+  'signingAlg' | 'hs256Secret' | 'accessTokenTtl' | 'keyRefreshInterval' | 'keyRotation' | 'keyPublishLead'
 >
 
 export interface KeyRingDeps {
@@ -50,35 +55,56 @@ export interface KeyRingDeps {
 /** The wrapping key for private keys at rest. */
 export const keyWrappingKey = (secret: string): Uint8Array => deriveKey(secret, 'signing-key-encryption v1')
 
-/** The newest unretired key that has started signing, if any. */
-const activeRow = (rows: SigningKeyRow[], now: Date): SigningKeyRow | undefined =>
-  rows.find((row) => row.retired_at === null && row.activates_at <= now)
+/** The key that signs at `now`: the newest one activated and not yet retired. Rows come newest first. */
+export const signingRowAt = <R extends Pick<SigningKeyRow, 'activates_at' | 'retired_at'>>(
+  rows: R[],
+  now: Date,
+): R | undefined =>
+  rows.find((row) => row.activates_at <= now && (row.retired_at === null || row.retired_at > now))
+
+export interface EnsureSigningKeyOptions extends Pick<KeyRingDeps, 'store' | 'secret' | 'clock'> {
+  alg: AsymmetricAlg
+  /** Rotate now, whatever the age of the active key. */
+  rotate?: boolean
+  /** Seconds after activation at which a key is rotated automatically; null: never. */
+  rotateAfter?: number | null
+  /**
+   * Seconds a new key is published before it signs, so verifiers that cached the JWKS (and wait
+   * out a re-fetch cooldown) already know it. 0 switches at once. A first key always signs at once.
+   */
+  lead: number
+}
 
 /**
- * Makes sure a signing key of the configured algorithm exists, generating one under the ring lock
- * (so two instances starting together create one key, not two), and rotates when `rotateNow`.
- * Returns the kid that signs from now on.
+ * Makes sure a signing key of the configured algorithm signs now or is scheduled to, generating one
+ * under the ring lock (two instances starting together create one key, not two). A new key is
+ * published `lead` seconds before it takes over; the keys it replaces retire at that moment.
  */
 export async function ensureSigningKey(
-  deps: Pick<KeyRingDeps, 'store' | 'secret' | 'clock'> & {
-    alg: AsymmetricAlg
-    rotateNow?: boolean
-    rotateAfter?: number | null
-  },
-): Promise<{ kid: string; created: boolean }> {
-  return deps.store.withRingLock(async (ring) => {
-    const now = deps.clock.now()
-    const active = activeRow(await ring.unretired(), now)
-    const expired =
-      active !== undefined &&
-      deps.rotateAfter != null &&
-      now.getTime() - active.activates_at.getTime() >= deps.rotateAfter * 1000
-    if (active && active.alg === deps.alg && !deps.rotateNow && !expired)
-      return { kid: active.kid, created: false }
-    const key = await generateSigningKey(deps.alg, keyWrappingKey(deps.secret), now)
+  options: EnsureSigningKeyOptions,
+): Promise<{ kid: string; activatesAt: Date; created: boolean }> {
+  return options.store.withRingLock(async (ring) => {
+    const now = options.clock.now()
+    const live = await ring.live(now)
+    const signing = signingRowAt(live, now)
+    const pending = live.find((row) => row.activates_at > now)
+    const rotationDue =
+      signing !== undefined &&
+      options.rotateAfter != null &&
+      now.getTime() + options.lead * 1000 - signing.activates_at.getTime() >= options.rotateAfter * 1000
+    const upToDate =
+      signing !== undefined &&
+      !options.rotate &&
+      (pending ? pending.alg === options.alg : signing.alg === options.alg && !rotationDue)
+    if (upToDate) {
+      const current = pending ?? signing
+      return { kid: current.kid, activatesAt: current.activates_at, created: false }
+    }
+    const activatesAt = signing ? new Date(now.getTime() + options.lead * 1000) : now
+    const key = await generateSigningKey(options.alg, keyWrappingKey(options.secret), now, activatesAt)
     await ring.insert(key)
-    await ring.retireAllExcept(key.kid, now)
-    return { kid: key.kid, created: true }
+    await ring.retireAllExcept(key.kid, activatesAt)
+    return { kid: key.kid, activatesAt, created: true }
   })
 }
 
@@ -99,7 +125,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       : undefined
 
   let published: PublicKeyEntry[] = []
-  let signer: SigningKey | undefined
+  let signers: SignerCandidate[] = []
   const privateKeys = new Map<string, KeyObject | CryptoKey>()
   let lastReload = 0
 
@@ -108,7 +134,8 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       // switched to HS256: asymmetric keys left from before stop signing and, once retired, leave
       // the JWKS when their last token has expired. Every instance must switch together.
       await store.withRingLock(async (ring) => {
-        if ((await ring.unretired()).length > 0) await ring.retireAllExcept('', clock.now())
+        const now = clock.now()
+        if ((await ring.live(now)).length > 0) await ring.retireAllExcept('', now)
       })
     } else if (config.signingAlg !== 'HS256') {
       await ensureSigningKey({
@@ -117,6 +144,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
         clock,
         alg: config.signingAlg,
         rotateAfter: config.keyRotation,
+        lead: config.keyPublishLead,
       })
     }
     const now = clock.now()
@@ -135,20 +163,30 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       })
     }
     published = entries
-    if (hs256) {
-      signer = { kid: hs256.kid, alg: 'HS256', key: hs256.key }
-    } else {
-      const active = activeRow(rows, now)
-      if (!active) throw new Error('no active signing key after ensureSigningKey')
-      let key = privateKeys.get(active.kid)
-      if (!key) {
-        key = (await importJWK(JSON.parse(await unseal(wrapKey, active.private_jwe)), active.alg)) as
-          | KeyObject
-          | CryptoKey
-        privateKeys.set(active.kid, key)
+    // every key that signs now or will: their private halves, decrypted once and kept by kid
+    const candidates: SignerCandidate[] = []
+    if (!hs256) {
+      for (const row of rows.filter(
+        (candidate) => candidate.retired_at === null || candidate.retired_at > now,
+      )) {
+        let key = privateKeys.get(row.kid)
+        if (!key) {
+          key = (await importJWK(JSON.parse(await unseal(wrapKey, row.private_jwe)), row.alg)) as
+            | KeyObject
+            | CryptoKey
+          privateKeys.set(row.kid, key)
+        }
+        candidates.push({
+          kid: row.kid,
+          alg: row.alg as SigningAlg,
+          key,
+          activates_at: row.activates_at,
+          retired_at: row.retired_at,
+        })
       }
-      signer = { kid: active.kid, alg: active.alg as SigningAlg, key }
+      if (!signingRowAt(candidates, now)) throw new Error('no active signing key after ensureSigningKey')
     }
+    signers = candidates
     lastReload = Date.now()
   }
 
@@ -160,8 +198,12 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
 
   return {
     signingKey() {
-      if (!signer) throw new Error('key ring not loaded')
-      return signer
+      if (hs256) return { kid: hs256.kid, alg: 'HS256', key: hs256.key }
+      // chosen at each call, so a scheduled key takes over at its activation time on every instance
+      // a clock stepped back before every activation still signs, with the oldest live key
+      const signer = signingRowAt(signers, clock.now()) ?? signers.at(-1)
+      if (!signer) throw new Error('no signing key is loaded')
+      return { kid: signer.kid, alg: signer.alg, key: signer.key }
     },
     jwks: () => ({ keys: published.map((entry) => entry.jwk) }),
     async verificationKey(kid, alg) {

@@ -23,8 +23,10 @@ export interface SigningKeyStore {
 }
 
 export interface KeyRingTx {
-  unretired(): Promise<SigningKeyRow[]>
+  /** Keys not retired at `now` (signing, or scheduled to), newest activation first. */
+  live(now: Date): Promise<SigningKeyRow[]>
   insert(key: NewSigningKey): Promise<void>
+  /** Retires every other key at `at` (a time in the future schedules it), earlier ones kept. */
   retireAllExcept(kid: string, at: Date): Promise<void>
 }
 
@@ -42,11 +44,11 @@ export function createSigningKeyStore(db: Db): SigningKeyStore {
       db.transaction().execute(async (trx) => {
         await sql`select pg_advisory_xact_lock(hashtext('tessera.signing_keys'))`.execute(trx)
         return decide({
-          unretired: () =>
+          live: (now) =>
             trx
               .selectFrom('signing_keys')
               .selectAll()
-              .where('retired_at', 'is', null)
+              .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]))
               .orderBy('activates_at', 'desc')
               .execute(),
           insert: async (key) => {
@@ -66,7 +68,7 @@ export function createSigningKeyStore(db: Db): SigningKeyStore {
             await trx
               .updateTable('signing_keys')
               .set({ retired_at: at })
-              .where('retired_at', 'is', null)
+              .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', at)]))
               .where('kid', '!=', kid)
               .execute()
           },

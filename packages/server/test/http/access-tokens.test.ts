@@ -639,26 +639,39 @@ describe('on an RS256 server whose clock the tests move', () => {
 
   describe('key rotation', () => {
     let before: Registered
+    let duringLead: Registered
     let after: Registered
     let oldSigner: SigningKey
     let newKid: string
+    let jwksDuringLead: string[]
 
     beforeAll(async () => {
       before = await registerUser(server.app)
       oldSigner = server.deps.keyRing.signingKey()
-      newKid = await rotateKey({
+      const rotated = await rotateKey({
         stores: server.deps.stores,
         clock: server.clock,
         secret: TEST_SECRET,
         alg: 'RS256',
+        lead: server.config.keyPublishLead,
       })
+      newKid = rotated.kid
+      expect(rotated.activatesAt.getTime() - server.clock.now().getTime()).toBe(45_000)
       await server.deps.keyRing.reload()
+      // published now, signing only after the lead
+      jwksDuringLead = (await jwksOf(server.app)).map((key) => key.kid ?? '')
+      server.clock.advance(server.config.keyPublishLead - 1)
+      duringLead = await registerUser(server.app)
+      server.clock.advance(1)
+      // no reload: every instance switches at the activation time it already knows
       after = await registerUser(server.app)
     })
 
-    it('signs new tokens with the new kid', () => {
+    it('publishes the new key before it signs, then signs new tokens with it', () => {
       expect(newKid).not.toBe(oldSigner.kid)
+      expect(jwksDuringLead).toEqual(expect.arrayContaining([oldSigner.kid, newKid]))
       expect(decodeProtectedHeader(before.accessToken).kid).toBe(oldSigner.kid)
+      expect(decodeProtectedHeader(duringLead.accessToken).kid).toBe(oldSigner.kid)
       expect(decodeProtectedHeader(after.accessToken).kid).toBe(newKid)
       expect(server.deps.keyRing.signingKey().kid).toBe(newKid)
     })
@@ -679,9 +692,10 @@ describe('on an RS256 server whose clock the tests move', () => {
       const { accessTokenTtl, keyRefreshInterval } = server.config
       const keep = accessTokenTtl + keyRefreshInterval + 60
 
-      server.clock.advance(accessTokenTtl - 1)
+      // the last token the old key signed, a second before the switch, lives until then
+      server.clock.advance(accessTokenTtl - 2)
       await server.deps.keyRing.reload()
-      expect((await me(server.app, before.accessToken)).statusCode).toBe(200)
+      expect((await me(server.app, duringLead.accessToken)).statusCode).toBe(200)
 
       server.clock.advance(keep - accessTokenTtl)
       await server.deps.keyRing.reload()

@@ -56,3 +56,30 @@ describe('key ring', () => {
     }
   })
 })
+
+describe('automatic rotation', () => {
+  it('publishes the next key ahead of TESSERA_KEY_ROTATION and switches to it on time', async () => {
+    const rotating = await startTestServer({ TESSERA_KEY_ROTATION: '1h' })
+    try {
+      const { keyRing, config } = rotating.deps
+      const first = keyRing.signingKey().kid
+      rotating.clock.advance(3600 - config.keyPublishLead - 1)
+      await keyRing.reload()
+      expect(keyRing.jwks().keys).toHaveLength(1)
+      rotating.clock.advance(1)
+      await keyRing.reload()
+      // the next key is published, the first still signs
+      expect(keyRing.jwks().keys).toHaveLength(2)
+      expect(keyRing.signingKey().kid).toBe(first)
+      rotating.clock.advance(config.keyPublishLead)
+      const second = keyRing.signingKey().kid
+      expect(second).not.toBe(first)
+      // a reload on another instance does not rotate again
+      await keyRing.reload()
+      expect(keyRing.signingKey().kid).toBe(second)
+      expect(keyRing.jwks().keys).toHaveLength(2)
+    } finally {
+      await rotating.close()
+    }
+  })
+})

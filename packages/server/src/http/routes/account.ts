@@ -12,8 +12,8 @@ import { sessionView, userView } from '../views.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set on Bearer-protected routes once the token and its session checked out. */
-    auth?: Authenticated
+    /** Set on the server's Bearer routes once the token and its session checked out. */
+    authenticated?: Authenticated
   }
 }
 
@@ -24,13 +24,13 @@ export const accountRoutes =
   (deps: FlowDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const cookie = refreshCookie(deps.config)
-    app.decorateRequest('auth', undefined)
+    app.decorateRequest('authenticated', undefined)
     app.addHook('onRequest', async (request) => {
-      request.auth = await authenticate(deps, bearerToken(request))
+      request.authenticated = await authenticate(deps, bearerToken(request))
     })
     const authOf = (request: FastifyRequest): Authenticated => {
-      if (!request.auth) throw new Error('authentication hook did not run')
-      return request.auth
+      if (!request.authenticated) throw new Error('authentication hook did not run')
+      return request.authenticated
     }
 
     app.get(

@@ -1,0 +1,120 @@
+import { decodeJwt } from 'jose'
+import { afterEach, describe, expect, it } from 'vitest'
+import { cleanupProcesses, login, preparedDataDir, spawnCli, startServerProcess } from '../helpers/process.js'
+
+const PASSWORD = 'correct horse battery staple'
+
+afterEach(cleanupProcesses)
+
+const rolesOf = (accessToken: string): unknown => decodeJwt(accessToken).roles
+
+describe('tessera users (no server running)', () => {
+  it('creates a user with the password from stdin and the given roles, who can then log in', async () => {
+    const dir = await preparedDataDir()
+    const env = { TESSERA_DATA_DIR: dir }
+    const created = await spawnCli(
+      ['users', 'create', '--email', 'admin@example.com', '--role', 'admin', '--name', 'Ada'],
+      env,
+      `${PASSWORD}\n`,
+    )
+    expect(created.stderr).toBe('')
+    expect(created.code).toBe(0)
+    expect(created.stdout).toMatch(/^Created admin@example\.com \([0-9a-f-]{36}\) with roles admin\n$/)
+    // the password is never echoed
+    expect(created.stdout + created.stderr).not.toContain(PASSWORD)
+
+    const server = await startServerProcess(env)
+    const loggedIn = await login(server.url, 'admin@example.com', PASSWORD)
+    expect(loggedIn.status).toBe(200)
+    expect(rolesOf(loggedIn.body.accessToken)).toContain('admin')
+    expect(loggedIn.body.user).toMatchObject({ email: 'admin@example.com', name: 'Ada' })
+  })
+
+  it('refuses a password that is too short, a duplicate email and a --password option', async () => {
+    const dir = await preparedDataDir()
+    const env = { TESSERA_DATA_DIR: dir }
+
+    const short = await spawnCli(['users', 'create', '--email', 'short@example.com'], env, 'short\n')
+    expect(short.code).not.toBe(0)
+    expect(short.stderr).toMatch(/^tessera: .*password: must be 8 to 256 characters\n$/)
+
+    expect(
+      (await spawnCli(['users', 'create', '--email', 'dup@example.com'], env, `${PASSWORD}\n`)).code,
+    ).toBe(0)
+    // the same address, differently cased
+    const duplicate = await spawnCli(['users', 'create', '--email', 'DUP@example.com'], env, `${PASSWORD}\n`)
+    expect(duplicate.code).not.toBe(0)
+    expect(duplicate.stderr).toMatch(/^tessera: An account with this email already exists\.\n$/)
+
+    // a password on the command line would land in `ps` and the shell history
+    const option = await spawnCli(
+      ['users', 'create', '--email', 'opt@example.com', '--password', PASSWORD],
+      env,
+      `${PASSWORD}\n`,
+    )
+    expect(option.code).toBe(2)
+    expect(option.stderr).toContain("tessera: Unknown option '--password'")
+    expect(option.stderr).toContain('the password is read from a prompt or stdin')
+    expect(option.stderr).not.toMatch(/\n\s+at /)
+    expect(option.stdout).not.toContain('Created')
+  })
+
+  it('changes roles with users roles --add and --remove, seen in the next login', async () => {
+    const dir = await preparedDataDir()
+    const env = { TESSERA_DATA_DIR: dir }
+    expect(
+      (await spawnCli(['users', 'create', '--email', 'ops@example.com'], env, `${PASSWORD}\n`)).code,
+    ).toBe(0)
+
+    const changed = await spawnCli(
+      [
+        'users',
+        'roles',
+        '--email',
+        'OPS@example.com',
+        '--add',
+        'ops',
+        '--add',
+        'auditor',
+        '--remove',
+        'user',
+      ],
+      env,
+    )
+    expect(changed.stderr).toBe('')
+    expect(changed.code).toBe(0)
+    expect(changed.stdout).toBe('ops@example.com now has roles ops, auditor\n')
+
+    const unknown = await spawnCli(['users', 'roles', '--email', 'nobody@example.com', '--add', 'ops'], env)
+    expect(unknown.code).not.toBe(0)
+    expect(unknown.stderr).toBe('tessera: No user with email nobody@example.com.\n')
+
+    const badRole = await spawnCli(
+      ['users', 'roles', '--email', 'ops@example.com', '--add', 'no spaces'],
+      env,
+    )
+    expect(badRole.code).not.toBe(0)
+    expect(badRole.stderr).toContain('"no spaces" is not a role name')
+
+    const server = await startServerProcess(env)
+    const loggedIn = await login(server.url, 'ops@example.com', PASSWORD)
+    expect(loggedIn.status).toBe(200)
+    expect(rolesOf(loggedIn.body.accessToken)).toEqual(['ops', 'auditor'])
+  })
+
+  it('explains a missing --email, subcommand or command with a usage message', async () => {
+    // none of these opens the database, so they may run at once
+    const env = { TESSERA_DATA_DIR: await preparedDataDir() }
+    const [noEmail, unknownSub, unknownCommand] = await Promise.all([
+      spawnCli(['users', 'create'], env, `${PASSWORD}\n`),
+      spawnCli(['users', 'delete', '--email', 'a@example.com'], env),
+      spawnCli(['frobnicate'], env),
+    ])
+    expect(noEmail.code).toBe(2)
+    expect(noEmail.stderr).toContain('--email is required')
+    expect(unknownSub.code).toBe(2)
+    expect(unknownSub.stderr).toContain('Usage: tessera users create')
+    expect(unknownCommand.code).toBe(2)
+    expect(unknownCommand.stderr).toContain('Unknown command "frobnicate"')
+  })
+})
