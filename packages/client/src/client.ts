@@ -1,0 +1,295 @@
+import { createAuthorizedFetch } from './authorized-fetch.js'
+import { type ClientOptions, resolveOptions } from './client-options.js'
+import { type TabChannel, tabChannel } from './cross-tab.js'
+import { errorFromResponse, TesseraClientError } from './errors.js'
+import { type FetchLike, jsonPost, readJson, send } from './http.js'
+import { broadcastLock, findLockManager, noLock, type RefreshLock, webLock } from './lock.js'
+import { createRefresher } from './refresh.js'
+import { type AccessToken, createSessionState } from './session-state.js'
+import { memoryStorage } from './storage.js'
+import {
+  asTokenResponse,
+  type ClientEvent,
+  type ClientState,
+  isSessionInfo,
+  isUser,
+  type SessionInfo,
+  type User,
+} from './types.js'
+
+export interface Credentials {
+  email: string
+  password: string
+}
+
+export interface Registration extends Credentials {
+  /** Display name; at most 200 characters. */
+  name?: string
+}
+
+/** A signed-in session against one Tessera server. Create it with {@link createClient}. */
+export interface TesseraClient {
+  /**
+   * Creates an account and signs in. Resolves to the new user, or to `null` when the server
+   * requires email verification first (202: no session; the user must verify, then log in).
+   * Rejects with a {@link TesseraClientError}: `EMAIL_TAKEN` (409), `VALIDATION_FAILED` (400, with
+   * `errors`), `WEAK_PASSWORD` (400), `RATE_LIMITED` (429, `retryAfter`), `NETWORK_ERROR`, …
+   */
+  register(registration: Registration): Promise<User | null>
+  /**
+   * Signs in; always opens a new session. Rejects with `INVALID_CREDENTIALS` (401),
+   * `EMAIL_NOT_VERIFIED` / `ACCOUNT_DISABLED` (403), `ACCOUNT_LOCKED` (423), `RATE_LIMITED` (429), …
+   */
+  login(credentials: Credentials): Promise<User>
+  /**
+   * Ends this session on the server (`POST /auth/logout`) and forgets the tokens. The client is
+   * signed out afterwards even if the request failed; it then rejects, because the server-side
+   * session (and in cookie mode the cookie) may have survived.
+   */
+  logout(): Promise<void>
+  /** Ends every session of the user (`POST /auth/logout-all`); signed out afterwards, as with `logout()`. */
+  logoutAll(): Promise<void>
+  /** The signed-in user from `GET /auth/me` (also refreshes {@link TesseraClient.user}). */
+  me(): Promise<User>
+  /** The user's live sessions (`GET /auth/sessions`). */
+  sessions(): Promise<SessionInfo[]>
+  /**
+   * Brings a session back after a page load or restart: one refresh, by the refresh cookie or the
+   * stored refresh token. Resolves to the user, or `null` when there is no session to restore.
+   * Rejects with a retryable `REFRESH_FAILED` when the server could not be asked.
+   */
+  restore(): Promise<User | null>
+  /**
+   * `fetch` for your own API: adds `Authorization: Bearer <access token>` (unless the request
+   * already has an Authorization header: then it is sent as it is), refreshes first when the
+   * token expires within `refreshMargin`, and when the answer is a 401 with problem code
+   * `TOKEN_EXPIRED` refreshes once and retries once. Any other answer, including another 401,
+   * is returned as it is. A `ReadableStream` body is never retried (the 401 is returned and the
+   * next call refreshes first); a `Request` with a body is cloned before the first attempt.
+   * Rejects with `NOT_SIGNED_IN`, `SESSION_EXPIRED` or `REFRESH_FAILED` when no token can be had,
+   * and with fetch's own errors when your API cannot be reached.
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>
+  /**
+   * A fresh access token (refreshing first if needed), for transports `fetch` does not cover
+   * (WebSocket, EventSource). `null` when signed out. Rejects with `REFRESH_FAILED`.
+   */
+  getAccessToken(): Promise<string | null>
+  /** Calls `listener` on every change to signed-in or signed-out; returns an unsubscribe. */
+  onChange(listener: (event: ClientEvent) => void): () => void
+  readonly state: ClientState
+  /** The signed-in user as last seen, or `null`. */
+  readonly user: User | null
+  /** Stops listening to other tabs and releases the channels. The client is unusable across tabs after. */
+  close(): void
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+const badResponse = (response: Response, what: string) =>
+  new TesseraClientError('BAD_RESPONSE', { status: response.status, detail: `The answer is not ${what}.` })
+
+/**
+ * Creates a client for the Tessera server at `options.baseUrl`. In a browser the defaults keep
+ * the access token in memory only and the refresh token in the server's httpOnly cookie; nothing
+ * is written to localStorage. See {@link ClientOptions} for the rest.
+ */
+export function createClient(options: ClientOptions): TesseraClient {
+  const config = resolveOptions(options)
+  const { baseUrl, now } = config
+  const cookie = config.tokenDelivery === 'cookie'
+  const storage = config.storage ?? memoryStorage()
+  const url = (path: string) => `${baseUrl}${path}`
+  const fetchImpl: FetchLike = config.fetch
+
+  const session = createSessionState({ now, refreshMargin: config.refreshMargin })
+  const channel: TabChannel | undefined = config.crossTab ? tabChannel(`tessera:${baseUrl}`) : undefined
+
+  let ownedLock: { close(): void } | undefined
+  function defaultLock(): RefreshLock {
+    if (!config.crossTab) return noLock
+    const locks = findLockManager()
+    if (locks) return webLock(locks)
+    if (typeof BroadcastChannel !== 'function') return noLock
+    const lock = broadcastLock()
+    ownedLock = lock
+    return lock
+  }
+  const lock = config.lock ?? defaultLock()
+
+  const refresher = createRefresher({
+    fetch: fetchImpl,
+    url: url('/auth/refresh'),
+    delivery: config.tokenDelivery,
+    storage,
+    lock,
+    session,
+    channel,
+    now,
+  })
+
+  async function mayHaveSession(): Promise<boolean> {
+    if (cookie) return session.state !== 'signed-out'
+    return (await storage.get()) !== null
+  }
+
+  const authorized = createAuthorizedFetch({ fetch: fetchImpl, session, refresher, mayHaveSession })
+
+  const shareSession = (access: AccessToken) =>
+    channel?.post({
+      type: 'session',
+      accessToken: access.value,
+      expiresAt: access.expiresAt,
+      lifetime: access.lifetime,
+      user: session.user,
+    })
+
+  const unsubscribeChannel = channel?.subscribe((message) => {
+    if (message.type === 'session') {
+      const { accessToken: value, expiresAt, lifetime, user } = message
+      session.adopt({ value, expiresAt, lifetime }, user)
+    } else if (message.type === 'signed-out' && session.state !== 'signed-out') {
+      session.signOut('other-tab')
+    }
+  })
+
+  /** Register or login: one POST, then the tokens become the session. */
+  async function signIn(path: string, body: Record<string, unknown>): Promise<User | null> {
+    // a refresh in flight would otherwise store the old session's tokens over the new ones
+    await refresher.idle()
+    const response = await send(
+      fetchImpl,
+      url(path),
+      jsonPost({ ...body, tokenDelivery: config.tokenDelivery }, cookie),
+    )
+    if (!response.ok) throw await errorFromResponse(response, now())
+    // registration with required email verification: no session yet
+    if (response.status === 202) return null
+    const receivedAt = now()
+    const tokens = asTokenResponse(await readJson(response))
+    if (!tokens?.user || (!cookie && tokens.refreshToken === undefined)) {
+      throw badResponse(response, 'a Tessera token response')
+    }
+    if (!cookie && tokens.refreshToken !== undefined) await storage.set(tokens.refreshToken)
+    shareSession(session.accept(tokens, receivedAt))
+    return tokens.user
+  }
+
+  async function forget() {
+    if (!cookie) await storage.delete()
+    session.signOut('logout')
+    channel?.post({ type: 'signed-out' })
+  }
+
+  async function expectOk(response: Response): Promise<Response> {
+    if (!response.ok) throw await errorFromResponse(response, now())
+    return response
+  }
+
+  async function me(): Promise<User> {
+    const response = await expectOk(
+      await authorized.fetch(url('/auth/me'), { headers: { accept: 'application/json' } }),
+    )
+    const body = await readJson(response)
+    if (!isRecord(body) || !isUser(body.user)) throw badResponse(response, '{ user }')
+    if (session.state === 'signed-in') session.setUser(body.user)
+    return body.user
+  }
+
+  const isSessionGone = (error: unknown) =>
+    error instanceof TesseraClientError &&
+    (error.code === 'SESSION_EXPIRED' || error.code === 'NOT_SIGNED_IN')
+
+  return {
+    register: ({ email, password, name }) =>
+      signIn('/auth/register', name === undefined ? { email, password } : { email, password, name }),
+
+    async login({ email, password }) {
+      const user = await signIn('/auth/login', { email, password })
+      if (!user) throw new TesseraClientError('BAD_RESPONSE', { detail: 'Login answered without a session.' })
+      return user
+    },
+
+    async logout() {
+      await refresher.idle()
+      try {
+        const refreshToken = cookie ? null : await storage.get()
+        // body mode without a stored token: there is no server session to end
+        if (cookie || refreshToken !== null) {
+          const body = refreshToken === null ? {} : { refreshToken }
+          await expectOk(await send(fetchImpl, url('/auth/logout'), jsonPost(body, cookie)))
+        }
+      } finally {
+        await forget()
+      }
+    },
+
+    async logoutAll() {
+      try {
+        // in cookie mode the answer clears the refresh cookie, which needs credentials
+        await expectOk(
+          await authorized.fetch(
+            url('/auth/logout-all'),
+            cookie ? { method: 'POST', credentials: 'include' } : { method: 'POST' },
+          ),
+        )
+      } finally {
+        await refresher.idle()
+        await forget()
+      }
+    },
+
+    me,
+
+    async sessions() {
+      const response = await expectOk(
+        await authorized.fetch(url('/auth/sessions'), { headers: { accept: 'application/json' } }),
+      )
+      const body = await readJson(response)
+      if (!isRecord(body) || !Array.isArray(body.sessions) || !body.sessions.every(isSessionInfo)) {
+        throw badResponse(response, '{ sessions }')
+      }
+      return body.sessions
+    },
+
+    async restore() {
+      const access = session.access
+      if (access && session.isFresh(access)) return session.user ?? (await me())
+      try {
+        await refresher.refresh(access?.value ?? null)
+      } catch (error) {
+        if (isSessionGone(error)) return null
+        throw error
+      }
+      return session.user ?? (await me())
+    },
+
+    fetch: authorized.fetch,
+
+    async getAccessToken() {
+      try {
+        return await authorized.token()
+      } catch (error) {
+        if (isSessionGone(error)) return null
+        throw error
+      }
+    },
+
+    onChange: (listener) => session.onChange(listener),
+
+    get state() {
+      return session.state
+    },
+
+    get user() {
+      return session.user
+    },
+
+    close() {
+      unsubscribeChannel?.()
+      channel?.close()
+      ownedLock?.close()
+    },
+  }
+}

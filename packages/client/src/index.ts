@@ -1,0 +1,31 @@
+export { type Credentials, createClient, type Registration, type TesseraClient } from './client.js'
+export type { ClientOptions } from './client-options.js'
+export {
+  CLIENT_ERROR_CODES,
+  type ClientErrorCode,
+  type FieldError,
+  type Problem,
+  SERVER_ERROR_CODES,
+  type ServerErrorCode,
+  TesseraClientError,
+  type TesseraClientErrorCode,
+} from './errors.js'
+export type { FetchLike } from './http.js'
+export {
+  type BroadcastLockOptions,
+  broadcastLock,
+  type LockManagerLike,
+  REFRESH_LOCK_NAME,
+  type RefreshLock,
+  webLock,
+} from './lock.js'
+export { memoryStorage, type RefreshTokenStorage } from './storage.js'
+export type {
+  ClientEvent,
+  ClientState,
+  SessionInfo,
+  SignOutReason,
+  TokenDelivery,
+  TokenResponse,
+  User,
+} from './types.js'

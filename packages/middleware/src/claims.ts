@@ -1,0 +1,58 @@
+import type { JWTPayload } from 'jose'
+
+/**
+ * The claims of a verified Tessera access token, as `req.auth` / `request.auth` carries them.
+ * Times are seconds since the epoch.
+ */
+export interface AccessClaims {
+  /** The user id (a UUID). */
+  sub: string
+  /** The session id; revoking the session on the server ends refreshes, not this token. */
+  sid?: string
+  /** The user's roles; `[]` when the token has none. */
+  roles: string[]
+  email?: string
+  email_verified?: boolean
+  /** The issuer: the server's public URL. */
+  iss: string
+  aud: string | string[]
+  /** Expiry, seconds since the epoch. */
+  exp: number
+  /** Issued at, seconds since the epoch. */
+  iat: number
+  /** The token's unique id, for deny-lists. */
+  jti?: string
+  nbf?: number
+  /** Any other claim, unchecked. */
+  [claim: string]: unknown
+}
+
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string')
+
+const optional = (value: unknown, type: 'string' | 'boolean'): boolean =>
+  value === undefined || typeof value === type
+
+/**
+ * Narrows a payload jose verified (signature, iss, aud, exp, iat, required claims) to
+ * {@link AccessClaims}, or `undefined` when a claim has the wrong type.
+ */
+export function toAccessClaims(payload: JWTPayload): AccessClaims | undefined {
+  const { sub, iss, aud, exp, iat, roles } = payload
+  if (
+    typeof sub !== 'string' ||
+    sub === '' ||
+    typeof iss !== 'string' ||
+    !(typeof aud === 'string' || isStringArray(aud)) ||
+    typeof exp !== 'number' ||
+    typeof iat !== 'number' ||
+    !(roles === undefined || isStringArray(roles)) ||
+    !optional(payload.sid, 'string') ||
+    !optional(payload.jti, 'string') ||
+    !optional(payload.email, 'string') ||
+    !optional(payload.email_verified, 'boolean')
+  ) {
+    return undefined
+  }
+  return { ...payload, sub, iss, aud, exp, iat, roles: roles === undefined ? [] : [...roles] }
+}

@@ -1,0 +1,45 @@
+/** Every code a {@link TesseraAuthError} carries, with its HTTP status, title and default detail. */
+export const AUTH_ERRORS = {
+  TOKEN_MISSING: {
+    status: 401,
+    title: 'Unauthorized',
+    detail: 'Send an access token as Authorization: Bearer <token>.',
+  },
+  TOKEN_EXPIRED: { status: 401, title: 'Unauthorized', detail: 'The access token has expired; refresh it.' },
+  TOKEN_INVALID: { status: 401, title: 'Unauthorized', detail: 'The access token is not valid.' },
+  FORBIDDEN: { status: 403, title: 'Forbidden', detail: 'You are not allowed to do this.' },
+} as const satisfies Record<string, { status: number; title: string; detail: string }>
+
+/** `TOKEN_MISSING` | `TOKEN_EXPIRED` | `TOKEN_INVALID` | `FORBIDDEN`, as in Tessera's API.md. */
+export type AuthErrorCode = keyof typeof AUTH_ERRORS
+
+export interface TesseraAuthErrorOptions {
+  /** The underlying error: a jose error, a network error from fetching keys, … */
+  cause?: unknown
+  /** The verifier could not get the keys (JWKS or discovery unreachable, timed out, malformed). */
+  keysUnavailable?: boolean
+}
+
+/**
+ * The one error of this package. Branch on `code`, never on the message. `status` is the HTTP
+ * status the middleware answers with (401, or 403 for `FORBIDDEN`). `message` is safe to show a
+ * client: it never says which check failed; `cause` (for your logs only) does.
+ */
+export class TesseraAuthError extends Error {
+  readonly code: AuthErrorCode
+  readonly status: 401 | 403
+  /**
+   * True when the token could not be judged because the keys were out of reach (the JWKS or
+   * discovery endpoint down, slow or answering garbage). Still `TOKEN_INVALID` to the client, but
+   * an outage on your side: log it as one. `cause` holds the network or jose error.
+   */
+  readonly keysUnavailable: boolean
+
+  constructor(code: AuthErrorCode, options: TesseraAuthErrorOptions = {}) {
+    super(AUTH_ERRORS[code].detail, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'TesseraAuthError'
+    this.code = code
+    this.status = AUTH_ERRORS[code].status
+    this.keysUnavailable = options.keysUnavailable ?? false
+  }
+}

@@ -1,0 +1,197 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import type { AccessClaims } from './claims.js'
+import { TesseraAuthError } from './errors.js'
+import { bearerToken } from './lib/bearer.js'
+import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
+import { checkRoles, hasAnyRole } from './lib/roles.js'
+import { isVerifier, toVerifier, type VerifierSource } from './lib/verifier-source.js'
+import type { Verifier } from './verifier.js'
+
+export type { AccessClaims } from './claims.js'
+export { TesseraAuthError } from './errors.js'
+export { createVerifier, type Verifier } from './verifier.js'
+export type { VerifierOptions } from './verifier-options.js'
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verified access-token claims; set by `authenticate` (and `optionalAuth` when a token came). */
+      auth?: AccessClaims
+    }
+  }
+}
+
+/** How the Express middleware reads tokens and answers failures. */
+export interface ExpressAuthOptions {
+  /**
+   * Reads the token from the request; `undefined`, `null` or `''` means none was sent. Default:
+   * the `Authorization: Bearer <token>` header (scheme case-insensitive). For a cookie:
+   * `(req) => req.cookies?.access_token` (with cookie-parser); then protect state-changing routes
+   * against CSRF (SameSite cookies), which a header does not need. Throwing a
+   * {@link TesseraAuthError} refuses the request with its code; any other throw goes to `next(err)`.
+   */
+  getToken?: (req: Request) => string | undefined | null
+  /** The `realm` of the `WWW-Authenticate: Bearer` challenge. Default `'tessera'`. */
+  realm?: string
+  /**
+   * Answers an auth failure instead of the default problem+json response. It must send a response
+   * or call `next`, e.g. `(err, req, res, next) => next(err)` to use your Express error handler
+   * (`err.status` is 401 or 403, `err.code` the Tessera code).
+   */
+  onError?: (error: TesseraAuthError, req: Request, res: Response, next: NextFunction) => void
+}
+
+/** Options of {@link createExpressAuth}: verifier options (or a `verifier`) plus {@link ExpressAuthOptions}. */
+export type ExpressAuthConfig = ExpressAuthOptions & VerifierSource
+
+/** The middleware of one verifier, sharing its key cache and response settings. */
+export interface ExpressAuth {
+  readonly verifier: Verifier
+  /** Requires a valid token: sets `req.auth`, else answers 401 (TOKEN_MISSING, TOKEN_EXPIRED, TOKEN_INVALID). */
+  authenticate(): RequestHandler
+  /**
+   * Lets requests without a token through with `req.auth` undefined; a token that is sent must be
+   * valid. An expired or invalid token is a 401, never silently anonymous: the client learns to
+   * refresh, and a forged token cannot downgrade itself into a guest without anyone noticing.
+   */
+  optionalAuth(): RequestHandler
+  /**
+   * Requires at least one of `roles` in `req.auth.roles` (place it after `authenticate`): 401
+   * TOKEN_MISSING without `req.auth`, 403 FORBIDDEN without a matching role.
+   */
+  authorize(...roles: string[]): RequestHandler
+}
+
+interface Settings {
+  getToken: (req: Request) => string | undefined | null
+  realm: string
+  onError: ExpressAuthOptions['onError']
+}
+
+const DEFAULT_SETTINGS: Settings = {
+  getToken: (req) => bearerToken(req.headers.authorization),
+  realm: DEFAULT_REALM,
+  onError: undefined,
+}
+
+function toSettings(options: ExpressAuthOptions): Settings {
+  if (options.getToken !== undefined && typeof options.getToken !== 'function') {
+    throw new TypeError('@tessera/middleware: getToken must be a function')
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new TypeError('@tessera/middleware: onError must be a function')
+  }
+  return {
+    getToken: options.getToken ?? DEFAULT_SETTINGS.getToken,
+    realm: checkRealm(options.realm),
+    onError: options.onError,
+  }
+}
+
+/** Answers an auth failure; anything else (a bug, an isRevoked outage) goes to Express's error handler. */
+function reject(settings: Settings, error: unknown, req: Request, res: Response, next: NextFunction): void {
+  if (!(error instanceof TesseraAuthError)) {
+    next(error)
+    return
+  }
+  try {
+    if (settings.onError) {
+      settings.onError(error, req, res, next)
+      return
+    }
+    const problem = toProblem(error, settings.realm)
+    // plain Node API: behaves the same under Express 4 and 5
+    res.statusCode = problem.status
+    for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value)
+    res.end(problem.body)
+  } catch (failure) {
+    next(failure)
+  }
+}
+
+function verifying(verifier: Verifier, settings: Settings, optional: boolean): RequestHandler {
+  return function tesseraAuthenticate(req, res, next) {
+    let token: string | undefined | null
+    try {
+      token = settings.getToken(req)
+    } catch (error) {
+      reject(settings, error, req, res, next)
+      return
+    }
+    if (token === undefined || token === null || token === '') {
+      if (optional) next()
+      else reject(settings, new TesseraAuthError('TOKEN_MISSING'), req, res, next)
+      return
+    }
+    verifier.verify(token).then(
+      (claims) => {
+        req.auth = claims
+        next()
+      },
+      (error: unknown) => reject(settings, error, req, res, next),
+    )
+  }
+}
+
+function authorizing(settings: Settings, roles: readonly unknown[]): RequestHandler {
+  const allowed = checkRoles(roles)
+  return function tesseraAuthorize(req, res, next) {
+    if (!req.auth) reject(settings, new TesseraAuthError('TOKEN_MISSING'), req, res, next)
+    else if (!hasAnyRole(req.auth, allowed))
+      reject(settings, new TesseraAuthError('FORBIDDEN'), req, res, next)
+    else next()
+  }
+}
+
+/**
+ * Builds the Express middleware for one Tessera server. Options are checked now (a bad one throws
+ * a `TypeError`); keys are fetched on the first request.
+ *
+ * @example
+ * const auth = createExpressAuth({ issuer: 'http://localhost:3000', audience: 'tessera' })
+ * app.get('/api/me', auth.authenticate(), (req, res) => res.json({ id: req.auth?.sub }))
+ * app.get('/api/admin', auth.authenticate(), auth.authorize('admin'), handler)
+ */
+export function createExpressAuth(options: ExpressAuthConfig): ExpressAuth {
+  const verifier = toVerifier(options)
+  const settings = toSettings(options)
+  return {
+    verifier,
+    authenticate: () => verifying(verifier, settings, false),
+    optionalAuth: () => verifying(verifier, settings, true),
+    authorize: (...roles) => authorizing(settings, roles),
+  }
+}
+
+const sourceAndSettings = (options: ExpressAuthConfig | Verifier): [Verifier, Settings] =>
+  isVerifier(options) ? [options, DEFAULT_SETTINGS] : [toVerifier(options), toSettings(options)]
+
+/**
+ * Requires a valid access token: sets `req.auth`, else answers 401 problem+json. Takes options
+ * (building a verifier, so call it once and reuse the handler) or a verifier to share.
+ *
+ * @example
+ * app.use('/api', authenticate({ issuer: 'https://auth.example.com', audience: 'tessera' }))
+ */
+export function authenticate(options: ExpressAuthConfig | Verifier): RequestHandler {
+  const [verifier, settings] = sourceAndSettings(options)
+  return verifying(verifier, settings, false)
+}
+
+/**
+ * Like {@link authenticate}, but a request without a token passes with `req.auth` undefined. A
+ * token that is sent must be valid: an expired or invalid one is a 401, not a guest.
+ */
+export function optionalAuth(options: ExpressAuthConfig | Verifier): RequestHandler {
+  const [verifier, settings] = sourceAndSettings(options)
+  return verifying(verifier, settings, true)
+}
+
+/**
+ * Requires one of `roles` (any one suffices) in `req.auth.roles`; place it after `authenticate`.
+ * 401 TOKEN_MISSING without `req.auth`, 403 FORBIDDEN otherwise. Answers with the default realm;
+ * use `createExpressAuth(...).authorize` for a custom `realm` or `onError`.
+ */
+export function authorize(...roles: string[]): RequestHandler {
+  return authorizing(DEFAULT_SETTINGS, roles)
+}

@@ -1,0 +1,186 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { AccessClaims } from './claims.js'
+import { TesseraAuthError } from './errors.js'
+import { bearerToken } from './lib/bearer.js'
+import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
+import { checkRoles, hasAnyRole } from './lib/roles.js'
+import { isVerifier, toVerifier, type VerifierSource } from './lib/verifier-source.js'
+import type { Verifier } from './verifier.js'
+
+export type { AccessClaims } from './claims.js'
+export { TesseraAuthError } from './errors.js'
+export { createVerifier, type Verifier } from './verifier.js'
+export type { VerifierOptions } from './verifier-options.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified access-token claims; set by `authenticate` (and `optionalAuth` when a token came). */
+    auth?: AccessClaims
+  }
+  interface FastifyInstance {
+    /** Decorated by the {@link tesseraAuth} plugin. */
+    tessera: FastifyAuth
+  }
+}
+
+/** A hook for `onRequest` (best: before the body is read) or `preHandler`. */
+export type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+/** How the Fastify hooks read tokens and answer failures. */
+export interface FastifyAuthOptions {
+  /**
+   * Reads the token from the request; `undefined`, `null` or `''` means none was sent. Default:
+   * the `Authorization: Bearer <token>` header (scheme case-insensitive). For a cookie (with
+   * @fastify/cookie): `(request) => request.cookies.access_token`; then protect state-changing
+   * routes against CSRF. Throwing a {@link TesseraAuthError} refuses the request with its code.
+   */
+  getToken?: (request: FastifyRequest) => string | undefined | null
+  /** The `realm` of the `WWW-Authenticate: Bearer` challenge. Default `'tessera'`. */
+  realm?: string
+  /**
+   * Answers an auth failure instead of the default problem+json response. If it does not send a
+   * reply, the error is thrown to Fastify's error handler (`error.status` is 401 or 403), so a
+   * refused request never reaches the route.
+   */
+  onError?: (error: TesseraAuthError, request: FastifyRequest, reply: FastifyReply) => unknown
+}
+
+/** Options of {@link tesseraAuth} and {@link createFastifyAuth}. */
+export type FastifyAuthConfig = FastifyAuthOptions & VerifierSource
+
+/** The hooks of one verifier, as `fastify.tessera` holds them. */
+export interface FastifyAuth {
+  readonly verifier: Verifier
+  /** Requires a valid token: sets `request.auth`, else answers 401 (TOKEN_MISSING, TOKEN_EXPIRED, TOKEN_INVALID). */
+  readonly authenticate: AuthHook
+  /**
+   * Lets requests without a token through with `request.auth` undefined; a token that is sent must
+   * be valid. An expired or invalid token is a 401, never silently anonymous.
+   */
+  readonly optionalAuth: AuthHook
+  /**
+   * A hook requiring at least one of `roles` in `request.auth.roles`; run it after `authenticate`
+   * (later in the same hook array, or in `preHandler`). 401 TOKEN_MISSING without `request.auth`,
+   * 403 FORBIDDEN without a matching role.
+   */
+  authorize(...roles: string[]): AuthHook
+}
+
+interface Settings {
+  getToken: (request: FastifyRequest) => string | undefined | null
+  realm: string
+  onError: FastifyAuthOptions['onError']
+}
+
+const DEFAULT_SETTINGS: Settings = {
+  getToken: (request) => bearerToken(request.headers.authorization),
+  realm: DEFAULT_REALM,
+  onError: undefined,
+}
+
+function toSettings(options: FastifyAuthOptions): Settings {
+  if (options.getToken !== undefined && typeof options.getToken !== 'function') {
+    throw new TypeError('@tessera/middleware: getToken must be a function')
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new TypeError('@tessera/middleware: onError must be a function')
+  }
+  return {
+    getToken: options.getToken ?? DEFAULT_SETTINGS.getToken,
+    realm: checkRealm(options.realm),
+    onError: options.onError,
+  }
+}
+
+/** Answers an auth failure; anything else is thrown to Fastify's error handler. */
+async function reject(settings: Settings, error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  if (!(error instanceof TesseraAuthError)) throw error
+  if (settings.onError) {
+    const result = settings.onError(error, request, reply)
+    // a returned reply is a thenable that settles only once sent: awaiting it could hang
+    if (result instanceof Promise) await result
+    // fail closed: an onError that sends nothing must not let the request through
+    if (!reply.sent) throw error
+    return
+  }
+  const problem = toProblem(error, settings.realm)
+  // sent, not awaited: Fastify skips the remaining hooks and the handler once the reply is sent
+  reply.code(problem.status).headers(problem.headers).send(problem.body)
+}
+
+function verifying(verifier: Verifier, settings: Settings, optional: boolean): AuthHook {
+  return async function tesseraAuthenticate(request, reply) {
+    try {
+      const token = settings.getToken(request)
+      if (token === undefined || token === null || token === '') {
+        if (optional) return
+        throw new TesseraAuthError('TOKEN_MISSING')
+      }
+      request.auth = await verifier.verify(token)
+    } catch (error) {
+      await reject(settings, error, request, reply)
+    }
+  }
+}
+
+function authorizing(settings: Settings, roles: readonly unknown[]): AuthHook {
+  const allowed = checkRoles(roles)
+  return async function tesseraAuthorize(request, reply) {
+    if (!request.auth) await reject(settings, new TesseraAuthError('TOKEN_MISSING'), request, reply)
+    else if (!hasAnyRole(request.auth, allowed))
+      await reject(settings, new TesseraAuthError('FORBIDDEN'), request, reply)
+  }
+}
+
+/**
+ * Builds the hooks for one Tessera server without decorating anything (the {@link tesseraAuth}
+ * plugin does that). Options are checked now; keys are fetched on the first request.
+ */
+export function createFastifyAuth(options: FastifyAuthConfig): FastifyAuth {
+  const verifier = toVerifier(options)
+  const settings = toSettings(options)
+  return {
+    verifier,
+    authenticate: verifying(verifier, settings, false),
+    optionalAuth: verifying(verifier, settings, true),
+    authorize: (...roles) => authorizing(settings, roles),
+  }
+}
+
+/**
+ * The Fastify plugin: decorates `request.auth` and `fastify.tessera` ({@link FastifyAuth}). It is
+ * not encapsulated (like a fastify-plugin plugin), so the decorations are visible where it is
+ * registered and below. A bad option fails `register`.
+ *
+ * @example
+ * await app.register(tesseraAuth, { issuer: 'http://localhost:3000', audience: 'tessera' })
+ * app.get('/api/admin', { onRequest: [app.tessera.authenticate, app.tessera.authorize('admin')] }, handler)
+ */
+export const tesseraAuth: FastifyPluginAsync<FastifyAuthConfig> = async (fastify, options) => {
+  const auth = createFastifyAuth(options)
+  fastify.decorateRequest('auth', undefined)
+  fastify.decorate('tessera', auth)
+}
+// what fastify-plugin sets: share the decorations with the parent context, and name the plugin
+Object.defineProperty(tesseraAuth, Symbol.for('skip-override'), { value: true })
+Object.defineProperty(tesseraAuth, Symbol.for('fastify.display-name'), { value: '@tessera/middleware' })
+
+const sourceAndSettings = (options: FastifyAuthConfig | Verifier): [Verifier, Settings] =>
+  isVerifier(options) ? [options, DEFAULT_SETTINGS] : [toVerifier(options), toSettings(options)]
+
+/** A hook requiring a valid access token; takes options (build it once) or a verifier to share. */
+export function authenticate(options: FastifyAuthConfig | Verifier): AuthHook {
+  const [verifier, settings] = sourceAndSettings(options)
+  return verifying(verifier, settings, false)
+}
+
+/** Like {@link authenticate}, but no token means `request.auth` undefined; a bad token is still a 401. */
+export function optionalAuth(options: FastifyAuthConfig | Verifier): AuthHook {
+  const [verifier, settings] = sourceAndSettings(options)
+  return verifying(verifier, settings, true)
+}
+
+/** A hook requiring one of `roles` (any one suffices); run it after `authenticate`. Default realm. */
+export function authorize(...roles: string[]): AuthHook {
+  return authorizing(DEFAULT_SETTINGS, roles)
+}

@@ -1,0 +1,34 @@
+import { AUTH_ERRORS, type TesseraAuthError } from '../errors.js'
+
+/** A response to send for an auth failure, framework-neutral. */
+export interface Problem {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+/** The default `realm` of the `WWW-Authenticate` challenge. */
+export const DEFAULT_REALM = 'tessera'
+
+/** Checks a realm once at setup: it goes inside a quoted string of a response header. */
+export function checkRealm(realm: unknown): string {
+  if (realm === undefined) return DEFAULT_REALM
+  if (typeof realm !== 'string' || realm === '' || !/^[\x20-\x7e]+$/.test(realm) || /["\\]/.test(realm)) {
+    throw new TypeError('@tessera/middleware: realm must be printable ASCII without quotes or backslashes')
+  }
+  return realm
+}
+
+/**
+ * The RFC 9457 problem+json answer for an auth error, as Tessera's API.md specifies it, with the
+ * RFC 6750 Bearer challenge on a 401 (`error="invalid_token"` when a token was sent but refused).
+ * The detail never says which check failed.
+ */
+export function toProblem(error: TesseraAuthError, realm: string): Problem {
+  const { status, title, detail } = AUTH_ERRORS[error.code]
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' }
+  if (error.code === 'TOKEN_MISSING') headers['www-authenticate'] = `Bearer realm="${realm}"`
+  else if (status === 401) headers['www-authenticate'] = `Bearer realm="${realm}", error="invalid_token"`
+  const body = JSON.stringify({ type: 'about:blank', title, status, code: error.code, detail })
+  return { status, headers, body }
+}

@@ -1,0 +1,259 @@
+import type { JSONWebKeySet } from 'jose'
+import type { AccessClaims } from './claims.js'
+
+/** The algorithms Tessera signs with; a verifier accepts a subset of them, never `none`. */
+export const ALGORITHMS = ['RS256', 'ES256', 'EdDSA', 'HS256'] as const
+export type Algorithm = (typeof ALGORITHMS)[number]
+
+/** The asymmetric algorithms accepted by default with a JWKS (remote or local). */
+export const ASYMMETRIC_ALGORITHMS: readonly Algorithm[] = ['RS256', 'ES256', 'EdDSA']
+
+/** Claims a token must carry; `requiredClaims` adds to them, never removes. */
+export const DEFAULT_REQUIRED_CLAIMS: readonly string[] = ['iss', 'aud', 'sub', 'exp', 'iat']
+
+/** The largest clock leeway accepted, in seconds. */
+export const MAX_CLOCK_TOLERANCE = 5
+
+/** The shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size). */
+export const MIN_SECRET_BYTES = 32
+
+/** The `fetch` the verifier calls for discovery and the JWKS; `globalThis.fetch` fits. */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>
+
+/** Options of {@link createVerifier}. Checked once when the factory runs; a bad value throws a `TypeError`. */
+export interface VerifierOptions {
+  /**
+   * The Tessera server's public URL, exactly as it writes it in `iss` (its TESSERA_PUBLIC_URL),
+   * e.g. `https://auth.example.com` or `https://example.com/auth`. An absolute http(s) URL without
+   * a trailing slash, query or fragment. Required.
+   */
+  issuer: string
+  /**
+   * The expected `aud`: the server's TESSERA_AUDIENCE (Tessera's default is `tessera`). With a
+   * list, a token whose `aud` holds any one of them is accepted. Required.
+   */
+  audience: string | readonly string[]
+  /**
+   * Where the public keys are (e.g. `https://auth.example.com/.well-known/jwks.json`). Default: the
+   * `jwks_uri` of `${issuer}/.well-known/openid-configuration`, fetched on the first `verify` and
+   * kept. At most one of `jwksUrl`, `jwks` and `secret`.
+   */
+  jwksUrl?: string | URL
+  /** A local JSON Web Key Set (public keys only) instead of fetching one. Never re-read. */
+  jwks?: JSONWebKeySet
+  /**
+   * The shared HS256 secret (the server's TESSERA_HS256_SECRET), at least 32 bytes (UTF-8 for a
+   * string). Only for a server configured with TESSERA_SIGNING_ALG=HS256; implies `['HS256']`.
+   */
+  secret?: string | Uint8Array
+  /**
+   * The accepted `alg` values. Default `['RS256', 'ES256', 'EdDSA']` with a JWKS, `['HS256']` with
+   * a `secret`. `none` is never accepted, and HS256 never together with an asymmetric algorithm.
+   */
+  algorithms?: readonly Algorithm[]
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds. Default `0`; at most `5`. */
+  clockTolerance?: number
+  /**
+   * Claims that must be present, added to `['iss', 'aud', 'sub', 'exp', 'iat']` (which always
+   * apply), e.g. `['sid', 'jti']`.
+   */
+  requiredClaims?: readonly string[]
+  /**
+   * Seconds after a JWKS fetch during which a token with an unknown `kid` does not cause another
+   * fetch, so forged kids cannot make the verifier hammer the server. A key rotated in by hand is
+   * therefore accepted at most this long after the last fetch. Default `30`.
+   */
+  jwksCooldown?: number
+  /** Seconds the fetched JWKS is used before it is fetched again on the next `verify`. Default `600`. */
+  jwksCacheMaxAge?: number
+  /** Seconds to wait for the discovery document or the JWKS before failing. Default `5`. */
+  timeout?: number
+  /** The `fetch` used for discovery and the JWKS (a proxy agent, a test double). Default `globalThis.fetch`. */
+  fetch?: FetchLike
+  /**
+   * Called with the claims of every token that passed all other checks; `true` (or a promise of
+   * it) rejects the token as `TOKEN_INVALID`, e.g. a `jti` or `sid` on your deny-list. If it throws,
+   * `verify` rejects with that error unchanged (fail closed, as a server error, not a client's).
+   */
+  isRevoked?: (claims: AccessClaims) => boolean | Promise<boolean>
+  /** The current time, for `exp`, `nbf` and `iat`. Default the system clock. */
+  clock?: { now(): Date }
+}
+
+/** Where the verification keys come from, after validation. */
+export type KeySource =
+  | { kind: 'remote'; url: URL }
+  | { kind: 'discovery'; url: URL }
+  | { kind: 'local'; jwks: JSONWebKeySet }
+  | { kind: 'secret'; key: Uint8Array }
+
+/** {@link VerifierOptions} checked and completed with defaults; durations in milliseconds. */
+export interface VerifierConfig {
+  readonly issuer: string
+  readonly audience: readonly string[]
+  readonly keySource: KeySource
+  readonly algorithms: readonly Algorithm[]
+  readonly clockTolerance: number
+  readonly requiredClaims: readonly string[]
+  readonly cooldownMs: number
+  readonly cacheMaxAgeMs: number
+  readonly timeoutMs: number
+  readonly fetch: FetchLike | undefined
+  readonly isRevoked: VerifierOptions['isRevoked']
+  readonly clock: { now(): Date } | undefined
+}
+
+const fail = (message: string): never => {
+  throw new TypeError(`@tessera/middleware: ${message}`)
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+function httpUrl(name: string, value: unknown): URL {
+  let url: URL | undefined
+  if (value instanceof URL) url = new URL(value.href)
+  else if (typeof value === 'string' && URL.canParse(value)) url = new URL(value)
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    return fail(`${name} must be an absolute http(s) URL, got ${JSON.stringify(String(value))}`)
+  }
+  return url
+}
+
+function checkIssuer(value: unknown): string {
+  if (typeof value !== 'string' || value === '') return fail('issuer is required (the server public URL)')
+  const url = httpUrl('issuer', value)
+  // Tessera's iss has none of these, and iss is compared as a string: a stray slash would reject every token
+  if (value.endsWith('/') || url.search !== '' || url.hash !== '' || url.username !== '') {
+    return fail(
+      `issuer must be the server public URL without a trailing slash, query or fragment, got "${value}"`,
+    )
+  }
+  return value
+}
+
+function checkAudience(value: unknown): readonly string[] {
+  const list = typeof value === 'string' ? [value] : value
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    !list.every((aud) => typeof aud === 'string' && aud !== '')
+  ) {
+    return fail('audience is required: a non-empty string or list of strings (Tessera default: "tessera")')
+  }
+  return Object.freeze([...list])
+}
+
+function checkSeconds(
+  name: string,
+  value: unknown,
+  fallback: number,
+  max = Number.POSITIVE_INFINITY,
+): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
+    return fail(`${name} must be a number of seconds from 0 to ${max}, got ${String(value)}`)
+  }
+  return value
+}
+
+function checkTimeout(value: unknown): number {
+  const ms = Math.round(checkSeconds('timeout', value, 5, 60) * 1000)
+  // jose aborts at once with 0: every fetch would fail
+  if (ms < 1) return fail('timeout must be more than 0 seconds')
+  return ms
+}
+
+function checkKeySource(options: VerifierOptions, issuer: string): KeySource {
+  const given = (['jwksUrl', 'jwks', 'secret'] as const).filter((name) => options[name] !== undefined)
+  if (given.length > 1) return fail(`give one key source, not ${given.join(' and ')}`)
+  if (options.jwksUrl !== undefined) return { kind: 'remote', url: httpUrl('jwksUrl', options.jwksUrl) }
+  if (options.jwks !== undefined) {
+    const jwks: unknown = options.jwks
+    if (
+      !isObject(jwks) ||
+      !Array.isArray(jwks.keys) ||
+      jwks.keys.length === 0 ||
+      !jwks.keys.every(isObject)
+    ) {
+      return fail('jwks must be a JSON Web Key Set with at least one key: { keys: [...] }')
+    }
+    if (jwks.keys.some((key) => 'd' in key || 'k' in key)) {
+      return fail('jwks must hold public keys only (a key has a private "d" or symmetric "k" member)')
+    }
+    return { kind: 'local', jwks: structuredClone(options.jwks) }
+  }
+  if (options.secret !== undefined) {
+    const secret: unknown = options.secret
+    const key =
+      typeof secret === 'string'
+        ? new TextEncoder().encode(secret)
+        : secret instanceof Uint8Array
+          ? new Uint8Array(secret)
+          : fail('secret must be a string or a Uint8Array')
+    if (key.byteLength < MIN_SECRET_BYTES) {
+      return fail(`secret must be at least ${MIN_SECRET_BYTES} bytes, got ${key.byteLength}`)
+    }
+    return { kind: 'secret', key }
+  }
+  // no key given: discover the JWKS from the issuer, as OpenID Connect Discovery 1.0 §4 places it
+  return { kind: 'discovery', url: new URL(`${issuer}/.well-known/openid-configuration`) }
+}
+
+function checkAlgorithms(value: unknown, keySource: KeySource): readonly Algorithm[] {
+  const symmetric = keySource.kind === 'secret'
+  if (value === undefined) return symmetric ? ['HS256'] : ASYMMETRIC_ALGORITHMS
+  if (!Array.isArray(value) || value.length === 0) return fail('algorithms must be a non-empty list')
+  for (const alg of value) {
+    if (typeof alg === 'string' && alg.toLowerCase() === 'none')
+      return fail('algorithms must not contain "none"')
+    if (!(ALGORITHMS as readonly unknown[]).includes(alg)) {
+      return fail(`algorithms: unsupported "${String(alg)}"; use ${ALGORITHMS.join(', ')}`)
+    }
+  }
+  const algs = value as Algorithm[]
+  const hs = algs.filter((alg) => alg === 'HS256')
+  // one key source per kind: HS256 next to RS256 is how algorithm-confusion attacks start
+  if (hs.length > 0 && hs.length < algs.length)
+    return fail('algorithms must not mix HS256 with asymmetric ones')
+  if (symmetric && hs.length === 0) return fail('a secret verifies HS256 only: algorithms must be ["HS256"]')
+  if (!symmetric && hs.length > 0) return fail('HS256 needs the shared secret option, not a JWKS')
+  return Object.freeze([...new Set(algs)])
+}
+
+function checkRequiredClaims(value: unknown): readonly string[] {
+  if (value === undefined) return DEFAULT_REQUIRED_CLAIMS
+  if (!Array.isArray(value) || !value.every((claim) => typeof claim === 'string' && claim !== '')) {
+    return fail('requiredClaims must be a list of claim names')
+  }
+  return Object.freeze([...new Set([...DEFAULT_REQUIRED_CLAIMS, ...(value as string[])])])
+}
+
+function checkFunction<T>(name: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== 'function') return fail(`${name} must be a function`)
+  return value
+}
+
+/** Checks every option once and fills in the defaults; throws a `TypeError` naming the bad option. */
+export function resolveVerifierOptions(options: VerifierOptions): VerifierConfig {
+  if (!isObject(options)) return fail('options are required: { issuer, audience, ... }')
+  const issuer = checkIssuer(options.issuer)
+  const keySource = checkKeySource(options, issuer)
+  if (options.clock !== undefined && typeof options.clock?.now !== 'function') {
+    fail('clock must be an object with a now(): Date method')
+  }
+  return Object.freeze({
+    issuer,
+    audience: checkAudience(options.audience),
+    keySource,
+    algorithms: checkAlgorithms(options.algorithms, keySource),
+    clockTolerance: checkSeconds('clockTolerance', options.clockTolerance, 0, MAX_CLOCK_TOLERANCE),
+    requiredClaims: checkRequiredClaims(options.requiredClaims),
+    cooldownMs: checkSeconds('jwksCooldown', options.jwksCooldown, 30) * 1000,
+    cacheMaxAgeMs: checkSeconds('jwksCacheMaxAge', options.jwksCacheMaxAge, 600) * 1000,
+    timeoutMs: checkTimeout(options.timeout),
+    fetch: checkFunction('fetch', options.fetch),
+    isRevoked: checkFunction('isRevoked', options.isRevoked),
+    clock: options.clock,
+  })
+}
