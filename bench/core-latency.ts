@@ -70,7 +70,8 @@ async function measure(label: string, env: Record<string, string>) {
     // warm-up
     for (let i = 0; i < 5; i++) await post('/auth/login', { email, password: PASSWORD })
     const logins: number[] = []
-    for (let i = 0; i < LOGINS; i++) logins.push(await time(() => post('/auth/login', { email, password: PASSWORD })))
+    for (let i = 0; i < LOGINS; i++)
+      logins.push(await time(() => post('/auth/login', { email, password: PASSWORD })))
     const refreshes: number[] = []
     for (let i = 0; i < REFRESHES; i++) {
       refreshes.push(
@@ -121,8 +122,12 @@ if (postgres) {
   await postgres.drop()
 }
 
-console.log(`Node ${process.version}, ${availableParallelism()} cores; sequential requests over HTTP on 127.0.0.1`)
-console.log(`argon2id verify (m=19456, t=2, p=1), raw: median ${fmt(baseline.median)} ms  p95 ${fmt(baseline.p95)} ms`)
+console.log(
+  `Node ${process.version}, ${availableParallelism()} cores; sequential requests over HTTP on 127.0.0.1`,
+)
+console.log(
+  `argon2id verify (m=19456, t=2, p=1), raw: median ${fmt(baseline.median)} ms  p95 ${fmt(baseline.p95)} ms`,
+)
 console.log('')
 console.log('database           | login median  p95      x argon2 | refresh median  p95      p99')
 for (const row of rows) {
