@@ -185,7 +185,7 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     throw new ConfigError('TESSERA_PASSWORD_MIN_LENGTH', 'must not exceed TESSERA_PASSWORD_MAX_LENGTH')
   }
 
-  const accessTokenTtl = duration('TESSERA_ACCESS_TOKEN_TTL', '15m', 10)
+  const accessTokenTtl = duration('TESSERA_ACCESS_TOKEN_TTL', '15m', 1)
   const refreshIdleTtl = duration('TESSERA_REFRESH_IDLE_TTL', '7d', 60)
   const sessionMaxAge = duration('TESSERA_SESSION_MAX_AGE', '30d', 60)
   if (refreshIdleTtl > sessionMaxAge) {
