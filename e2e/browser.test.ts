@@ -29,7 +29,10 @@ const haveBrowser = existsSync(CHROMIUM) || process.env.CI === 'true'
 declare global {
   interface Window {
     client: {
-      register(input: { email: string; password: string }): Promise<{ email: string } | null>
+      register(input: {
+        email: string
+        password: string
+      }): Promise<{ status: 'signed-in'; user: { email: string } } | { status: 'verification_pending' }>
       logout(): Promise<void>
     }
     callApi(path: string): Promise<{ status?: number; body?: unknown; error?: string }>
@@ -158,11 +161,11 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
 
   it('starts signed out, registers and calls the API', async () => {
     expect(await tab.evaluate(() => window.ready)).toBeNull()
-    const user = await tab.evaluate(({ email, password }) => window.client.register({ email, password }), {
+    const result = await tab.evaluate(({ email, password }) => window.client.register({ email, password }), {
       email,
       password: PASSWORD,
     })
-    expect(user?.email).toBe(email)
+    expect(result).toMatchObject({ status: 'signed-in', user: { email } })
     const profile = await tab.evaluate(() => window.callApi('/api/profile'))
     expect(profile).toMatchObject({ status: 200, body: { email, roles: ['user'] } })
   })

@@ -1,8 +1,9 @@
+import { type AccountActions, createAccountActions, expectAccepted } from './account.js'
 import { createAuthorizedFetch } from './authorized-fetch.js'
 import { type ClientOptions, resolveOptions } from './client-options.js'
 import { type TabChannel, tabChannel } from './cross-tab.js'
 import { errorFromResponse, TesseraClientError } from './errors.js'
-import { type FetchLike, jsonPost, readJson, send } from './http.js'
+import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
 import { broadcastLock, findLockManager, noLock, type RefreshLock, webLock } from './lock.js'
 import { createRefresher } from './refresh.js'
 import { type AccessToken, createSessionState } from './session-state.js'
@@ -27,15 +28,27 @@ export interface Registration extends Credentials {
   name?: string
 }
 
+/**
+ * What `register()` resolves to:
+ * - `signed-in`: the account exists and this client is signed in as `user` (201).
+ * - `verification_pending`: the server requires email verification (202,
+ *   `TESSERA_REQUIRE_EMAIL_VERIFICATION=true`): no session yet. The user follows the mailed link
+ *   (`verifyEmail`), then calls `login()`; until then login is `EMAIL_NOT_VERIFIED`. The server
+ *   answers this for a taken email too, so it says nothing about whether the account is new.
+ */
+export type RegisterResult = { status: 'signed-in'; user: User } | { status: 'verification_pending' }
+
 /** A signed-in session against one Tessera server. Create it with {@link createClient}. */
-export interface TesseraClient {
+export interface TesseraClient extends AccountActions {
   /**
-   * Creates an account and signs in. Resolves to the new user, or to `null` when the server
-   * requires email verification first (202: no session; the user must verify, then log in).
-   * Rejects with a {@link TesseraClientError}: `EMAIL_TAKEN` (409), `VALIDATION_FAILED` (400, with
-   * `errors`), `WEAK_PASSWORD` (400), `RATE_LIMITED` (429, `retryAfter`), `NETWORK_ERROR`, …
+   * Creates an account and signs in: resolves to `{ status: 'signed-in', user }`, or to
+   * `{ status: 'verification_pending' }` (no session, no event) when the server requires email
+   * verification first; see {@link RegisterResult}.
+   * Rejects with a {@link TesseraClientError}: `EMAIL_TAKEN` (409, only without required
+   * verification), `VALIDATION_FAILED` (400, with `errors`), `WEAK_PASSWORD` (400),
+   * `RATE_LIMITED` (429, `retryAfter`), `NETWORK_ERROR`, …
    */
-  register(registration: Registration): Promise<User | null>
+  register(registration: Registration): Promise<RegisterResult>
   /**
    * Signs in; always opens a new session. Rejects with `INVALID_CREDENTIALS` (401),
    * `EMAIL_NOT_VERIFIED` / `ACCOUNT_DISABLED` (403), `ACCOUNT_LOCKED` (423), `RATE_LIMITED` (429), …
@@ -86,9 +99,6 @@ export interface TesseraClient {
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
-
-const badResponse = (response: Response, what: string) =>
-  new TesseraClientError('BAD_RESPONSE', { status: response.status, detail: `The answer is not ${what}.` })
 
 /**
  * Creates a client for the Tessera server at `options.baseUrl`. In a browser the defaults keep
@@ -155,7 +165,7 @@ export function createClient(options: ClientOptions): TesseraClient {
   })
 
   /** Register or login: one POST, then the tokens become the session. */
-  async function signIn(path: string, body: Record<string, unknown>): Promise<User | null> {
+  async function signIn(path: string, body: Record<string, unknown>): Promise<RegisterResult> {
     // a refresh in flight would otherwise store the old session's tokens over the new ones
     await refresher.idle()
     const response = await send(
@@ -165,7 +175,10 @@ export function createClient(options: ClientOptions): TesseraClient {
     )
     if (!response.ok) throw await errorFromResponse(response, now())
     // registration with required email verification: no session yet
-    if (response.status === 202) return null
+    if (response.status === 202) {
+      await expectAccepted(response, 'verification_pending', now())
+      return { status: 'verification_pending' }
+    }
     const receivedAt = now()
     const tokens = asTokenResponse(await readJson(response))
     if (!tokens?.user || (!cookie && tokens.refreshToken === undefined)) {
@@ -173,7 +186,7 @@ export function createClient(options: ClientOptions): TesseraClient {
     }
     if (!cookie && tokens.refreshToken !== undefined) await storage.set(tokens.refreshToken)
     shareSession(session.accept(tokens, receivedAt))
-    return tokens.user
+    return { status: 'signed-in', user: tokens.user }
   }
 
   async function forget() {
@@ -197,6 +210,14 @@ export function createClient(options: ClientOptions): TesseraClient {
     return body.user
   }
 
+  const account = createAccountActions({
+    fetch: fetchImpl,
+    authorizedFetch: authorized.fetch,
+    url,
+    cookie,
+    now,
+  })
+
   const isSessionGone = (error: unknown) =>
     error instanceof TesseraClientError &&
     (error.code === 'SESSION_EXPIRED' || error.code === 'NOT_SIGNED_IN')
@@ -206,9 +227,14 @@ export function createClient(options: ClientOptions): TesseraClient {
       signIn('/auth/register', name === undefined ? { email, password } : { email, password, name }),
 
     async login({ email, password }) {
-      const user = await signIn('/auth/login', { email, password })
-      if (!user) throw new TesseraClientError('BAD_RESPONSE', { detail: 'Login answered without a session.' })
-      return user
+      const result = await signIn('/auth/login', { email, password })
+      if (result.status !== 'signed-in') {
+        throw new TesseraClientError('BAD_RESPONSE', {
+          status: 202,
+          detail: 'Login answered without a session.',
+        })
+      }
+      return result.user
     },
 
     async logout() {
@@ -241,6 +267,8 @@ export function createClient(options: ClientOptions): TesseraClient {
     },
 
     me,
+
+    ...account,
 
     async sessions() {
       const response = await expectOk(

@@ -16,6 +16,10 @@ export async function readJson(response: Response): Promise<unknown> {
   }
 }
 
+/** A `BAD_RESPONSE` error: a success answer that is not `what` Tessera sends. */
+export const badResponse = (response: Response, what: string): TesseraClientError =>
+  new TesseraClientError('BAD_RESPONSE', { status: response.status, detail: `The answer is not ${what}.` })
+
 /** Sends `init` to `url`, turning a failure to reach the server into a retryable `NETWORK_ERROR`. */
 export async function send(fetch: FetchLike, url: string, init: RequestInit): Promise<Response> {
   try {

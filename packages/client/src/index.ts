@@ -1,4 +1,11 @@
-export { type Credentials, createClient, type Registration, type TesseraClient } from './client.js'
+export type { AccountActions, EmailVerification, PasswordChange, PasswordReset } from './account.js'
+export {
+  type Credentials,
+  createClient,
+  type RegisterResult,
+  type Registration,
+  type TesseraClient,
+} from './client.js'
 export type { ClientOptions } from './client-options.js'
 export {
   CLIENT_ERROR_CODES,

@@ -48,9 +48,14 @@ describe('register and login', () => {
     expect(client.state).toBe('unknown')
     const email = uniqueEmail()
 
-    const user = await client.register({ email, password: PASSWORD, name: 'Ada' })
+    const result = await client.register({ email, password: PASSWORD, name: 'Ada' })
 
-    expect(user).toMatchObject({ email, name: 'Ada', roles: ['user'], emailVerified: false })
+    expect(result).toMatchObject({
+      status: 'signed-in',
+      user: { email, name: 'Ada', roles: ['user'], emailVerified: false },
+    })
+    if (result.status !== 'signed-in') throw new Error('registration opened no session')
+    const { user } = result
     expect(client.state).toBe('signed-in')
     expect(client.user).toEqual(user)
     expect(events).toEqual([{ type: 'signed-in', user }])

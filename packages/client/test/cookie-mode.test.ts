@@ -7,7 +7,14 @@ import {
   type TesseraClient,
 } from '../src/index.js'
 import { cookieJar, recordingFetch } from './helpers/fetch.js'
-import { manualClock, PASSWORD, type RunningServer, startServer, uniqueEmail } from './helpers/server.js'
+import {
+  expectSignedIn,
+  manualClock,
+  PASSWORD,
+  type RunningServer,
+  startServer,
+  uniqueEmail,
+} from './helpers/server.js'
 
 let server: RunningServer
 beforeAll(async () => {
@@ -64,7 +71,7 @@ describe('cookie mode', () => {
     const first = tab(recording.fetch, { crossTab: false })
     const email = uniqueEmail()
 
-    const user = await first.client.register({ email, password: PASSWORD })
+    const { user } = await expectSignedIn(first.client.register({ email, password: PASSWORD }))
 
     const [register] = recording.to('/auth/register')
     expect(register?.credentials).toBe('include')
@@ -132,7 +139,7 @@ describe('tabs of one origin', () => {
     const a = tab(jar.fetch, options)
     const b = tab(jar.fetch, options)
     const bSignedIn = nextEvent(b.client)
-    const user = await a.client.register({ email: uniqueEmail(), password: PASSWORD })
+    const { user } = await expectSignedIn(a.client.register({ email: uniqueEmail(), password: PASSWORD }))
     // the other tab learns of the login over the channel
     expect(await bSignedIn).toEqual({ type: 'signed-in', user })
     return { a, b, clock }

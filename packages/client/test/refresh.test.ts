@@ -7,7 +7,14 @@ import {
   TesseraClientError,
 } from '../src/index.js'
 import { fakeApi, problem, recordingFetch } from './helpers/fetch.js'
-import { manualClock, PASSWORD, type RunningServer, startServer, uniqueEmail } from './helpers/server.js'
+import {
+  expectSignedIn,
+  manualClock,
+  PASSWORD,
+  type RunningServer,
+  startServer,
+  uniqueEmail,
+} from './helpers/server.js'
 
 let server: RunningServer
 beforeAll(async () => {
@@ -31,8 +38,7 @@ async function signedIn(options: Partial<ClientOptions> = {}) {
     now: clock.now,
     ...options,
   })
-  const user = await client.register({ email: uniqueEmail(), password: PASSWORD })
-  if (!user) throw new Error('registration opened no session')
+  const { user } = await expectSignedIn(client.register({ email: uniqueEmail(), password: PASSWORD }))
   const events: ClientEvent[] = []
   client.onChange((event) => events.push(event))
   // both clocks past the 10 s lifetime: the client knows its token is expired

@@ -8,6 +8,8 @@ import { TesseraError } from './errors.js'
 import { type KeyInfo, listKeys, rotateKey } from './flows/keys.js'
 import { changeRoles, createUser } from './flows/manage-users.js'
 import { createLogger } from './logging.js'
+import { createPasswordHasher } from './passwords/hasher.js'
+import { createPasswordPolicy } from './passwords/policy.js'
 import { migrateToLatest } from './store/migrate.js'
 import { createStores } from './store/stores.js'
 import { assertSecretOpensSigningKeys, createTessera, openTesseraDatabase, resolveSecret } from './tessera.js'
@@ -209,8 +211,8 @@ async function usersCommand(config: Config, args: string[]): Promise<number> {
         {
           stores,
           clock: systemClock,
-          hasher: (await import('./passwords/hasher.js')).createPasswordHasher(),
-          config,
+          hasher: createPasswordHasher(),
+          policy: createPasswordPolicy(config),
         },
         { email, password, name: values.name, roles: values.role ?? ['user'] },
       )

@@ -36,6 +36,8 @@ export interface Config {
   readonly keyPublishLead: number
   readonly passwordMinLength: number
   readonly passwordMaxLength: number
+  /** Least zxcvbn score (0–4) a new password needs; 0 turns the estimator off. */
+  readonly passwordMinScore: number
   readonly requireEmailVerification: boolean
   readonly resetUrl: string
   readonly verifyUrl: string
@@ -252,6 +254,7 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     keyPublishLead: duration('TESSERA_KEY_PUBLISH_LEAD', '45s', 0),
     passwordMinLength,
     passwordMaxLength,
+    passwordMinScore: integer('TESSERA_PASSWORD_MIN_SCORE', 3, 0, 4),
     requireEmailVerification: boolean('TESSERA_REQUIRE_EMAIL_VERIFICATION', false),
     resetUrl: url('TESSERA_RESET_URL', get('TESSERA_RESET_URL') ?? `${publicUrl}/reset-password`).href,
     verifyUrl: url('TESSERA_VERIFY_URL', get('TESSERA_VERIFY_URL') ?? `${publicUrl}/verify-email`).href,
@@ -261,13 +264,28 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     metricsToken: get('TESSERA_METRICS_TOKEN'),
     allowedOrigins,
     rateLimit: boolean('TESSERA_RATE_LIMIT', true, 'on', 'off'),
-    smtpUrl: get('SMTP_URL'),
+    smtpUrl: smtpUrl(get('SMTP_URL')),
     mailFrom: get('MAIL_FROM') ?? `Tessera <no-reply@${publicParsed.hostname}>`,
     migrateOnStart: boolean('TESSERA_MIGRATE_ON_START', true),
     bodyLimit: integer('TESSERA_BODY_LIMIT', 16 * 1024, 1024, 1024 * 1024),
     logLevel,
   }
   return Object.freeze(config)
+}
+
+function smtpUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(raw)
+  } catch {
+    parsed = undefined
+  }
+  // the message never repeats the URL: it may hold the SMTP password
+  if (!parsed || (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') || !parsed.hostname) {
+    throw new ConfigError('SMTP_URL', 'expected smtp://[user:pass@]host[:port] or smtps://…')
+  }
+  return raw
 }
 
 export function isLoopbackHost(hostname: string): boolean {

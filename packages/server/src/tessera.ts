@@ -9,7 +9,10 @@ import type { FlowDeps } from './flows/deps.js'
 import { buildApp } from './http/app.js'
 import { createKeyRing, keyWrappingKey } from './keys/key-ring.js'
 import { loadOrCreateDevSecret, unseal } from './keys/secret.js'
+import type { Mailer } from './mail/mail.js'
+import { createMailer } from './mail/mailer.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js'
+import { createPasswordPolicy } from './passwords/policy.js'
 import { type DatabaseHandle, openDatabase } from './store/db.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { SigningKeyStore } from './store/signing-keys.js'
@@ -27,6 +30,8 @@ export interface TesseraOptions {
   logger: Logger | false
   clock?: Clock
   hasher?: PasswordHasher
+  /** Sends mail; the default is SMTP at SMTP_URL, or the log without it. */
+  mailer?: Mailer
   /** An open database to use instead of opening `config.database` (tests). */
   database?: DatabaseHandle
   /** What this process is, recorded in the data-dir lock: `serve`, `migrate`, … */
@@ -127,10 +132,13 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
           options.logger.error({ err: error }, 'key ring reload failed; keeping the keys loaded before')
       },
     })
+    const mailer = options.mailer ?? createMailer({ config, logger: options.logger })
     const deps: FlowDeps = {
       stores,
       keyRing,
       hasher: options.hasher ?? createPasswordHasher(),
+      policy: createPasswordPolicy(config),
+      mailer,
       clock,
       config,
     }
@@ -142,6 +150,8 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       async close() {
         await app.close()
         keyRing.close()
+        // queued mail goes out (or gives up, logged) before the process ends
+        await mailer.close()
         if (!options.database) await database.close()
         await lock?.release()
       },

@@ -203,8 +203,9 @@ describe('parseConfig refuses invalid values, naming the variable', () => {
   it.each<[string, Record<string, string>, string, RegExp?]>([
     ['a port that is not a number', { PORT: 'abc' }, 'PORT', /whole number from 0 to 65535, got "abc"/],
     ['a port out of range', { PORT: '70000' }, 'PORT'],
+    ['an SMTP_URL that is not smtp(s)', { SMTP_URL: 'http://mail.example.com' }, 'SMTP_URL', /smtp:\/\//],
     ['a duration that is not one', { TESSERA_ACCESS_TOKEN_TTL: 'soon' }, 'TESSERA_ACCESS_TOKEN_TTL', /15m/],
-    ['an access-token lifetime under 10 s', { TESSERA_ACCESS_TOKEN_TTL: '5' }, 'TESSERA_ACCESS_TOKEN_TTL'],
+    ['an access-token lifetime of 0 s', { TESSERA_ACCESS_TOKEN_TTL: '0' }, 'TESSERA_ACCESS_TOKEN_TTL'],
     [
       'a refresh idle timeout over the session age',
       { TESSERA_REFRESH_IDLE_TTL: '60d' },

@@ -1,7 +1,9 @@
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { KeyRing } from '../keys/key-ring.js'
+import type { Mailer } from '../mail/mail.js'
 import type { PasswordHasher } from '../passwords/hasher.js'
+import type { PasswordPolicy } from '../passwords/policy.js'
 import type { Stores } from '../store/stores.js'
 
 /** Everything a flow may need; each flow declares the part it uses with `Pick`. */
@@ -9,6 +11,8 @@ export interface FlowDeps {
   stores: Stores
   keyRing: KeyRing
   hasher: PasswordHasher
+  policy: PasswordPolicy
+  mailer: Mailer
   clock: Clock
   config: Config
 }

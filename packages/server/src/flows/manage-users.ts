@@ -27,7 +27,7 @@ export interface CreateUserInput {
 
 /** Creates an account without signing it in (the operator's `tessera users create`). */
 export async function createUser(
-  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'clock' | 'config'>,
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'clock'>,
   input: CreateUserInput,
 ): Promise<User> {
   const { email, normalized } = normalizeEmail(input.email)
@@ -36,12 +36,8 @@ export async function createUser(
       errors: [{ field: 'email', message: 'must be an email address' }],
     })
   }
-  const { passwordMinLength: min, passwordMaxLength: max } = deps.config
-  if (input.password.length < min || input.password.length > max) {
-    throw new TesseraError('VALIDATION_FAILED', {
-      errors: [{ field: 'password', message: `must be ${min} to ${max} characters` }],
-    })
-  }
+  // operators pick weak passwords too: the same policy as self-service registration
+  deps.policy.check(input.password, { email, name: input.name ?? null })
   checkRoles(input.roles)
   const user = await deps.stores.users.create({
     id: randomUUID(),

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto'
 import { TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { normalizeEmail } from './email.js'
+import { issuePasswordReset } from './forgot-password.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
+import { issueVerification } from './verify-email.js'
 
 export interface RegisterInput {
   email: string
@@ -12,17 +14,31 @@ export interface RegisterInput {
 
 export const DEFAULT_ROLES = ['user']
 
-/** Creates an account and signs it in: user, session and first refresh token in one transaction. */
+export type RegisterResult =
+  | { kind: 'signed-in'; tokens: IssuedTokens }
+  /** TESSERA_REQUIRE_EMAIL_VERIFICATION: no session until the address is confirmed. */
+  | { kind: 'verification-pending' }
+
+/**
+ * Creates an account and mails a verification link. Without required verification the user is
+ * signed in at once (user, session and first refresh token in one transaction) and a taken email
+ * is EMAIL_TAKEN. With it, a new and a taken email get the same answer; the owner of the taken one
+ * gets a notice instead, so registration reveals nothing about who has an account.
+ */
 export async function register(
-  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'keyRing' | 'clock' | 'config'>,
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'keyRing' | 'clock' | 'config'>,
   input: RegisterInput,
   context: ClientContext,
-): Promise<IssuedTokens> {
+): Promise<RegisterResult> {
   const { email, normalized } = normalizeEmail(input.email)
-  // hash before touching the database: the unique index, not a prior lookup, decides a race
-  const passwordHash = await deps.hasher.hash(input.password)
   const name = input.name?.trim() || null
-  const opened = await deps.stores.transaction(async (tx) => {
+  deps.policy.check(input.password, { email, name })
+  // hash before touching the database: the unique index, not a prior lookup, decides a race; and
+  // a taken email spends the same time as a new one
+  const passwordHash = await deps.hasher.hash(input.password)
+  const pendingOnly = deps.config.requireEmailVerification
+
+  const outcome = await deps.stores.transaction(async (tx) => {
     const user = await tx.users.create({
       id: randomUUID(),
       email,
@@ -32,8 +48,34 @@ export async function register(
       roles: DEFAULT_ROLES,
       createdAt: deps.clock.now(),
     })
-    if (user === 'email_taken') throw new TesseraError('EMAIL_TAKEN')
-    return { user, ...(await openSession(tx, deps, user, context)) }
+    if (user === 'email_taken') {
+      if (!pendingOnly) throw new TesseraError('EMAIL_TAKEN')
+      return { kind: 'taken' as const }
+    }
+    const mail = await issueVerification(tx, deps, user)
+    if (pendingOnly) return { kind: 'created' as const, mail }
+    return { kind: 'signed-in' as const, mail, user, ...(await openSession(tx, deps, user, context)) }
   })
-  return { ...opened, ...(await accessTokenFor(deps, opened.user, opened.sessionId)) }
+
+  if (outcome.kind === 'taken') {
+    const owner = await deps.stores.users.findByEmail(normalized)
+    // the owner hears of it, with a reset link in case that is why they tried to register
+    if (owner && owner.disabled_at === null) {
+      deps.mailer.send(await issuePasswordReset(deps.stores, deps, owner, 'account-exists'))
+    }
+    return { kind: 'verification-pending' }
+  }
+  deps.mailer.send(outcome.mail)
+  if (outcome.kind === 'created') return { kind: 'verification-pending' }
+  const { user, sessionId, refreshToken, refreshExpiresAt } = outcome
+  return {
+    kind: 'signed-in',
+    tokens: {
+      user,
+      sessionId,
+      refreshToken,
+      refreshExpiresAt,
+      ...(await accessTokenFor(deps, user, sessionId)),
+    },
+  }
 }

@@ -11,8 +11,10 @@ import type { FlowDeps } from '../flows/deps.js'
 import { isEmail } from '../flows/email.js'
 import { errorHandler, sendProblem } from './problem.js'
 import { accountRoutes } from './routes/account.js'
+import { accountRecoveryRoutes } from './routes/account-recovery.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
+import { pageRoutes } from './routes/pages.js'
 import { Problem } from './schemas.js'
 
 export interface AppDeps extends FlowDeps {
@@ -94,6 +96,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(discoveryRoutes(deps))
   await app.register(authTokenRoutes(deps))
+  await app.register(accountRecoveryRoutes(deps))
   await app.register(accountRoutes(deps))
+  await app.register(pageRoutes(deps))
   return app
 }

@@ -6,6 +6,7 @@ export interface Database {
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
   signing_keys: SigningKeysTable
+  one_time_tokens: OneTimeTokensTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -61,6 +62,20 @@ export interface SigningKeysTable {
   activates_at: Date
   /** Set when a newer key took over; the public key stays published while its tokens may live. */
   retired_at: Date | null
+}
+
+export interface OneTimeTokensTable {
+  id: string
+  user_id: string
+  /** `password_reset` or `email_verification`: a token serves its purpose only. */
+  purpose: string
+  /** SHA-256 of the token; the token itself is only in the mail. */
+  token_hash: Uint8Array
+  email: string
+  created_at: CreatedAt
+  expires_at: Date
+  /** Set when used, or when a newer token of the same purpose or a password change voided it. */
+  used_at: Date | null
 }
 
 export type User = Selectable<UsersTable>

@@ -1,9 +1,11 @@
 import { type Kysely, type Migration, type MigrationResult, Migrator } from 'kysely'
 import * as initial from './migrations/0001-initial.js'
+import * as oneTimeTokens from './migrations/0002-one-time-tokens.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-one-time-tokens': oneTimeTokens,
 }
 
 /**

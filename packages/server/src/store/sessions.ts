@@ -11,7 +11,13 @@ export interface NewSession {
   ip: string | null
 }
 
-export type RevokeReason = 'logout' | 'logout_all' | 'revoked_by_user' | 'refresh_token_reused'
+export type RevokeReason =
+  | 'logout'
+  | 'logout_all'
+  | 'revoked_by_user'
+  | 'refresh_token_reused'
+  | 'password_reset'
+  | 'password_changed'
 
 export interface SessionStore {
   create(session: NewSession): Promise<void>
@@ -23,6 +29,12 @@ export interface SessionStore {
   /** Revokes one live session; answers whether it was live. */
   revoke(id: string, userId: string | undefined, at: Date, reason: RevokeReason): Promise<boolean>
   revokeAllForUser(userId: string, at: Date, reason: RevokeReason): Promise<number>
+  revokeAllForUserExcept(
+    userId: string,
+    keepSessionId: string,
+    at: Date,
+    reason: RevokeReason,
+  ): Promise<number>
 }
 
 export function createSessionStore(db: Db): SessionStore {
@@ -70,6 +82,16 @@ export function createSessionStore(db: Db): SessionStore {
       if (userId !== undefined) query = query.where('user_id', '=', userId)
       const result = await query.executeTakeFirst()
       return result.numUpdatedRows > 0n
+    },
+    async revokeAllForUserExcept(userId, keepSessionId, at, reason) {
+      const result = await db
+        .updateTable('sessions')
+        .set({ revoked_at: at, revoked_reason: reason })
+        .where('user_id', '=', userId)
+        .where('id', '!=', keepSessionId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows)
     },
     async revokeAllForUser(userId, at, reason) {
       const result = await db

@@ -1,4 +1,5 @@
 import type { Db } from './db.js'
+import { createOneTimeTokenStore, type OneTimeTokenStore } from './one-time-tokens.js'
 import { createRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js'
 import { createSessionStore, type SessionStore } from './sessions.js'
 import { createSigningKeyStore, type SigningKeyStore } from './signing-keys.js'
@@ -9,6 +10,7 @@ export interface Stores {
   sessions: SessionStore
   refreshTokens: RefreshTokenStore
   signingKeys: SigningKeyStore
+  oneTimeTokens: OneTimeTokenStore
   /** Runs `work` in one transaction: every store it is handed writes inside it. */
   transaction<T>(work: (tx: Stores) => Promise<T>): Promise<T>
 }
@@ -19,6 +21,7 @@ export function createStores(db: Db): Stores {
     sessions: createSessionStore(db),
     refreshTokens: createRefreshTokenStore(db),
     signingKeys: createSigningKeyStore(db),
+    oneTimeTokens: createOneTimeTokenStore(db),
     transaction: (work) => db.transaction().execute((trx) => work(createStores(trx))),
   }
 }

@@ -19,6 +19,8 @@ export interface UserStore {
   findById(id: string): Promise<User | undefined>
   setPasswordHash(id: string, passwordHash: string, at: Date): Promise<void>
   setRoles(id: string, roles: string[], at: Date): Promise<void>
+  /** Marks the email verified, if it is still the user's address. */
+  markEmailVerified(id: string, email: string, at: Date): Promise<boolean>
 }
 
 export function createUserStore(db: Db): UserStore {
@@ -53,6 +55,15 @@ export function createUserStore(db: Db): UserStore {
         .set({ password_hash: passwordHash, updated_at: at })
         .where('id', '=', id)
         .execute()
+    },
+    async markEmailVerified(id, email, at) {
+      const result = await db
+        .updateTable('users')
+        .set({ email_verified: true, updated_at: at })
+        .where('id', '=', id)
+        .where('email', '=', email)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
     },
     async setRoles(id, roles, at) {
       await db.updateTable('users').set({ roles, updated_at: at }).where('id', '=', id).execute()

@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { type Authenticated, authenticate } from '../../flows/authenticate.js'
+import { changePassword } from '../../flows/change-password.js'
 import type { FlowDeps } from '../../flows/deps.js'
 import { logoutAll } from '../../flows/logout.js'
 import { listSessions, revokeSession } from '../../flows/sessions.js'
 import { bearerToken } from '../bearer.js'
 import { refreshCookie } from '../refresh-cookie.js'
-import { responses, SessionView, UserView } from '../schemas.js'
+import { passwordSchema, responses, SessionView, UserView } from '../schemas.js'
 import { sessionView, userView } from '../views.js'
 
 declare module 'fastify' {
@@ -60,6 +61,32 @@ export const accountRoutes =
       async (request, reply) => {
         await logoutAll(deps, authOf(request).user.id)
         cookie.clear(reply)
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.post(
+      '/auth/password',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'Change the password; revokes every other session',
+          description:
+            'A wrong current password is 401 INVALID_CREDENTIALS (not a token problem: do not refresh).',
+          security,
+          body: Type.Object(
+            {
+              currentPassword: Type.String({ minLength: 1, maxLength: 4096 }),
+              newPassword: passwordSchema(deps.config),
+            },
+            { additionalProperties: false },
+          ),
+          response: responses({ 204: Type.Null() }),
+        },
+      },
+      async (request, reply) => {
+        const { user, session } = authOf(request)
+        await changePassword(deps, { userId: user.id, sessionId: session.id }, request.body)
         return reply.code(204).send(null)
       },
     )

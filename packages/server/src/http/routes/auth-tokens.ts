@@ -66,6 +66,10 @@ export const authTokenRoutes =
         schema: {
           tags: ['auth'],
           summary: 'Create an account and sign in',
+          description:
+            'Mails a verification link. With TESSERA_REQUIRE_EMAIL_VERIFICATION=true the answer is 202 ' +
+            '`{ "status": "verification_pending" }` without tokens, for a new and a taken email alike ' +
+            '(the owner of a taken one gets a notice mail); otherwise a taken email is 409 EMAIL_TAKEN.',
           body: Type.Object(
             {
               email: Email,
@@ -75,12 +79,21 @@ export const authTokenRoutes =
             },
             { additionalProperties: false },
           ),
-          response: responses({ 201: TokenResponse }),
+          response: responses({
+            201: TokenResponse,
+            202: Type.Object({ status: Type.Literal('verification_pending') }),
+          }),
         },
       },
       async (request, reply) => {
-        const issued = await register(deps, request.body, clientContext(request))
-        return sendTokens(reply, issued, request.body.tokenDelivery ?? 'cookie', 201)
+        const result = await register(deps, request.body, clientContext(request))
+        if (result.kind === 'verification-pending') {
+          return reply
+            .code(202)
+            .header('cache-control', 'no-store')
+            .send({ status: 'verification_pending' as const })
+        }
+        return sendTokens(reply, result.tokens, request.body.tokenDelivery ?? 'cookie', 201)
       },
     )
 

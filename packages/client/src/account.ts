@@ -1,0 +1,145 @@
+import { errorFromResponse, TesseraClientError } from './errors.js'
+import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
+
+export interface PasswordReset {
+  /** The one-time token from the reset link the server mailed. */
+  token: string
+  /** The new password; the server's password policy applies. */
+  password: string
+}
+
+export interface EmailVerification {
+  /** The one-time token from the verification link the server mailed. */
+  token: string
+}
+
+export interface PasswordChange {
+  currentPassword: string
+  /** The server's password policy applies. */
+  newPassword: string
+}
+
+/**
+ * Password and email-address calls. None of them stores or clears a token, and none signs in:
+ * the client's session, if any, is only touched by `changePassword` (which sends its access
+ * token). Each rejects with a {@link TesseraClientError} carrying the server's code, or
+ * `RATE_LIMITED` (429, `retryAfter`), `NETWORK_ERROR`, `BAD_RESPONSE`, `HTTP_ERROR`.
+ */
+export interface AccountActions {
+  /**
+   * Asks the server to mail a password-reset link (`POST /auth/forgot-password`). Resolves when the
+   * server accepted the request (202), which it answers whether or not the account exists: do not
+   * tell the user more than "if the account exists, a mail is on its way".
+   * Rejects with `VALIDATION_FAILED` (400, with `errors`), `RATE_LIMITED` (429), …
+   */
+  forgotPassword(input: { email: string }): Promise<void>
+  /**
+   * Sets a new password with the token from the reset link (`POST /auth/reset-password`, 204).
+   * It does not sign in (the server opens no session): send the user to `login()` next. The
+   * server ends the account's sessions, so a session this client holds is most likely revoked:
+   * its next refresh is refused and the client signs out with reason `session-expired`. Call it
+   * from a signed-out page, or `logout()` first.
+   * Rejects with `ONE_TIME_TOKEN_INVALID` (400: unknown, used or expired link; ask for a new one),
+   * `WEAK_PASSWORD` (400, `detail` says what to change), `VALIDATION_FAILED` (400, with `errors`), …
+   */
+  resetPassword(input: PasswordReset): Promise<void>
+  /**
+   * Confirms the email address with the token from the verification link (`POST /auth/verify-email`,
+   * 204). It does not sign in. `client.user` is as last seen: call `me()` to see
+   * `emailVerified` change. Rejects with `ONE_TIME_TOKEN_INVALID` (400: unknown, used or expired
+   * link; offer `resendVerification`), …
+   */
+  verifyEmail(input: EmailVerification): Promise<void>
+  /**
+   * Asks the server to mail a new verification link (`POST /auth/verify-email/resend`). Resolves
+   * when accepted (202), the same for every email, known, unknown or already verified.
+   * Rejects with `VALIDATION_FAILED` (400), `RATE_LIMITED` (429), …
+   */
+  resendVerification(input: { email: string }): Promise<void>
+  /**
+   * Changes the signed-in user's password (`POST /auth/password` with the access token, refreshed
+   * as by `client.fetch`, including the one retry on `TOKEN_EXPIRED`). Resolves on 204.
+   * This session stays signed in; every other session of the user is revoked (their next refresh
+   * is refused).
+   * Rejects with `INVALID_CREDENTIALS` (401: the current password is wrong; the session is kept,
+   * nothing is refreshed), `WEAK_PASSWORD` (400, `detail`), `VALIDATION_FAILED` (400, `errors`),
+   * `NOT_SIGNED_IN` (no session; nothing was sent), `SESSION_EXPIRED`, `REFRESH_FAILED`, …
+   */
+  changePassword(input: PasswordChange): Promise<void>
+}
+
+export interface AccountDeps {
+  /** Plain fetch, for the calls without a session. */
+  fetch: FetchLike
+  /** Fetch with the access token and its refresh; rejects with `NOT_SIGNED_IN` without a session. */
+  authorizedFetch: FetchLike
+  url(path: string): string
+  /** Cookie mode: requests carry `credentials: 'include'`, like every auth request of the client. */
+  cookie: boolean
+  /** Local time, milliseconds since the epoch. */
+  now(): number
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Checks the answer is exactly the success `status` the contract gives, else throws the server's
+ * typed error, or `BAD_RESPONSE` for any other success (a static host's 200 page, say).
+ */
+export async function expectStatus(response: Response, status: number, nowMs: number): Promise<Response> {
+  if (!response.ok) throw await errorFromResponse(response, nowMs)
+  if (response.status !== status) throw badResponse(response, `the ${status} Tessera answers here`)
+  return response
+}
+
+/** Checks a 202 answer and its body `{ status: expected }`. */
+export async function expectAccepted(response: Response, expected: string, nowMs: number): Promise<void> {
+  await expectStatus(response, 202, nowMs)
+  const body = await readJson(response)
+  if (!isRecord(body) || body.status !== expected) {
+    throw badResponse(response, `{ status: '${expected}' }`)
+  }
+}
+
+export function createAccountActions(deps: AccountDeps): AccountActions {
+  const post = (path: string, body: unknown) => send(deps.fetch, deps.url(path), jsonPost(body, deps.cookie))
+
+  return {
+    async forgotPassword({ email }) {
+      await expectAccepted(await post('/auth/forgot-password', { email }), 'accepted', deps.now())
+    },
+
+    async resetPassword({ token, password }) {
+      await expectStatus(await post('/auth/reset-password', { token, password }), 204, deps.now())
+    },
+
+    async verifyEmail({ token }) {
+      await expectStatus(await post('/auth/verify-email', { token }), 204, deps.now())
+    },
+
+    async resendVerification({ email }) {
+      await expectAccepted(await post('/auth/verify-email/resend', { email }), 'accepted', deps.now())
+    },
+
+    async changePassword({ currentPassword, newPassword }) {
+      let response: Response
+      try {
+        // a 401 INVALID_CREDENTIALS comes back as it is: only TOKEN_EXPIRED makes the fetch refresh
+        response = await deps.authorizedFetch(
+          deps.url('/auth/password'),
+          jsonPost({ currentPassword, newPassword }, deps.cookie),
+        )
+      } catch (cause) {
+        // NOT_SIGNED_IN, SESSION_EXPIRED, REFRESH_FAILED as they are; fetch's own failure is ours to type
+        if (cause instanceof TesseraClientError) throw cause
+        throw new TesseraClientError('NETWORK_ERROR', {
+          detail: 'The request did not reach the server.',
+          retryable: true,
+          cause,
+        })
+      }
+      await expectStatus(response, 204, deps.now())
+    },
+  }
+}

@@ -1,0 +1,29 @@
+import { TesseraError } from '../errors.js'
+import { passwordChangedMail } from '../mail/templates.js'
+import type { FlowDeps } from './deps.js'
+
+/**
+ * Changes the password of a signed-in user who knows the current one. Every other session is
+ * revoked (the current one stays), reset links die, and the user gets a notice.
+ */
+export async function changePassword(
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'clock'>,
+  who: { userId: string; sessionId: string },
+  input: { currentPassword: string; newPassword: string },
+): Promise<void> {
+  const user = await deps.stores.users.findById(who.userId)
+  if (!user) throw new TesseraError('TOKEN_INVALID')
+  const check = await deps.hasher.verify(user.password_hash, input.currentPassword)
+  if (!check.ok) {
+    throw new TesseraError('INVALID_CREDENTIALS', { detail: 'The current password is incorrect.' })
+  }
+  deps.policy.check(input.newPassword, { email: user.email, name: user.name })
+  const passwordHash = await deps.hasher.hash(input.newPassword)
+  await deps.stores.transaction(async (tx) => {
+    const now = deps.clock.now()
+    await tx.users.setPasswordHash(user.id, passwordHash, now)
+    await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
+    await tx.sessions.revokeAllForUserExcept(user.id, who.sessionId, now, 'password_changed')
+  })
+  deps.mailer.send(passwordChangedMail({ to: user.email }))
+}

@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto'
+import type { Mail } from '../mail/mail.js'
+import { accountExistsMail, linkWithToken, resetPasswordMail } from '../mail/templates.js'
+import type { User } from '../store/database.js'
+import type { Stores } from '../store/stores.js'
+import type { FlowDeps } from './deps.js'
+import { normalizeEmail } from './email.js'
+import { newOneTimeToken } from './one-time-token.js'
+
+type ResetMailKind = 'reset-password' | 'account-exists'
+
+/** Issues a reset token (voiding older ones) in one transaction; returns the mail that carries it. */
+export async function issuePasswordReset(
+  stores: Stores,
+  deps: Pick<FlowDeps, 'clock' | 'config'>,
+  user: User,
+  kind: ResetMailKind = 'reset-password',
+): Promise<Mail> {
+  const now = deps.clock.now()
+  const { token, hash } = newOneTimeToken()
+  await stores.transaction((tx) =>
+    tx.oneTimeTokens.issue({
+      id: randomUUID(),
+      userId: user.id,
+      purpose: 'password_reset',
+      hash,
+      email: user.email,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + deps.config.resetTokenTtl * 1000),
+    }),
+  )
+  const link = linkWithToken(deps.config.resetUrl, token)
+  const expiresInMinutes = Math.round(deps.config.resetTokenTtl / 60)
+  return kind === 'reset-password'
+    ? resetPasswordMail({ to: user.email, link, expiresInMinutes })
+    : accountExistsMail({ to: user.email, resetLink: link, expiresInMinutes })
+}
+
+/**
+ * Mails a password-reset link if the address has an account. The caller answers 202 either way;
+ * the mail leaves off the request path, so both cases take about the same time.
+ */
+export async function forgotPassword(
+  deps: Pick<FlowDeps, 'stores' | 'mailer' | 'clock' | 'config'>,
+  email: string,
+): Promise<void> {
+  const user = await deps.stores.users.findByEmail(normalizeEmail(email).normalized)
+  if (!user || user.disabled_at !== null) return
+  deps.mailer.send(await issuePasswordReset(deps.stores, deps, user))
+}

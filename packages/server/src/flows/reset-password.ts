@@ -1,0 +1,34 @@
+import { TesseraError } from '../errors.js'
+import { passwordResetDoneMail } from '../mail/templates.js'
+import type { FlowDeps } from './deps.js'
+import { hashOneTimeToken, isWellFormedOneTimeToken } from './one-time-token.js'
+
+/**
+ * Sets a new password with a reset token: the token is used up, every session and refresh token of
+ * the user is revoked, other reset links die, and the user gets a notice. It does not sign anyone in.
+ */
+export async function resetPassword(
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'clock'>,
+  input: { token: string; password: string },
+): Promise<void> {
+  if (!isWellFormedOneTimeToken(input.token)) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+  const hash = hashOneTimeToken(input.token)
+  // check the new password before using the token up, so a weak one can be corrected with the same link
+  const pending = await deps.stores.oneTimeTokens.peek(hash, 'password_reset', deps.clock.now())
+  if (!pending) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+  const user = await deps.stores.users.findById(pending.userId)
+  if (!user || user.disabled_at !== null) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+  deps.policy.check(input.password, { email: user.email, name: user.name })
+  const passwordHash = await deps.hasher.hash(input.password)
+
+  await deps.stores.transaction(async (tx) => {
+    const now = deps.clock.now()
+    // the atomic step: of two parallel resets with one token, one gets the row, the other nothing
+    const used = await tx.oneTimeTokens.consume(hash, 'password_reset', now)
+    if (!used || used.userId !== user.id) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+    await tx.users.setPasswordHash(user.id, passwordHash, now)
+    await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
+    await tx.sessions.revokeAllForUser(user.id, now, 'password_reset')
+  })
+  deps.mailer.send(passwordResetDoneMail({ to: user.email }))
+}

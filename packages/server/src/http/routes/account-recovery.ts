@@ -1,0 +1,88 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FlowDeps } from '../../flows/deps.js'
+import { forgotPassword } from '../../flows/forgot-password.js'
+import { resetPassword } from '../../flows/reset-password.js'
+import { resendVerification, verifyEmail } from '../../flows/verify-email.js'
+import { Email, passwordSchema, responses } from '../schemas.js'
+
+const Accepted = Type.Object({ status: Type.Literal('accepted') })
+const OneTimeToken = Type.String({
+  minLength: 1,
+  maxLength: 512,
+  description: 'The `token` of the mailed link.',
+})
+
+/** Password reset and email verification: the routes a mailed link leads to. */
+export const accountRecoveryRoutes =
+  (deps: FlowDeps): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post(
+      '/auth/forgot-password',
+      {
+        schema: {
+          tags: ['account recovery'],
+          summary: 'Mail a password-reset link',
+          description: `202 whether or not the address has an account. The link is valid for ${Math.round(deps.config.resetTokenTtl / 60)} minutes and once.`,
+          body: Type.Object({ email: Email }, { additionalProperties: false }),
+          response: responses({ 202: Accepted }),
+        },
+      },
+      async (request, reply) => {
+        await forgotPassword(deps, request.body.email)
+        return reply.code(202).send({ status: 'accepted' as const })
+      },
+    )
+
+    app.post(
+      '/auth/reset-password',
+      {
+        schema: {
+          tags: ['account recovery'],
+          summary: 'Set a new password with a reset token; revokes every session',
+          body: Type.Object(
+            { token: OneTimeToken, password: passwordSchema(deps.config) },
+            { additionalProperties: false },
+          ),
+          response: responses({ 204: Type.Null() }),
+        },
+      },
+      async (request, reply) => {
+        await resetPassword(deps, request.body)
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.post(
+      '/auth/verify-email',
+      {
+        schema: {
+          tags: ['account recovery'],
+          summary: 'Confirm an email address with a verification token',
+          body: Type.Object({ token: OneTimeToken }, { additionalProperties: false }),
+          response: responses({ 204: Type.Null() }),
+        },
+      },
+      async (request, reply) => {
+        await verifyEmail(deps, request.body.token)
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.post(
+      '/auth/verify-email/resend',
+      {
+        schema: {
+          tags: ['account recovery'],
+          summary: 'Mail a new verification link',
+          description: '202 whether the address is unknown, verified or waiting.',
+          body: Type.Object({ email: Email }, { additionalProperties: false }),
+          response: responses({ 202: Accepted }),
+        },
+      },
+      async (request, reply) => {
+        await resendVerification(deps, request.body.email)
+        return reply.code(202).send({ status: 'accepted' as const })
+      },
+    )
+  }
