@@ -1,0 +1,39 @@
+/** What the audit log and the metrics count. */
+export const AUTH_EVENT_TYPES = [
+  'login_succeeded',
+  'login_failed',
+  'register',
+  'refresh',
+  'refresh_reuse_detected',
+  'logout',
+  'logout_all',
+  'session_revoked',
+  'password_changed',
+  'password_reset',
+  'password_reset_requested',
+  'email_verified',
+  'account_locked',
+  'key_rotated',
+  'user_disabled',
+  'user_enabled',
+  'user_deleted',
+] as const
+export type AuthEventType = (typeof AUTH_EVENT_TYPES)[number]
+
+export interface AuthEvent {
+  type: AuthEventType
+  userId?: string | null
+  sessionId?: string | null
+  ip?: string | null
+  userAgent?: string | null
+  /** Small, non-secret facts: a reason, a kid. Never a password, token or hash. */
+  detail?: Record<string, string | number | boolean>
+}
+
+/** Flows report what happened here; recording never throws and never delays the answer. */
+export interface AuthEvents {
+  record(event: AuthEvent): void
+}
+
+/** Records nothing: for tools and tests that do not look at events. */
+export const noEvents: AuthEvents = { record() {} }
