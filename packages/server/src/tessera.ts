@@ -9,6 +9,7 @@ import type { FlowDeps } from './flows/deps.js'
 import { buildApp } from './http/app.js'
 import { createKeyRing, keyWrappingKey } from './keys/key-ring.js'
 import { loadOrCreateDevSecret, unseal } from './keys/secret.js'
+import { type AuthEvents, noEvents } from './events.js'
 import type { Mailer } from './mail/mail.js'
 import { createMailer } from './mail/mailer.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js'
@@ -32,6 +33,8 @@ export interface TesseraOptions {
   hasher?: PasswordHasher
   /** Sends mail; the default is SMTP at SMTP_URL, or the log without it. */
   mailer?: Mailer
+  /** Where flows report auth events (audit log, metrics). */
+  events?: AuthEvents
   /** An open database to use instead of opening `config.database` (tests). */
   database?: DatabaseHandle
   /** What this process is, recorded in the data-dir lock: `serve`, `migrate`, … */
@@ -139,6 +142,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       hasher: options.hasher ?? createPasswordHasher(),
       policy: createPasswordPolicy(config),
       mailer,
+      events: options.events ?? noEvents,
       clock,
       config,
     }

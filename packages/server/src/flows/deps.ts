@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
+import type { AuthEvents } from '../events.js'
 import type { KeyRing } from '../keys/key-ring.js'
 import type { Mailer } from '../mail/mail.js'
 import type { PasswordHasher } from '../passwords/hasher.js'
@@ -13,6 +14,8 @@ export interface FlowDeps {
   hasher: PasswordHasher
   policy: PasswordPolicy
   mailer: Mailer
+  /** The audit log and metrics: flows record what happened. */
+  events: AuthEvents
   clock: Clock
   config: Config
 }
