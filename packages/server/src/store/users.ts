@@ -1,6 +1,5 @@
 import type { User } from './database.js'
 import type { Db } from './db.js'
-import { isUniqueViolation } from './errors.js'
 
 export interface NewUser {
   id: string
@@ -21,30 +20,33 @@ export interface UserStore {
   setRoles(id: string, roles: string[], at: Date): Promise<void>
   /** Marks the email verified, if it is still the user's address. */
   markEmailVerified(id: string, email: string, at: Date): Promise<boolean>
+  /** Sets `disabled_at` (disable) or clears it (enable). */
+  setDisabled(id: string, disabledAt: Date | null, at: Date): Promise<void>
+  /** Deletes the user; sessions, refresh tokens and one-time tokens go with it (foreign keys cascade). */
+  delete(id: string): Promise<boolean>
 }
 
 export function createUserStore(db: Db): UserStore {
   return {
     async create(user) {
-      try {
-        return await db
-          .insertInto('users')
-          .values({
-            id: user.id,
-            email: user.email,
-            email_normalized: user.emailNormalized,
-            name: user.name,
-            password_hash: user.passwordHash,
-            roles: user.roles,
-            created_at: user.createdAt,
-            updated_at: user.createdAt,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow()
-      } catch (error) {
-        if (isUniqueViolation(error)) return 'email_taken'
-        throw error
-      }
+      // ON CONFLICT rather than catching the unique violation: a failed INSERT would abort the
+      // caller's transaction on PostgreSQL
+      const row = await db
+        .insertInto('users')
+        .values({
+          id: user.id,
+          email: user.email,
+          email_normalized: user.emailNormalized,
+          name: user.name,
+          password_hash: user.passwordHash,
+          roles: user.roles,
+          created_at: user.createdAt,
+          updated_at: user.createdAt,
+        })
+        .onConflict((oc) => oc.column('email_normalized').doNothing())
+        .returningAll()
+        .executeTakeFirst()
+      return row ?? 'email_taken'
     },
     findByEmail: (emailNormalized) =>
       db.selectFrom('users').selectAll().where('email_normalized', '=', emailNormalized).executeTakeFirst(),
@@ -67,6 +69,17 @@ export function createUserStore(db: Db): UserStore {
     },
     async setRoles(id, roles, at) {
       await db.updateTable('users').set({ roles, updated_at: at }).where('id', '=', id).execute()
+    },
+    async setDisabled(id, disabledAt, at) {
+      await db
+        .updateTable('users')
+        .set({ disabled_at: disabledAt, updated_at: at })
+        .where('id', '=', id)
+        .execute()
+    },
+    async delete(id) {
+      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
+      return result.numDeletedRows > 0n
     },
   }
 }
