@@ -1,5 +1,3 @@
-import type { JWTPayload } from 'jose'
-
 /**
  * The claims of a verified Tessera access token, as `req.auth` / `request.auth` carries them.
  * Times are seconds since the epoch.
@@ -34,10 +32,10 @@ const optional = (value: unknown, type: 'string' | 'boolean'): boolean =>
   value === undefined || typeof value === type
 
 /**
- * Narrows a payload jose verified (signature, iss, aud, exp, iat, required claims) to
+ * Narrows a verified payload (signature, iss, aud, exp, iat, required claims) to
  * {@link AccessClaims}, or `undefined` when a claim has the wrong type.
  */
-export function toAccessClaims(payload: JWTPayload): AccessClaims | undefined {
+export function toAccessClaims(payload: Readonly<Record<string, unknown>>): AccessClaims | undefined {
   const { sub, iss, aud, exp, iat, roles } = payload
   if (
     typeof sub !== 'string' ||

@@ -1,4 +1,4 @@
 export type { AccessClaims } from './claims.js'
 export { AUTH_ERRORS, type AuthErrorCode, TesseraAuthError, type TesseraAuthErrorOptions } from './errors.js'
-export { createVerifier, type Verifier } from './verifier.js'
+export { createVerifier, type TokenCacheStats, type Verifier } from './verifier.js'
 export { ALGORITHMS, type Algorithm, type FetchLike, type VerifierOptions } from './verifier-options.js'

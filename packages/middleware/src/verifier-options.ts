@@ -17,6 +17,9 @@ export const MAX_CLOCK_TOLERANCE = 5
 /** The shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size). */
 export const MIN_SECRET_BYTES = 32
 
+/** How many verified tokens a verifier remembers unless `cacheSize` says otherwise. */
+export const DEFAULT_CACHE_SIZE = 10_000
+
 /** The `fetch` the verifier calls for discovery and the JWKS; `globalThis.fetch` fits. */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>
 
@@ -64,7 +67,10 @@ export interface VerifierOptions {
    * therefore accepted at most this long after the last fetch. Default `30`.
    */
   jwksCooldown?: number
-  /** Seconds the fetched JWKS is used before it is fetched again on the next `verify`. Default `600`. */
+  /**
+   * Seconds the fetched JWKS is used before it is fetched again on the next `verify`; also how
+   * long a cached token is accepted before it is checked in full again. Default `600`.
+   */
   jwksCacheMaxAge?: number
   /** Seconds to wait for the discovery document or the JWKS before failing. Default `5`. */
   timeout?: number
@@ -78,6 +84,15 @@ export interface VerifierOptions {
   isRevoked?: (claims: AccessClaims) => boolean | Promise<boolean>
   /** The current time, for `exp`, `nbf` and `iat`. Default the system clock. */
   clock?: { now(): Date }
+  /**
+   * How many verified tokens to remember, in entries, so that a token seen again skips the
+   * signature check. The key is the exact token string; a hit is still checked against the clock
+   * (`exp`, `nbf`) and `isRevoked`, and is verified in full again once `jwksCacheMaxAge` has passed
+   * since its last full check. Failures are never remembered. The oldest entry makes room for a
+   * new one (first in, first out). Memory: about 1.4 KB an entry (the token and its claims).
+   * Default `10000`; `0` turns the cache off.
+   */
+  cacheSize?: number
 }
 
 /** Where the verification keys come from, after validation. */
@@ -101,6 +116,8 @@ export interface VerifierConfig {
   readonly fetch: FetchLike | undefined
   readonly isRevoked: VerifierOptions['isRevoked']
   readonly clock: { now(): Date } | undefined
+  /** Entries of the verified-token cache; 0 when it is off. */
+  readonly cacheSize: number
 }
 
 const fail = (message: string): never => {
@@ -229,6 +246,14 @@ function checkRequiredClaims(value: unknown): readonly string[] {
   return Object.freeze([...new Set([...DEFAULT_REQUIRED_CLAIMS, ...(value as string[])])])
 }
 
+function checkCacheSize(value: unknown): number {
+  if (value === undefined) return DEFAULT_CACHE_SIZE
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    return fail(`cacheSize must be a whole number of entries, 0 or more, got ${String(value)}`)
+  }
+  return value
+}
+
 function checkFunction<T>(name: string, value: T | undefined): T | undefined {
   if (value !== undefined && typeof value !== 'function') return fail(`${name} must be a function`)
   return value
@@ -255,5 +280,6 @@ export function resolveVerifierOptions(options: VerifierOptions): VerifierConfig
     fetch: checkFunction('fetch', options.fetch),
     isRevoked: checkFunction('isRevoked', options.isRevoked),
     clock: options.clock,
+    cacheSize: checkCacheSize(options.cacheSize),
   })
 }

@@ -1,30 +1,41 @@
+import { TOKEN_ERROR_CODES, TokenError } from 'fast-jwt'
 import {
+  type CompactJWSHeaderParameters,
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
-  decodeProtectedHeader,
-  type JWTPayload,
   type JWTVerifyGetKey,
   errors as joseErrors,
-  jwtVerify,
+  type ProtectedHeaderParameters,
 } from 'jose'
 import { type AccessClaims, toAccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
 import { discoverJwksUrl } from './lib/discovery.js'
-import { resolveVerifierOptions, type VerifierConfig, type VerifierOptions } from './verifier-options.js'
+import { createHeaderReader } from './lib/protected-header.js'
+import { checkTimes } from './lib/time-claims.js'
+import { createTokenCache, type TokenCacheStats } from './lib/token-cache.js'
+import { createTokenCheck } from './lib/token-check.js'
+import {
+  type Algorithm,
+  resolveVerifierOptions,
+  type VerifierConfig,
+  type VerifierOptions,
+} from './verifier-options.js'
 
-/** Checks Tessera access tokens. Build one per issuer and share it: it holds the JWKS cache. */
+export type { TokenCacheStats } from './lib/token-cache.js'
+
+/** Checks Tessera access tokens. Build one per issuer and share it: it holds the key and token caches. */
 export interface Verifier {
   /**
    * Resolves to the token's claims when it is genuine and current; otherwise rejects with a
    * {@link TesseraAuthError}: `TOKEN_EXPIRED` for a genuine token past `exp`, `TOKEN_INVALID` for
    * anything else (signature, alg, typ, iss, aud, nbf, kid, format, revoked, keys out of reach).
+   * Each call gets its own copy of the claims.
    */
   verify(token: string): Promise<AccessClaims>
+  /** Counters of the verified-token cache (`cacheSize`), e.g. to log the hit rate. */
+  cacheStats(): TokenCacheStats
 }
-
-/** RFC 9068 access tokens; jose also accepts the `application/at+jwt` spelling. */
-const ACCESS_TOKEN_TYP = 'at+jwt'
 
 // header members that would let a token bring its own key or make us fetch one (RFC 8725 §3.10)
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const
@@ -93,6 +104,18 @@ function keyFor(config: VerifierConfig): JWTVerifyGetKey | Uint8Array {
   }
 }
 
+/** The key for a token: jose's key set looks it up by `kid` and `alg` (fetching it when needed). */
+type KeyResolver = (header: Readonly<CompactJWSHeaderParameters>, token: string) => Promise<unknown>
+
+function resolverFor(config: VerifierConfig): KeyResolver {
+  const key = keyFor(config)
+  if (typeof key !== 'function') return async () => key
+  return async (header, token) => {
+    const [encodedHeader, payload = '', signature = ''] = token.split('.')
+    return key(header, { protected: encodedHeader, payload, signature })
+  }
+}
+
 /**
  * Builds a verifier for access tokens of one Tessera server. Options are checked now: a bad one
  * throws a `TypeError` at once. Nothing is fetched until the first `verify`.
@@ -102,51 +125,94 @@ function keyFor(config: VerifierConfig): JWTVerifyGetKey | Uint8Array {
  * key of the set, `iss` equal to `issuer`, an `aud` from `audience`, the required claims, and
  * `exp`/`nbf` within `clockTolerance` (default 0 s).
  *
+ * jose manages the keys (discovery, JWKS fetching, the unknown-`kid` cooldown); fast-jwt checks
+ * each token with them. A token that passed every check is remembered (`cacheSize` entries): seen
+ * again, only its `exp`/`nbf` and `isRevoked` are checked, until `jwksCacheMaxAge` has passed.
+ *
  * @example
  * const verifier = createVerifier({ issuer: 'https://auth.example.com', audience: 'tessera' })
  * const claims = await verifier.verify(token) // { sub, roles, email, ... }
  */
 export function createVerifier(options: VerifierOptions): Verifier {
   const config = resolveVerifierOptions(options)
-  const key = keyFor(config)
-  const verifyOptions = {
-    algorithms: [...config.algorithms],
-    issuer: config.issuer,
-    audience: [...config.audience],
-    typ: ACCESS_TOKEN_TYP,
-    clockTolerance: config.clockTolerance,
-    requiredClaims: [...config.requiredClaims],
-  }
+  const readHeader = createHeaderReader()
+  const resolveKey = resolverFor(config)
+  const check = createTokenCheck(config)
+  const cache = createTokenCache(config.cacheSize)
+  const tolerance = config.clockTolerance
+  const currentMs = (): number => (config.clock ? config.clock.now().getTime() : Date.now())
   const invalid = (cause?: unknown) => new TesseraAuthError('TOKEN_INVALID', { cause })
+  const allowed = (
+    header: Readonly<ProtectedHeaderParameters>,
+  ): header is Readonly<CompactJWSHeaderParameters & { alg: Algorithm }> =>
+    typeof header.alg === 'string' && (config.algorithms as readonly string[]).includes(header.alg)
+
+  /** Every check but isRevoked, for a token the cache cannot vouch for. */
+  async function verifyInFull(token: string, nowMs: number): Promise<AccessClaims> {
+    let header: Readonly<ProtectedHeaderParameters>
+    try {
+      header = readHeader(token)
+    } catch (cause) {
+      throw invalid(cause)
+    }
+    if (FORBIDDEN_HEADERS.some((name) => name in header)) throw invalid()
+    // before the key lookup, as jose does: a refused alg never makes us fetch keys
+    if (!allowed(header)) {
+      throw invalid(new TokenError(TOKEN_ERROR_CODES.invalidAlgorithm, 'The token algorithm is not allowed.'))
+    }
+
+    let payload: Record<string, unknown>
+    try {
+      payload = check(token, header.alg, await resolveKey(header, token))
+    } catch (error) {
+      if (error instanceof TesseraAuthError) throw error
+      throw invalid(error)
+    }
+    // after the signature and the other claims: TOKEN_EXPIRED is only said of a genuine token
+    checkTimes(payload, nowMs, tolerance)
+    const claims = toAccessClaims(payload)
+    if (!claims) throw invalid()
+    return claims
+  }
+
+  /** The claims of a remembered token, checked against the clock; undefined when none is remembered. */
+  function remembered(token: string, nowMs: number): AccessClaims | undefined {
+    const cached = cache.get(token, nowMs)
+    if (cached === undefined) return undefined
+    try {
+      checkTimes(cached, nowMs, tolerance)
+    } catch (error) {
+      cache.delete(token)
+      throw error
+    }
+    // parsed per call: no request sees what another one's handler did to its claims
+    return JSON.parse(cached.claims) as AccessClaims
+  }
 
   return {
     async verify(token) {
       if (typeof token !== 'string' || token === '') throw new TesseraAuthError('TOKEN_MISSING')
-      let header: ReturnType<typeof decodeProtectedHeader>
-      try {
-        header = decodeProtectedHeader(token)
-      } catch (cause) {
-        throw invalid(cause)
+      const nowMs = currentMs()
+      const hit = remembered(token, nowMs)
+      const claims = hit ?? (await verifyInFull(token, nowMs))
+      // asked on every request, cache hits included
+      if (config.isRevoked && (await config.isRevoked(claims))) {
+        cache.delete(token)
+        throw invalid()
       }
-      if (FORBIDDEN_HEADERS.some((name) => name in header)) throw invalid()
-
-      let payload: JWTPayload
-      try {
-        const currentDate = config.clock?.now()
-        const result = await jwtVerify(token, key, { ...verifyOptions, currentDate })
-        payload = result.payload
-      } catch (error) {
-        if (error instanceof TesseraAuthError) throw error
-        // jose checks exp only after the signature: JWTExpired means a genuine token that has expired
-        if (error instanceof joseErrors.JWTExpired)
-          throw new TesseraAuthError('TOKEN_EXPIRED', { cause: error })
-        throw invalid(error)
+      // only a token that passed every check is remembered: a failure costs a full check each time
+      if (hit === undefined && cache.enabled) {
+        cache.set(token, {
+          claims: JSON.stringify(claims),
+          exp: claims.exp,
+          nbf: claims.nbf,
+          // checked in full again after jwksCacheMaxAge, like the key set: a key taken out of the
+          // set stops vouching for cached tokens too
+          reverifyAt: nowMs + config.cacheMaxAgeMs,
+        })
       }
-
-      const claims = toAccessClaims(payload)
-      if (!claims) throw invalid()
-      if (config.isRevoked && (await config.isRevoked(claims))) throw invalid()
       return claims
     },
+    cacheStats: () => cache.stats(),
   }
 }

@@ -1,16 +1,24 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
+import { createEventRecorder } from './audit/recorder.js'
+import { confirm } from './cli/confirm.js'
 import { readPassword } from './cli/read-password.js'
 import { systemClock } from './clock.js'
 import { type Config, ConfigError, parseConfig } from './config.js'
 import { DataDirLockedError } from './data-dir-lock.js'
 import { TesseraError } from './errors.js'
-import { type KeyInfo, listKeys, rotateKey } from './flows/keys.js'
-import { changeRoles, createUser } from './flows/manage-users.js'
+import type { AuthEvents } from './events.js'
+import { normalizeEmail } from './flows/email.js'
+import { type KeyInfo, listKeys, reencryptKeys, rotateKey } from './flows/keys.js'
+import { changeRoles, createUser, deleteUser, disableUser, enableUser } from './flows/manage-users.js'
+import { auditRetentionTask, runHousekeeping } from './housekeeping.js'
 import { createLogger } from './logging.js'
 import { createPasswordHasher } from './passwords/hasher.js'
 import { createPasswordPolicy } from './passwords/policy.js'
+import type { Db } from './store/db.js'
+import { createHousekeepingStore } from './store/housekeeping.js'
 import { migrateToLatest } from './store/migrate.js'
+import type { Stores } from './store/stores.js'
 import { createStores } from './store/stores.js'
 import { assertSecretOpensSigningKeys, createTessera, openTesseraDatabase, resolveSecret } from './tessera.js'
 
@@ -23,10 +31,17 @@ Commands:
                                         (45 s), or at once with --now; the old one stays in the JWKS
                                         until every token it signed has expired
   keys list                             list signing keys
+  keys reencrypt                        re-encrypt every private key under TESSERA_SECRET, after a
+                                        secret rotation (then TESSERA_SECRET_PREVIOUS can go)
   users create --email E [--role R]... [--name N]
                                         create a user; the password is read from a prompt or stdin
   users roles --email E [--add R]... [--remove R]...
                                         change a user's roles
+  users disable --email E               disable an account and end every session of it at once
+  users enable --email E                enable a disabled account
+  users delete --email E [--yes]        delete an account and its sessions; asks first unless --yes
+  housekeeping                          delete dead sessions and spent tokens now (servers do it
+                                        every TESSERA_HOUSEKEEPING_INTERVAL)
   help                                  show this text
 
 Configuration comes from the environment: see the README (DATABASE_URL, TESSERA_SECRET, …).`
@@ -58,6 +73,22 @@ async function main(argv: string[]): Promise<number> {
       return keysCommand(config, rest)
     case 'users':
       return usersCommand(config, rest)
+    case 'housekeeping':
+      parseArgs({ args: rest, options: {}, strict: true })
+      return withStores(config, 'housekeeping', async (_stores, _results, db) => {
+        const report = await runHousekeeping({
+          store: createHousekeepingStore(db),
+          clock: systemClock,
+          config,
+          tasks: [auditRetentionTask(config)],
+        })
+        if (report.status === 'skipped') {
+          process.stdout.write('Skipped: another instance is running housekeeping right now.\n')
+          return
+        }
+        const counts = Object.entries(report.deleted).map(([what, count]) => `${what} ${count}`)
+        process.stdout.write(`Deleted: ${counts.join(', ')}\n`)
+      })
     default:
       process.stderr.write(`Unknown command "${command}".\n\n${USAGE}\n`)
       return 2
@@ -127,12 +158,13 @@ async function withStores(
   work: (
     stores: ReturnType<typeof createStores>,
     migrations: Awaited<ReturnType<typeof migrateToLatest>>,
+    db: Db,
   ) => Promise<void>,
 ): Promise<number> {
   const { database, lock } = await openTesseraDatabase(config, { command, logger: false, migrate: false })
   try {
     const results = await migrateToLatest(database.db)
-    await work(createStores(database.db), results)
+    await work(createStores(database.db), results, database.db)
     return 0
   } finally {
     await database.close()
@@ -166,15 +198,18 @@ async function keysCommand(config: Config, args: string[]): Promise<number> {
     return withStores(config, 'keys rotate', async (stores) => {
       const secret = await resolveSecret(config, false)
       await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
-      const { kid, activatesAt } = await rotateKey({
-        stores,
-        clock: systemClock,
-        secret,
-        alg,
-        // --now: a key thought compromised is replaced at once, accepting that verifiers with a
-        // cached JWKS refuse new tokens until they re-fetch it
-        lead: values.now ? 0 : config.keyPublishLead,
-      })
+      const { kid, activatesAt } = await withEvents(stores, (events) =>
+        rotateKey({
+          stores,
+          clock: systemClock,
+          events,
+          secret,
+          alg,
+          // --now: a key thought compromised is replaced at once, accepting that verifiers with a
+          // cached JWKS refuse new tokens until they re-fetch it
+          lead: values.now ? 0 : config.keyPublishLead,
+        }),
+      )
       process.stdout.write(
         values.now || config.keyPublishLead === 0
           ? `New active signing key ${kid}. Running servers sign with it within ${config.keyRefreshInterval} s.\n`
@@ -183,12 +218,39 @@ async function keysCommand(config: Config, args: string[]): Promise<number> {
       )
     })
   }
-  process.stderr.write(`Usage: tessera keys rotate [--now] | tessera keys list\n`)
+  if (sub === 'reencrypt') {
+    parseArgs({ args: rest, options: {}, strict: true })
+    return withStores(config, 'keys reencrypt', async (stores) => {
+      const { reencrypted, unchanged } = await reencryptKeys({
+        stores,
+        secret: await resolveSecret(config, false),
+        previousSecret: config.secretPrevious,
+      })
+      process.stdout.write(
+        reencrypted.length === 0
+          ? `Every signing key (${unchanged.length}) is already encrypted under TESSERA_SECRET.\n`
+          : `Re-encrypted ${reencrypted.length} signing key(s) under TESSERA_SECRET: ${reencrypted.join(', ')}. ` +
+              'TESSERA_SECRET_PREVIOUS is no longer needed.\n',
+      )
+    })
+  }
+  process.stderr.write(`Usage: tessera keys rotate [--now] | tessera keys list | tessera keys reencrypt\n`)
   return 2
 }
 
+/** Runs a command with the audit log as its events, written before the command exits. */
+async function withEvents<T>(stores: Stores, work: (events: AuthEvents) => Promise<T>): Promise<T> {
+  const recorder = createEventRecorder({ store: stores.authEvents, clock: systemClock, logger: false })
+  try {
+    return await work(recorder)
+  } finally {
+    await recorder.flush()
+  }
+}
+
 const USERS_USAGE =
-  'Usage: tessera users create --email E [--role R]… [--name N] | tessera users roles --email E [--add R]… [--remove R]…\n'
+  'Usage: tessera users create --email E [--role R]… [--name N] | tessera users roles --email E [--add R]… [--remove R]…\n' +
+  '       tessera users disable --email E | tessera users enable --email E | tessera users delete --email E [--yes]\n'
 
 async function usersCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args
@@ -240,8 +302,62 @@ async function usersCommand(config: Config, args: string[]): Promise<number> {
       process.stdout.write(`${user.email} now has roles ${user.roles.join(', ') || '(none)'}\n`)
     })
   }
+  if (sub === 'disable' || sub === 'enable' || sub === 'delete') return lifecycleCommand(config, sub, rest)
   return usage(USERS_USAGE)
 }
+
+/** `users disable | enable | delete`: beside a running server on PostgreSQL, or on an idle data dir. */
+async function lifecycleCommand(
+  config: Config,
+  sub: 'disable' | 'enable' | 'delete',
+  args: string[],
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { email: { type: 'string' }, ...(sub === 'delete' ? { yes: { type: 'boolean' } } : {}) },
+    strict: true,
+  })
+  const email = values.email
+  if (typeof email !== 'string' || email === '') return usage(`--email is required\n${USERS_USAGE}`)
+  const confirmed = values.yes === true
+  // a script that forgot --yes must not delete: without a terminal nobody can answer the question
+  if (sub === 'delete' && !confirmed && !process.stdin.isTTY) {
+    return usage('tessera: users delete needs --yes when stdin is not a terminal; nothing was deleted.\n')
+  }
+  return withStores(config, `users ${sub}`, (stores) =>
+    withEvents(stores, async (events) => {
+      const deps = { stores, clock: systemClock, events }
+      if (sub === 'disable') {
+        const { user, sessions, changed } = await disableUser(deps, email)
+        process.stdout.write(
+          `${changed ? `Disabled ${user.email}` : `${user.email} was already disabled`}; ${plural(sessions, 'session')} revoked.\n`,
+        )
+      } else if (sub === 'enable') {
+        const { user, changed } = await enableUser(deps, email)
+        process.stdout.write(changed ? `Enabled ${user.email}.\n` : `${user.email} is not disabled.\n`)
+      } else {
+        if (!confirmed) {
+          // asked only about an account that exists
+          const user = await stores.users.findByEmail(normalizeEmail(email).normalized)
+          if (!user) throw new TesseraError('NOT_FOUND', { detail: `No user with email ${email}.` })
+          const yes = await confirm(
+            process.stdin,
+            process.stderr,
+            `Delete ${user.email} (${user.id}) and every session of it? This cannot be undone. [y/N] `,
+          )
+          if (!yes) {
+            process.stderr.write('Nothing was deleted.\n')
+            return
+          }
+        }
+        const { user, sessions } = await deleteUser(deps, email)
+        process.stdout.write(`Deleted ${user.email} (${user.id}) and ${plural(sessions, 'live session')}.\n`)
+      }
+    }),
+  )
+}
+
+const plural = (count: number, noun: string): string => `${count} ${noun}${count === 1 ? '' : 's'}`
 
 function usage(text: string): number {
   process.stderr.write(text)

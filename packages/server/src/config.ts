@@ -18,9 +18,16 @@ export interface Config {
   readonly publicUrl: string
   readonly dataDir: string
   readonly database: DatabaseTarget
+  /**
+   * `TESSERA_DB_TIMEOUT`: seconds any one wait on PostgreSQL may take while serving (a connection,
+   * a statement); past it the request answers 503 SERVICE_UNAVAILABLE instead of hanging.
+   */
+  readonly databaseTimeout: number
   readonly redisUrl: string | undefined
   /** `TESSERA_SECRET`; when unset outside production, main.ts generates one into the data dir. */
   readonly secret: string | undefined
+  /** `TESSERA_SECRET_PREVIOUS`: still opens private keys sealed before a secret rotation. */
+  readonly secretPrevious: string | undefined
   readonly audience: string
   readonly accessTokenTtl: number
   readonly refreshIdleTtl: number
@@ -45,8 +52,16 @@ export interface Config {
   readonly verifyTokenTtl: number
   readonly trustProxy: readonly string[]
   readonly metricsToken: string | undefined
+  /** Seconds an audit event is kept (`TESSERA_AUDIT_RETENTION`); housekeeping deletes older ones. */
+  readonly auditRetention: number
   readonly allowedOrigins: readonly string[]
   readonly rateLimit: boolean
+  /** Request limits per route (`TESSERA_LIMIT_*`); ignored with `rateLimit` off. */
+  readonly limits: RateLimits
+  /** Account lockout after failed logins (`TESSERA_LOCKOUT_*`); ignored with `rateLimit` off. */
+  readonly lockout: LockoutConfig
+  /** Prefix of every Redis key the server writes (`TESSERA_REDIS_PREFIX`). */
+  readonly redisPrefix: string
   readonly smtpUrl: string | undefined
   readonly mailFrom: string
   /** Run pending migrations when the server starts. */
@@ -54,6 +69,11 @@ export interface Config {
   /** Body limit for auth routes, in bytes. */
   readonly bodyLimit: number
   readonly logLevel: string
+  /** Periodic deletion of dead sessions and spent one-time tokens (`TESSERA_HOUSEKEEPING`). */
+  readonly housekeeping: boolean
+  readonly housekeepingInterval: number
+  /** How long a dead session or spent one-time token is kept before housekeeping deletes it. */
+  readonly housekeepingGrace: number
 }
 
 export class ConfigError extends Error {
@@ -75,6 +95,45 @@ export function parseDuration(variable: string, raw: string): number {
   const seconds = Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1)
   if (!Number.isSafeInteger(seconds)) throw new ConfigError(variable, `duration "${raw}" is too large`)
   return seconds
+}
+
+/** At most `points` requests per `duration` seconds, a fixed window from the first of them. */
+export interface RateLimit {
+  readonly points: number
+  readonly duration: number
+}
+
+/** Each limit of API.md "Limits": its variable and default, written `<count>/<duration>`. */
+export const RATE_LIMIT_VARIABLES = {
+  /** login attempts per client IP, any outcome */
+  login: ['TESSERA_LIMIT_LOGIN', '30/1m'],
+  /** failed logins per client IP */
+  loginFailed: ['TESSERA_LIMIT_LOGIN_FAILED', '5/1m'],
+  /** registrations per client IP */
+  register: ['TESSERA_LIMIT_REGISTER', '10/1h'],
+  /** forgot-password, and verify-email/resend, each per email address */
+  mailPerEmail: ['TESSERA_LIMIT_MAIL_EMAIL', '3/15m'],
+  /** forgot-password, and verify-email/resend, each per client IP */
+  mailPerIp: ['TESSERA_LIMIT_MAIL_IP', '10/15m'],
+  /** reset-password, and verify-email, each per client IP */
+  tokenUse: ['TESSERA_LIMIT_TOKEN', '10/15m'],
+  /** password changes per user */
+  passwordChange: ['TESSERA_LIMIT_PASSWORD_CHANGE', '5/15m'],
+  /** refreshes per client IP */
+  refresh: ['TESSERA_LIMIT_REFRESH', '600/1m'],
+  /** logout, logout-all and session revocation, each per client IP */
+  logout: ['TESSERA_LIMIT_LOGOUT', '600/1m'],
+} as const satisfies Record<string, readonly [string, string]>
+export type RateLimitName = keyof typeof RATE_LIMIT_VARIABLES
+export type RateLimits = { readonly [name in RateLimitName]: RateLimit }
+
+export interface LockoutConfig {
+  /** Failed logins in a row for one email that lock it (`TESSERA_LOCKOUT_THRESHOLD`, 5). */
+  readonly threshold: number
+  /** Seconds a lock lasts (`TESSERA_LOCKOUT_DURATION`, 15m); at most a day, never permanent. */
+  readonly duration: number
+  /** Seconds after the first failure of a streak that it is forgotten (`TESSERA_LOCKOUT_WINDOW`, 24h). */
+  readonly window: number
 }
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -160,6 +219,22 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     )
   }
 
+  const secretPrevious = get('TESSERA_SECRET_PREVIOUS')
+  if (secretPrevious !== undefined) {
+    assertStrongSecret('TESSERA_SECRET_PREVIOUS', secretPrevious)
+    // the old secret without a new one: the development secret in the data dir would take over
+    // silently; a rotation names its new secret
+    if (secret === undefined) {
+      throw new ConfigError('TESSERA_SECRET_PREVIOUS', 'is only used with TESSERA_SECRET (the new secret)')
+    }
+    if (secretPrevious === secret) {
+      throw new ConfigError(
+        'TESSERA_SECRET_PREVIOUS',
+        'equals TESSERA_SECRET; set it to the secret used before',
+      )
+    }
+  }
+
   const signingAlgRaw = get('TESSERA_SIGNING_ALG') ?? 'RS256'
   if (!(SIGNING_ALGS as readonly string[]).includes(signingAlgRaw)) {
     throw new ConfigError(
@@ -228,6 +303,34 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     }
   }
 
+  const rate = (name: string, fallback: string): RateLimit => {
+    const raw = get(name) ?? fallback
+    const match = /^(\d+)\s*\/\s*(\S+)$/.exec(raw)
+    const points = Number(match?.[1])
+    if (!match?.[2] || !Number.isSafeInteger(points) || points < 1) {
+      throw new ConfigError(name, `expected <count>/<duration> such as 5/1m or 10/1h, got "${raw}"`)
+    }
+    const seconds = parseDuration(name, match[2])
+    if (seconds < 1) throw new ConfigError(name, 'the duration must be at least 1 second')
+    return { points, duration: seconds }
+  }
+  const limits = Object.fromEntries(
+    Object.entries(RATE_LIMIT_VARIABLES).map(([key, [name, fallback]]) => [key, rate(name, fallback)]),
+  ) as Record<RateLimitName, RateLimit>
+  const lockoutDuration = duration('TESSERA_LOCKOUT_DURATION', '15m', 1)
+  if (lockoutDuration > 86_400) {
+    throw new ConfigError('TESSERA_LOCKOUT_DURATION', 'must be at most 1d: a lockout is never permanent')
+  }
+  const lockout: LockoutConfig = {
+    threshold: integer('TESSERA_LOCKOUT_THRESHOLD', 5, 1, 1000),
+    duration: lockoutDuration,
+    window: duration('TESSERA_LOCKOUT_WINDOW', '24h', 1),
+  }
+  const redisPrefix = get('TESSERA_REDIS_PREFIX') ?? 'tessera:'
+  if (!/^[\w:.-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError('TESSERA_REDIS_PREFIX', 'expected up to 64 letters, digits, or _ : . -')
+  }
+
   const logLevel = get('LOG_LEVEL') ?? 'info'
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`)
@@ -240,8 +343,10 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     publicUrl,
     dataDir,
     database,
+    databaseTimeout: duration('TESSERA_DB_TIMEOUT', '5s', 1),
     redisUrl,
     secret,
+    secretPrevious,
     audience: get('TESSERA_AUDIENCE') ?? 'tessera',
     accessTokenTtl,
     refreshIdleTtl,
@@ -261,16 +366,31 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     resetTokenTtl: duration('TESSERA_RESET_TOKEN_TTL', '15m', 60),
     verifyTokenTtl: duration('TESSERA_VERIFY_TOKEN_TTL', '24h', 60),
     trustProxy,
-    metricsToken: get('TESSERA_METRICS_TOKEN'),
+    metricsToken: metricsToken(get('TESSERA_METRICS_TOKEN')),
+    auditRetention: duration('TESSERA_AUDIT_RETENTION', '90d', 86_400),
     allowedOrigins,
     rateLimit: boolean('TESSERA_RATE_LIMIT', true, 'on', 'off'),
+    limits: Object.freeze(limits),
+    lockout: Object.freeze(lockout),
+    redisPrefix,
     smtpUrl: smtpUrl(get('SMTP_URL')),
     mailFrom: get('MAIL_FROM') ?? `Tessera <no-reply@${publicParsed.hostname}>`,
     migrateOnStart: boolean('TESSERA_MIGRATE_ON_START', true),
     bodyLimit: integer('TESSERA_BODY_LIMIT', 16 * 1024, 1024, 1024 * 1024),
     logLevel,
+    housekeeping: boolean('TESSERA_HOUSEKEEPING', true, 'on', 'off'),
+    housekeepingInterval: housekeepingInterval(duration('TESSERA_HOUSEKEEPING_INTERVAL', '1h', 60)),
+    // at least an hour: instances whose clocks disagree by less than that never delete a session
+    // another one still takes for live
+    housekeepingGrace: duration('TESSERA_HOUSEKEEPING_GRACE', '1d', 3600),
   }
   return Object.freeze(config)
+}
+
+function housekeepingInterval(seconds: number): number {
+  // a timer longer than 2^31 ms (24.8 days) fires at once in Node: a week is plenty
+  if (seconds > 7 * 86_400) throw new ConfigError('TESSERA_HOUSEKEEPING_INTERVAL', 'must be at most 7d')
+  return seconds
 }
 
 function smtpUrl(raw: string | undefined): string | undefined {
@@ -284,6 +404,25 @@ function smtpUrl(raw: string | undefined): string | undefined {
   // the message never repeats the URL: it may hold the SMTP password
   if (!parsed || (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') || !parsed.hostname) {
     throw new ConfigError('SMTP_URL', 'expected smtp://[user:pass@]host[:port] or smtps://…')
+  }
+  return raw
+}
+
+/** A token a Prometheus can send as `Bearer <token>`: otherwise every scrape would be refused. */
+function metricsToken(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined
+  // the message never repeats the token
+  if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(raw)) {
+    throw new ConfigError(
+      'TESSERA_METRICS_TOKEN',
+      'may hold only letters, digits and - . _ ~ + / (then = padding)',
+    )
+  }
+  if (raw.length < 16) {
+    throw new ConfigError(
+      'TESSERA_METRICS_TOKEN',
+      'must be at least 16 characters, e.g. `openssl rand -hex 32`',
+    )
   }
   return raw
 }

@@ -1,4 +1,4 @@
-import { type Logger, pino } from 'pino'
+import { type DestinationStream, type Logger, pino } from 'pino'
 import type { Config } from './config.js'
 
 /** Never logged: credentials in headers, passwords and tokens in bodies. */
@@ -13,6 +13,59 @@ export const REDACTED_PATHS = [
   'body.token',
 ]
 
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
+/** Query parameters whose values never reach a log: the reset and verification pages open with `?token=`. */
+const SECRET_QUERY_PARAMS = /^(token|refresh_?token|access_?token|code|password|secret)$/i
+
+/** The URL with the values of secret-looking query parameters replaced. */
+export function redactUrl(url: string): string {
+  const query = url.indexOf('?')
+  if (query === -1) return url
+  const params = url
+    .slice(query + 1)
+    .split('&')
+    .map((pair) => {
+      const name = pair.split('=', 1)[0] ?? ''
+      let decoded = name
+      try {
+        decoded = decodeURIComponent(name)
+      } catch {
+        // a malformed escape: judge the raw name
+      }
+      return SECRET_QUERY_PARAMS.test(decoded) ? `${name}=[redacted]` : pair
+    })
+  return `${url.slice(0, query)}?${params.join('&')}`
+}
+
+interface LoggedRequest {
+  method?: string
+  url?: string
+  host?: string
+  ip?: string
+  socket?: { remotePort?: number }
+}
+
+/**
+ * Fastify's request serializer (method, url, host, remote address and port), with the URL's secret
+ * query values redacted. Headers and bodies are never serialized at all.
+ */
+function serializeRequest(request: LoggedRequest) {
+  return {
+    method: request.method,
+    url: request.url === undefined ? undefined : redactUrl(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+/** The process logger: JSON lines to stdout, or to `destination` (tests). */
+export function createLogger(config: Pick<Config, 'logLevel'>, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level: config.logLevel,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      serializers: { req: serializeRequest },
+    },
+    destination,
+  )
 }

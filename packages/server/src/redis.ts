@@ -32,7 +32,8 @@ export function openRedis(url: string, logger: Logger | false): RedisHandle {
     up = true
   })
   client.on('error', (error) => {
-    if (up && logger) logger.warn({ err: error }, 'redis unreachable: rate limits fall back to process memory')
+    if (up && logger)
+      logger.warn({ err: error }, 'redis unreachable: rate limits fall back to process memory')
     up = false
   })
   client.on('end', () => {

@@ -2,19 +2,27 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { createEventRecorder } from './audit/recorder.js'
 import { type Clock, systemClock } from './clock.js'
 import { type Config, ConfigError } from './config.js'
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js'
+import type { AuthEvents } from './events.js'
 import type { FlowDeps } from './flows/deps.js'
+import { auditRetentionTask, type Housekeeping, startHousekeeping } from './housekeeping.js'
 import { buildApp } from './http/app.js'
-import { createKeyRing, keyWrappingKey } from './keys/key-ring.js'
-import { loadOrCreateDevSecret, unseal } from './keys/secret.js'
-import { type AuthEvents, noEvents } from './events.js'
+import { createKeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
+import { loadOrCreateDevSecret } from './keys/secret.js'
+import { createLimits } from './limits/limits.js'
+import { createLimiterStore } from './limits/store.js'
 import type { Mailer } from './mail/mail.js'
 import { createMailer } from './mail/mailer.js'
+import { createMetrics, type Metrics } from './metrics.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js'
+import { countHashesInFlight } from './passwords/in-flight.js'
 import { createPasswordPolicy } from './passwords/policy.js'
+import { openRedis, type RedisHandle } from './redis.js'
 import { type DatabaseHandle, openDatabase } from './store/db.js'
+import { createHousekeepingStore } from './store/housekeeping.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { SigningKeyStore } from './store/signing-keys.js'
 import { createStores } from './store/stores.js'
@@ -23,6 +31,12 @@ export interface Tessera {
   app: FastifyInstance
   deps: FlowDeps
   database: DatabaseHandle
+  /** What `GET /metrics` serves. */
+  metrics: Metrics
+  /** Deletes dead sessions and spent tokens periodically; undefined with TESSERA_HOUSEKEEPING=off. */
+  housekeeping: Housekeeping | undefined
+  /** The Redis connection at REDIS_URL (rate limits, readiness); undefined without REDIS_URL. */
+  redis: RedisHandle | undefined
   /** Closes the HTTP server (draining requests), the key ring timer, the database and the data-dir lock. */
   close(): Promise<void>
 }
@@ -33,8 +47,10 @@ export interface TesseraOptions {
   hasher?: PasswordHasher
   /** Sends mail; the default is SMTP at SMTP_URL, or the log without it. */
   mailer?: Mailer
-  /** Where flows report auth events (audit log, metrics). */
+  /** Where flows report auth events; the default writes the audit log and counts into `metrics`. */
   events?: AuthEvents
+  /** The server's metrics; the default is a registry of its own, counting live sessions in this database. */
+  metrics?: Metrics
   /** An open database to use instead of opening `config.database` (tests). */
   database?: DatabaseHandle
   /** What this process is, recorded in the data-dir lock: `serve`, `migrate`, … */
@@ -57,30 +73,41 @@ export async function resolveSecret(config: Config, logger: Logger | false): Pro
   return dev.secret
 }
 
+export interface SecretCheck {
+  /** Keys only TESSERA_SECRET_PREVIOUS opens: `tessera keys reencrypt` moves them under TESSERA_SECRET. */
+  sealedUnderPrevious: string[]
+}
+
 /**
  * Refuses a secret that cannot decrypt the current signing key in the database: a server could not
  * sign with it, and a key that `keys rotate` sealed under it would stop every server at its next start.
+ * During a secret rotation TESSERA_SECRET_PREVIOUS may open keys instead; they are listed.
  */
 export async function assertSecretOpensSigningKeys(
   config: Config,
   store: SigningKeyStore,
   secret: string,
-): Promise<void> {
-  // the newest key: the one that signs, or is about to
-  const [current] = await store.listAll()
-  if (!current) return
-  try {
-    await unseal(keyWrappingKey(secret), current.private_jwe)
-  } catch {
-    const which = config.secret
-      ? 'does not'
-      : `is not set, and the development secret in ${join(config.dataDir, 'secret')} does not`
+): Promise<SecretCheck> {
+  const keys = wrappingKeys(secret, config.secretPrevious)
+  const rows = await store.listAll()
+  const sealedUnderPrevious: string[] = []
+  for (const [index, row] of rows.entries()) {
+    const opened = await openPrivateKey(keys, row.private_jwe)
+    if (opened?.sealedUnder === 'previous') sealedUnderPrevious.push(row.kid)
+    // the newest key (the one that signs, or is about to) must open; retired ones only verify
+    if (index > 0 || opened) continue
+    const which = config.secretPrevious
+      ? 'does not, nor does TESSERA_SECRET_PREVIOUS,'
+      : config.secret
+        ? 'does not'
+        : `is not set, and the development secret in ${join(config.dataDir, 'secret')} does not`
     throw new ConfigError(
       'TESSERA_SECRET',
-      `${which} decrypt the signing key ${current.kid} in the database. ` +
+      `${which} decrypt the signing key ${row.kid} in the database. ` +
         'Use the secret the keys were made with (the one the servers run with).',
     )
   }
+  return { sealedUnderPrevious }
 }
 
 /** Opens the database (holding the data-dir lock for the embedded one), migrates, loads the key ring. */
@@ -88,6 +115,8 @@ export async function openTesseraDatabase(
   config: Config,
   options: Pick<TesseraOptions, 'database' | 'command' | 'onLockCompromised' | 'logger'> & {
     migrate?: boolean
+    /** Milliseconds that bound every wait on PostgreSQL (openDatabase's `timeoutMs`); the server sets it, the CLI not. */
+    timeoutMs?: number
   },
 ): Promise<{ database: DatabaseHandle; lock: DataDirLock | undefined }> {
   let lock: DataDirLock | undefined
@@ -107,8 +136,26 @@ export async function openTesseraDatabase(
     )
   }
   try {
-    const database = options.database ?? (await openDatabase(config.database))
-    if (options.migrate ?? config.migrateOnStart) await migrateToLatest(database.db)
+    const migrate = options.migrate ?? config.migrateOnStart
+    const separateMigration =
+      migrate && !options.database && options.timeoutMs !== undefined && config.database.kind === 'postgres'
+    if (separateMigration) {
+      // a migration may outlast the serving timeout (an index on a big table, or waiting for
+      // another instance's migration lock): it gets an unbounded connection of its own
+      const unbounded = await openDatabase(config.database, { poolSize: 1 })
+      try {
+        await migrateToLatest(unbounded.db)
+      } finally {
+        await unbounded.close()
+      }
+    }
+    const database =
+      options.database ??
+      (await openDatabase(
+        config.database,
+        options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
+      ))
+    if (migrate && !separateMigration) await migrateToLatest(database.db)
     return { database, lock }
   } catch (error) {
     await lock?.release()
@@ -120,40 +167,101 @@ export async function openTesseraDatabase(
 export async function createTessera(config: Config, options: TesseraOptions): Promise<Tessera> {
   const clock = options.clock ?? systemClock
   // the data-dir lock first: a server refused for it must not warn about, or create, a secret
-  const { database, lock } = await openTesseraDatabase(config, options)
+  const { database, lock } = await openTesseraDatabase(config, {
+    ...options,
+    timeoutMs: config.databaseTimeout * 1000,
+  })
+  // never throws: it connects in the background, and while Redis is down rate limits count in memory
+  const redis = config.redisUrl ? openRedis(config.redisUrl, options.logger) : undefined
   try {
     const secret = await resolveSecret(config, options.logger)
     const stores = createStores(database.db)
-    if (config.signingAlg !== 'HS256') await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
+    const metrics =
+      options.metrics ??
+      createMetrics({
+        clock,
+        countActiveSessions: () => stores.sessions.countLive(clock.now()),
+        onCollectError: (error) => {
+          if (options.logger)
+            options.logger.warn({ err: error }, 'counting active sessions for /metrics failed')
+        },
+      })
+    const recorder = createEventRecorder({ store: stores.authEvents, clock, logger: options.logger, metrics })
+    const events = options.events ?? recorder
+    if (config.signingAlg !== 'HS256') {
+      const check = await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
+      if (options.logger && check.sealedUnderPrevious.length > 0) {
+        options.logger.warn(
+          { kids: check.sealedUnderPrevious },
+          'signing keys are sealed under TESSERA_SECRET_PREVIOUS: run tessera keys reencrypt, then remove TESSERA_SECRET_PREVIOUS',
+        )
+      } else if (options.logger && config.secretPrevious) {
+        options.logger.info(
+          'every signing key opens with TESSERA_SECRET: TESSERA_SECRET_PREVIOUS can be removed',
+        )
+      }
+    }
     const keyRing = await createKeyRing({
       store: stores.signingKeys,
       secret,
+      previousSecret: config.secretPrevious,
       clock,
       config,
       onError: (error) => {
         if (options.logger)
           options.logger.error({ err: error }, 'key ring reload failed; keeping the keys loaded before')
       },
+      onRotated: (kid) => events.record({ type: 'key_rotated', detail: { kid, by: 'schedule' } }),
     })
     const mailer = options.mailer ?? createMailer({ config, logger: options.logger })
+    const limits = createLimits(
+      config,
+      config.rateLimit
+        ? createLimiterStore({
+            db: database.db,
+            redis,
+            redisPrefix: config.redisPrefix,
+            logger: options.logger,
+          })
+        : undefined,
+    )
     const deps: FlowDeps = {
       stores,
       keyRing,
-      hasher: options.hasher ?? createPasswordHasher(),
+      hasher: countHashesInFlight(options.hasher ?? createPasswordHasher(), metrics.hashInFlight),
       policy: createPasswordPolicy(config),
       mailer,
-      events: options.events ?? noEvents,
+      events,
+      limits,
       clock,
       config,
     }
-    const app = await buildApp({ ...deps, ping: database.ping, logger: options.logger })
+    const app = await buildApp({ ...deps, ping: database.ping, redis, logger: options.logger, metrics })
+    const housekeeping = config.housekeeping
+      ? startHousekeeping({
+          store: createHousekeepingStore(database.db),
+          clock,
+          config,
+          logger: options.logger,
+          tasks: [auditRetentionTask(config)],
+        })
+      : undefined
     return {
       app,
       deps,
       database,
+      metrics,
+      housekeeping,
+      redis,
       async close() {
         await app.close()
         keyRing.close()
+        limits.close()
+        await redis?.close()
+        // a run under way finishes before the database closes under it
+        await housekeeping?.stop()
+        // audit rows still being written land before the database closes
+        await recorder.flush()
         // queued mail goes out (or gives up, logged) before the process ends
         await mailer.close()
         if (!options.database) await database.close()
@@ -161,6 +269,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       },
     }
   } catch (error) {
+    await redis?.close()
     if (!options.database) await database.close()
     await lock?.release()
     throw error

@@ -1,15 +1,16 @@
 import { TesseraError } from '../errors.js'
 import { passwordChangedMail } from '../mail/templates.js'
-import type { FlowDeps } from './deps.js'
+import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 
 /**
  * Changes the password of a signed-in user who knows the current one. Every other session is
  * revoked (the current one stays), reset links die, and the user gets a notice.
  */
 export async function changePassword(
-  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'clock'>,
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'events' | 'clock'>,
   who: { userId: string; sessionId: string },
   input: { currentPassword: string; newPassword: string },
+  context: ClientContext = NO_CLIENT,
 ): Promise<void> {
   const user = await deps.stores.users.findById(who.userId)
   if (!user) throw new TesseraError('TOKEN_INVALID')
@@ -19,11 +20,18 @@ export async function changePassword(
   }
   deps.policy.check(input.newPassword, { email: user.email, name: user.name })
   const passwordHash = await deps.hasher.hash(input.newPassword)
-  await deps.stores.transaction(async (tx) => {
+  const revoked = await deps.stores.transaction(async (tx) => {
     const now = deps.clock.now()
     await tx.users.setPasswordHash(user.id, passwordHash, now)
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
-    await tx.sessions.revokeAllForUserExcept(user.id, who.sessionId, now, 'password_changed')
+    return tx.sessions.revokeAllForUserExcept(user.id, who.sessionId, now, 'password_changed')
+  })
+  deps.events.record({
+    type: 'password_changed',
+    userId: user.id,
+    sessionId: who.sessionId,
+    ...context,
+    detail: { otherSessionsRevoked: revoked },
   })
   deps.mailer.send(passwordChangedMail({ to: user.email }))
 }

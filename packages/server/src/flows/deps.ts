@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { AuthEvents } from '../events.js'
 import type { KeyRing } from '../keys/key-ring.js'
+import type { Limits } from '../limits/limits.js'
 import type { Mailer } from '../mail/mail.js'
 import type { PasswordHasher } from '../passwords/hasher.js'
 import type { PasswordPolicy } from '../passwords/policy.js'
@@ -16,12 +17,17 @@ export interface FlowDeps {
   mailer: Mailer
   /** The audit log and metrics: flows record what happened. */
   events: AuthEvents
+  /** Rate limits and the account lockout (`noLimits` with TESSERA_RATE_LIMIT=off). */
+  limits: Limits
   clock: Clock
   config: Config
 }
 
-/** Where a request came from, recorded on the session it opens. */
+/** Where a request came from, recorded on the session it opens and in the audit log. */
 export interface ClientContext {
   userAgent: string | null
   ip: string | null
 }
+
+/** No request behind the call (the CLI, a job): the audit log records no address. */
+export const NO_CLIENT: ClientContext = Object.freeze({ userAgent: null, ip: null })

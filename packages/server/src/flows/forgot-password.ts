@@ -3,7 +3,7 @@ import type { Mail } from '../mail/mail.js'
 import { accountExistsMail, linkWithToken, resetPasswordMail } from '../mail/templates.js'
 import type { User } from '../store/database.js'
 import type { Stores } from '../store/stores.js'
-import type { FlowDeps } from './deps.js'
+import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { normalizeEmail } from './email.js'
 import { newOneTimeToken } from './one-time-token.js'
 
@@ -41,10 +41,19 @@ export async function issuePasswordReset(
  * the mail leaves off the request path, so both cases take about the same time.
  */
 export async function forgotPassword(
-  deps: Pick<FlowDeps, 'stores' | 'mailer' | 'clock' | 'config'>,
+  deps: Pick<FlowDeps, 'stores' | 'mailer' | 'events' | 'clock' | 'config'>,
   email: string,
+  context: ClientContext = NO_CLIENT,
 ): Promise<void> {
   const user = await deps.stores.users.findByEmail(normalizeEmail(email).normalized)
-  if (!user || user.disabled_at !== null) return
+  const mailed = user !== undefined && user.disabled_at === null
+  // recorded for unknown addresses too (without the address): a burst of them is someone probing
+  deps.events.record({
+    type: 'password_reset_requested',
+    userId: user?.id ?? null,
+    ...context,
+    detail: { mailed },
+  })
+  if (!mailed) return
   deps.mailer.send(await issuePasswordReset(deps.stores, deps, user))
 }

@@ -1,4 +1,4 @@
-import { TesseraError } from '../errors.js'
+import { type ErrorCode, TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { normalizeEmail } from './email.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
@@ -10,23 +10,57 @@ export interface LoginInput {
 
 /** Checks the password and opens a new session; a login never continues an existing one. */
 export async function login(
-  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'keyRing' | 'clock' | 'config'>,
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'keyRing' | 'events' | 'limits' | 'clock' | 'config'>,
   input: LoginInput,
   context: ClientContext,
 ): Promise<IssuedTokens> {
   const { normalized } = normalizeEmail(input.email)
-  const user = await deps.stores.users.findByEmail(normalized)
+  // the audit log is internal, so it may name the account; never the password, and for an unknown
+  // account not the typed email either (it is sometimes the password, typed in the wrong field)
+  const failed = (reason: string, userId: string | null, code: ErrorCode) => {
+    deps.events.record({ type: 'login_failed', userId, ...context, detail: { reason } })
+    return new TesseraError(code)
+  }
+  // the lockout comes before any hashing, and counts an email whether or not it has an account, so
+  // a lock says nothing about the account
+  const attempt = await deps.limits.lockout.begin(normalized)
+  if (attempt.lockedFor !== undefined) {
+    deps.events.record({
+      type: 'login_failed',
+      userId: null,
+      ...context,
+      detail: { reason: 'account_locked' },
+    })
+    throw new TesseraError('ACCOUNT_LOCKED', { retryAfter: attempt.lockedFor })
+  }
+  // an error before the verdict on the password gives the attempt back: an outage locks no one
+  const abandon = async (error: unknown): Promise<never> => {
+    await attempt.abandoned()
+    throw error
+  }
+  const countFailure = async (userId: string | null) => {
+    const lockedFor = await attempt.failed()
+    if (lockedFor !== undefined) {
+      deps.events.record({ type: 'account_locked', userId, ...context, detail: { seconds: lockedFor } })
+    }
+  }
+  const user = await deps.stores.users.findByEmail(normalized).catch(abandon)
   if (!user) {
     // verify against a dummy hash, so an unknown email takes as long as a wrong password
-    await deps.hasher.verifyDummy(input.password)
-    throw new TesseraError('INVALID_CREDENTIALS')
+    await deps.hasher.verifyDummy(input.password).catch(abandon)
+    await countFailure(null)
+    throw failed('unknown_user', null, 'INVALID_CREDENTIALS')
   }
-  const check = await deps.hasher.verify(user.password_hash, input.password)
-  if (!check.ok) throw new TesseraError('INVALID_CREDENTIALS')
+  const check = await deps.hasher.verify(user.password_hash, input.password).catch(abandon)
+  if (!check.ok) {
+    await countFailure(user.id)
+    throw failed('wrong_password', user.id, 'INVALID_CREDENTIALS')
+  }
+  await attempt.succeeded()
   // only someone with the password learns the account is disabled
-  if (user.disabled_at !== null) throw new TesseraError('ACCOUNT_DISABLED')
+  if (user.disabled_at !== null) throw failed('account_disabled', user.id, 'ACCOUNT_DISABLED')
   if (deps.config.requireEmailVerification && !user.email_verified)
-    throw new TesseraError('EMAIL_NOT_VERIFIED')
+    throw failed('email_not_verified', user.id, 'EMAIL_NOT_VERIFIED')
 
   // bcrypt or weaker argon2 parameters: upgrade while we hold the plain password, hashing before
   // the transaction so no lock waits on argon2
@@ -35,5 +69,6 @@ export async function login(
     if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
     return openSession(tx, deps, user, context)
   })
+  deps.events.record({ type: 'login_succeeded', userId: user.id, sessionId: opened.sessionId, ...context })
   return { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId)) }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { TesseraError } from '../errors.js'
 import type { User } from '../store/database.js'
+import type { Stores } from '../store/stores.js'
 import type { FlowDeps } from './deps.js'
 import { isEmail, normalizeEmail } from './email.js'
 
@@ -66,4 +67,71 @@ export async function changeRoles(
     await tx.users.setRoles(user.id, roles, deps.clock.now())
     return { ...user, roles }
   })
+}
+
+async function findUser(stores: Stores, email: string): Promise<User> {
+  const user = await stores.users.findByEmail(normalizeEmail(email).normalized)
+  if (!user) throw new TesseraError('NOT_FOUND', { detail: `No user with email ${email}.` })
+  return user
+}
+
+export interface LifecycleChange {
+  user: User
+  /** Sessions this change ended (revoked, or deleted with the user). */
+  sessions: number
+  /** False when the account already was as asked (disabling a disabled user): nothing but sessions changed. */
+  changed: boolean
+}
+
+type LifecycleDeps = Pick<FlowDeps, 'stores' | 'clock' | 'events'>
+
+/**
+ * Disables an account and revokes every session at once, in one transaction: refresh tokens die
+ * with their sessions, and live access tokens fail the session check of the Bearer routes. Login
+ * with the right password then answers ACCOUNT_DISABLED.
+ */
+export async function disableUser(deps: LifecycleDeps, email: string): Promise<LifecycleChange> {
+  const change = await deps.stores.transaction(async (tx) => {
+    const user = await findUser(tx, email)
+    const now = deps.clock.now()
+    // disabling twice keeps the first time: it says since when the account has been off
+    const disabledAt = user.disabled_at ?? now
+    if (user.disabled_at === null) await tx.users.setDisabled(user.id, disabledAt, now)
+    // revoked even when already disabled: a session opened by a race with the first disable goes too
+    const sessions = await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
+    return { user: { ...user, disabled_at: disabledAt }, sessions, changed: user.disabled_at === null }
+  })
+  if (change.changed) deps.events.record({ type: 'user_disabled', userId: change.user.id })
+  return change
+}
+
+/** Enables a disabled account. Sessions revoked by the disable stay revoked: the user logs in again. */
+export async function enableUser(deps: LifecycleDeps, email: string): Promise<LifecycleChange> {
+  const change = await deps.stores.transaction(async (tx) => {
+    const user = await findUser(tx, email)
+    const now = deps.clock.now()
+    if (user.disabled_at !== null) await tx.users.setDisabled(user.id, null, now)
+    // a disabled account has no usable session; one a login opened while racing the disable would
+    // come back to life here, so it is revoked
+    const sessions =
+      user.disabled_at === null ? 0 : await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
+    return { user: { ...user, disabled_at: null }, sessions, changed: user.disabled_at !== null }
+  })
+  if (change.changed) deps.events.record({ type: 'user_enabled', userId: change.user.id })
+  return change
+}
+
+/**
+ * Deletes an account for good. Its sessions, refresh tokens and one-time tokens go with it (the
+ * foreign keys cascade), so every session ends at once; the email is free to register again.
+ */
+export async function deleteUser(deps: LifecycleDeps, email: string): Promise<LifecycleChange> {
+  const change = await deps.stores.transaction(async (tx) => {
+    const user = await findUser(tx, email)
+    const sessions = (await tx.sessions.listLive(user.id, deps.clock.now())).length
+    await tx.users.delete(user.id)
+    return { user, sessions, changed: true }
+  })
+  deps.events.record({ type: 'user_deleted', userId: change.user.id })
+  return change
 }

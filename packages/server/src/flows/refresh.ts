@@ -8,13 +8,13 @@ import {
   sealSuccessor,
   unsealSuccessor,
 } from '../tokens/refresh-token.js'
-import type { FlowDeps } from './deps.js'
+import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { accessTokenFor, type IssuedTokens } from './issued-tokens.js'
 
 type Decision =
   | { kind: 'rotated'; user: User; sessionId: string; successor: string; expiresAt: Date }
   | { kind: 'repeat'; user: User; sessionId: string; sealed: string; expiresAt: Date }
-  | { kind: 'reused' }
+  | { kind: 'reused'; userId: string; sessionId: string }
 
 /**
  * Exchanges a refresh token for a new one and a new access token. The presented token is spent.
@@ -23,8 +23,9 @@ type Decision =
  * The token row is locked for the decision, so parallel refreshes of one token yield one successor.
  */
 export async function refresh(
-  deps: Pick<FlowDeps, 'stores' | 'keyRing' | 'clock' | 'config'>,
+  deps: Pick<FlowDeps, 'stores' | 'keyRing' | 'events' | 'clock' | 'config'>,
   presented: string,
+  context: ClientContext = NO_CLIENT,
 ): Promise<IssuedTokens> {
   if (!isWellFormedRefreshToken(presented)) throw new TesseraError('REFRESH_TOKEN_INVALID')
   const hash = hashRefreshToken(presented)
@@ -55,7 +56,7 @@ export async function refresh(
         }
       }
       await tx.sessions.revoke(session.id, undefined, now, 'refresh_token_reused')
-      return { kind: 'reused' }
+      return { kind: 'reused', userId: user.id, sessionId: session.id }
     }
 
     const successor = newRefreshToken()
@@ -74,7 +75,23 @@ export async function refresh(
   })
 
   // thrown after the transaction, so the revocation commits
-  if (decision.kind === 'reused') throw new TesseraError('REFRESH_TOKEN_REUSED')
+  if (decision.kind === 'reused') {
+    // a stolen token, or a client that lost a race it should not have: either way worth a look
+    deps.events.record({
+      type: 'refresh_reuse_detected',
+      userId: decision.userId,
+      sessionId: decision.sessionId,
+      ...context,
+    })
+    throw new TesseraError('REFRESH_TOKEN_REUSED')
+  }
+  deps.events.record({
+    type: 'refresh',
+    userId: decision.user.id,
+    sessionId: decision.sessionId,
+    ...context,
+    detail: { repeat: decision.kind === 'repeat' },
+  })
   const refreshToken =
     decision.kind === 'rotated' ? decision.successor : await unsealSuccessor(presented, decision.sealed)
   return {

@@ -26,7 +26,7 @@ export type RegisterResult =
  * gets a notice instead, so registration reveals nothing about who has an account.
  */
 export async function register(
-  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'keyRing' | 'clock' | 'config'>,
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'keyRing' | 'events' | 'clock' | 'config'>,
   input: RegisterInput,
   context: ClientContext,
 ): Promise<RegisterResult> {
@@ -53,7 +53,7 @@ export async function register(
       return { kind: 'taken' as const }
     }
     const mail = await issueVerification(tx, deps, user)
-    if (pendingOnly) return { kind: 'created' as const, mail }
+    if (pendingOnly) return { kind: 'created' as const, mail, user }
     return { kind: 'signed-in' as const, mail, user, ...(await openSession(tx, deps, user, context)) }
   })
 
@@ -66,6 +66,12 @@ export async function register(
     return { kind: 'verification-pending' }
   }
   deps.mailer.send(outcome.mail)
+  deps.events.record({
+    type: 'register',
+    userId: outcome.user.id,
+    sessionId: outcome.kind === 'signed-in' ? outcome.sessionId : null,
+    ...context,
+  })
   if (outcome.kind === 'created') return { kind: 'verification-pending' }
   const { user, sessionId, refreshToken, refreshExpiresAt } = outcome
   return {

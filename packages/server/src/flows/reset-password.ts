@@ -1,6 +1,6 @@
 import { TesseraError } from '../errors.js'
 import { passwordResetDoneMail } from '../mail/templates.js'
-import type { FlowDeps } from './deps.js'
+import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken } from './one-time-token.js'
 
 /**
@@ -8,8 +8,9 @@ import { hashOneTimeToken, isWellFormedOneTimeToken } from './one-time-token.js'
  * the user is revoked, other reset links die, and the user gets a notice. It does not sign anyone in.
  */
 export async function resetPassword(
-  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'clock'>,
+  deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'mailer' | 'events' | 'limits' | 'clock'>,
   input: { token: string; password: string },
+  context: ClientContext = NO_CLIENT,
 ): Promise<void> {
   if (!isWellFormedOneTimeToken(input.token)) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
   const hash = hashOneTimeToken(input.token)
@@ -21,14 +22,22 @@ export async function resetPassword(
   deps.policy.check(input.password, { email: user.email, name: user.name })
   const passwordHash = await deps.hasher.hash(input.password)
 
-  await deps.stores.transaction(async (tx) => {
+  const revoked = await deps.stores.transaction(async (tx) => {
     const now = deps.clock.now()
     // the atomic step: of two parallel resets with one token, one gets the row, the other nothing
     const used = await tx.oneTimeTokens.consume(hash, 'password_reset', now)
     if (!used || used.userId !== user.id) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
     await tx.users.setPasswordHash(user.id, passwordHash, now)
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
-    await tx.sessions.revokeAllForUser(user.id, now, 'password_reset')
+    return tx.sessions.revokeAllForUser(user.id, now, 'password_reset')
+  })
+  // whoever holds the mailbox may sign in again at once
+  await deps.limits.lockout.clear(user.email_normalized)
+  deps.events.record({
+    type: 'password_reset',
+    userId: user.id,
+    ...context,
+    detail: { sessionsRevoked: revoked },
   })
   deps.mailer.send(passwordResetDoneMail({ to: user.email }))
 }

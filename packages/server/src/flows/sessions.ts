@@ -1,6 +1,6 @@
 import { TesseraError } from '../errors.js'
 import type { Session } from '../store/database.js'
-import type { FlowDeps } from './deps.js'
+import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 
 /** The user's live sessions, most recently used first. */
 export function listSessions(deps: Pick<FlowDeps, 'stores' | 'clock'>, userId: string): Promise<Session[]> {
@@ -9,10 +9,12 @@ export function listSessions(deps: Pick<FlowDeps, 'stores' | 'clock'>, userId: s
 
 /** Revokes one of the user's own sessions; another user's, or one already gone, is NOT_FOUND. */
 export async function revokeSession(
-  deps: Pick<FlowDeps, 'stores' | 'clock'>,
+  deps: Pick<FlowDeps, 'stores' | 'events' | 'clock'>,
   userId: string,
   sessionId: string,
+  context: ClientContext = NO_CLIENT,
 ): Promise<void> {
   const revoked = await deps.stores.sessions.revoke(sessionId, userId, deps.clock.now(), 'revoked_by_user')
   if (!revoked) throw new TesseraError('NOT_FOUND', { detail: 'No such session.' })
+  deps.events.record({ type: 'session_revoked', userId, sessionId, ...context })
 }

@@ -3,7 +3,7 @@ import { TesseraError } from '../errors.js'
 import { linkWithToken, verifyEmailMail } from '../mail/templates.js'
 import type { User } from '../store/database.js'
 import type { Stores } from '../store/stores.js'
-import type { FlowDeps } from './deps.js'
+import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { normalizeEmail } from './email.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken, newOneTimeToken } from './one-time-token.js'
 
@@ -34,9 +34,13 @@ export async function issueVerification(
 }
 
 /** Confirms the address the token was issued for. Single use; a reset token is refused here. */
-export async function verifyEmail(deps: Pick<FlowDeps, 'stores' | 'clock'>, token: string): Promise<void> {
+export async function verifyEmail(
+  deps: Pick<FlowDeps, 'stores' | 'events' | 'clock'>,
+  token: string,
+  context: ClientContext = NO_CLIENT,
+): Promise<void> {
   if (!isWellFormedOneTimeToken(token)) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
-  await deps.stores.transaction(async (tx) => {
+  const userId = await deps.stores.transaction(async (tx) => {
     const now = deps.clock.now()
     const used = await tx.oneTimeTokens.consume(hashOneTimeToken(token), 'email_verification', now)
     if (!used) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
@@ -44,7 +48,9 @@ export async function verifyEmail(deps: Pick<FlowDeps, 'stores' | 'clock'>, toke
     if (!(await tx.users.markEmailVerified(used.userId, used.email, now))) {
       throw new TesseraError('ONE_TIME_TOKEN_INVALID')
     }
+    return used.userId
   })
+  deps.events.record({ type: 'email_verified', userId, ...context })
 }
 
 /**

@@ -9,19 +9,28 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { TesseraError } from '../errors.js'
 import type { FlowDeps } from '../flows/deps.js'
 import { isEmail } from '../flows/email.js'
+import { createMetrics, type Metrics } from '../metrics.js'
+import type { RedisHandle } from '../redis.js'
 import { errorHandler, sendProblem } from './problem.js'
+import { observeRequests } from './request-metrics.js'
 import { accountRoutes } from './routes/account.js'
 import { accountRecoveryRoutes } from './routes/account-recovery.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { pageRoutes } from './routes/pages.js'
 import { Problem } from './schemas.js'
+import { registerSecurityHeaders } from './security-headers.js'
 
 export interface AppDeps extends FlowDeps {
   /** Resolves when the database answers (readiness). */
   ping(): Promise<void>
+  /** The shared Redis connection when REDIS_URL is set (readiness reports it). */
+  redis?: RedisHandle | undefined
   /** A pino logger or Fastify's logger options; `false` for none (tests). */
   logger?: FastifyServerOptions['loggerInstance'] | FastifyServerOptions['logger']
+  /** What `GET /metrics` serves and the request hooks count into; a bare set of its own by default. */
+  metrics?: Metrics | undefined
 }
 
 /** Builds the HTTP app; never listens, so tests drive it with `inject()`. */
@@ -67,6 +76,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, new TesseraError('NOT_FOUND')))
   app.addSchema(Problem)
 
+  // before every route, so their hooks reach all of them (404s included)
+  const metrics = deps.metrics ?? createMetrics()
+  observeRequests(app, metrics)
+  await registerSecurityHeaders(app, config)
   await app.register(cookie)
   await app.register(cors, {
     origin: [...config.allowedOrigins],
@@ -91,7 +104,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // the docs page gets swagger-ui's own CSP (its scripts and styles) in place of the API's
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace("frame-ancestors 'self'", "frame-ancestors 'none'"),
+  })
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(discoveryRoutes(deps))
@@ -99,5 +117,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accountRecoveryRoutes(deps))
   await app.register(accountRoutes(deps))
   await app.register(pageRoutes(deps))
+  await app.register(metricsRoutes({ config, metrics }))
   return app
 }

@@ -47,13 +47,48 @@ export interface KeyRingDeps {
   store: SigningKeyStore
   /** TESSERA_SECRET: private keys are encrypted at rest under a key derived from it. */
   secret: string
+  /** TESSERA_SECRET_PREVIOUS: still opens keys sealed before the secret was rotated. */
+  previousSecret?: string | undefined
   clock: Clock
   config: KeyRingConfig
   onError?: (error: unknown) => void
+  /** Told when this ring's reload rotated the key (scheduled rotation, or a new TESSERA_SIGNING_ALG). */
+  onRotated?: (kid: string) => void
 }
 
 /** The wrapping key for private keys at rest. */
 export const keyWrappingKey = (secret: string): Uint8Array => deriveKey(secret, 'signing-key-encryption v1')
+
+/** The wrapping keys of TESSERA_SECRET and, during a secret rotation, of TESSERA_SECRET_PREVIOUS. */
+export interface WrappingKeys {
+  current: Uint8Array
+  previous: Uint8Array | undefined
+}
+
+export const wrappingKeys = (secret: string, previousSecret?: string | undefined): WrappingKeys => ({
+  current: keyWrappingKey(secret),
+  previous: previousSecret === undefined ? undefined : keyWrappingKey(previousSecret),
+})
+
+/**
+ * Decrypts a sealed private key with the current secret, else the previous one; `undefined` when
+ * neither opens it. `sealedUnder: 'previous'` means `tessera keys reencrypt` has yet to run.
+ */
+export async function openPrivateKey(
+  keys: WrappingKeys,
+  jwe: string,
+): Promise<{ jwk: string; sealedUnder: 'current' | 'previous' } | undefined> {
+  for (const sealedUnder of ['current', 'previous'] as const) {
+    const key = keys[sealedUnder]
+    if (!key) continue
+    try {
+      return { jwk: await unseal(key, jwe), sealedUnder }
+    } catch {
+      // a wrong key fails authentication: try the next secret
+    }
+  }
+  return undefined
+}
 
 /** The key that signs at `now`: the newest one activated and not yet retired. Rows come newest first. */
 export const signingRowAt = <R extends Pick<SigningKeyRow, 'activates_at' | 'retired_at'>>(
@@ -82,7 +117,7 @@ export interface EnsureSigningKeyOptions extends Pick<KeyRingDeps, 'store' | 'se
  */
 export async function ensureSigningKey(
   options: EnsureSigningKeyOptions,
-): Promise<{ kid: string; activatesAt: Date; created: boolean }> {
+): Promise<{ kid: string; activatesAt: Date; created: boolean; replaced: boolean }> {
   return options.store.withRingLock(async (ring) => {
     const now = options.clock.now()
     const live = await ring.live(now)
@@ -98,13 +133,14 @@ export async function ensureSigningKey(
       (pending ? pending.alg === options.alg : signing.alg === options.alg && !rotationDue)
     if (upToDate) {
       const current = pending ?? signing
-      return { kid: current.kid, activatesAt: current.activates_at, created: false }
+      return { kid: current.kid, activatesAt: current.activates_at, created: false, replaced: false }
     }
     const activatesAt = signing ? new Date(now.getTime() + options.lead * 1000) : now
     const key = await generateSigningKey(options.alg, keyWrappingKey(options.secret), now, activatesAt)
     await ring.insert(key)
     await ring.retireAllExcept(key.kid, activatesAt)
-    return { kid: key.kid, activatesAt, created: true }
+    // replaced: a rotation; otherwise the first key of the ring
+    return { kid: key.kid, activatesAt, created: true, replaced: signing !== undefined }
   })
 }
 
@@ -118,7 +154,7 @@ const hs256Kid = (secret: string): string =>
  */
 export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
   const { store, clock, config } = deps
-  const wrapKey = keyWrappingKey(deps.secret)
+  const wrapKeys = wrappingKeys(deps.secret, deps.previousSecret)
   const hs256 =
     config.signingAlg === 'HS256' && config.hs256Secret !== undefined
       ? { kid: hs256Kid(config.hs256Secret), key: createSecretKey(Buffer.from(config.hs256Secret, 'utf8')) }
@@ -138,7 +174,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
         if ((await ring.live(now)).length > 0) await ring.retireAllExcept('', now)
       })
     } else if (config.signingAlg !== 'HS256') {
-      await ensureSigningKey({
+      const ensured = await ensureSigningKey({
         store,
         secret: deps.secret,
         clock,
@@ -146,6 +182,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
         rotateAfter: config.keyRotation,
         lead: config.keyPublishLead,
       })
+      if (ensured.replaced) deps.onRotated?.(ensured.kid)
     }
     const now = clock.now()
     // a retired key stays while a token it signed may live: its lifetime, plus the time other
@@ -171,9 +208,13 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       )) {
         let key = privateKeys.get(row.kid)
         if (!key) {
-          key = (await importJWK(JSON.parse(await unseal(wrapKey, row.private_jwe)), row.alg)) as
-            | KeyObject
-            | CryptoKey
+          const opened = await openPrivateKey(wrapKeys, row.private_jwe)
+          if (!opened) {
+            throw new Error(
+              `neither TESSERA_SECRET nor TESSERA_SECRET_PREVIOUS decrypts the signing key ${row.kid}`,
+            )
+          }
+          key = (await importJWK(JSON.parse(opened.jwk), row.alg)) as KeyObject | CryptoKey
           privateKeys.set(row.kid, key)
         }
         candidates.push({

@@ -7,6 +7,7 @@ export interface Database {
   refresh_tokens: RefreshTokensTable
   signing_keys: SigningKeysTable
   one_time_tokens: OneTimeTokensTable
+  auth_events: AuthEventsTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -76,6 +77,19 @@ export interface OneTimeTokensTable {
   expires_at: Date
   /** Set when used, or when a newer token of the same purpose or a password change voided it. */
   used_at: Date | null
+}
+
+export interface AuthEventsTable {
+  id: string
+  /** One of AUTH_EVENT_TYPES (events.ts). */
+  type: string
+  /** No foreign key: the row outlives the account (see migration 0004). */
+  user_id: string | null
+  session_id: string | null
+  ip: string | null
+  user_agent: string | null
+  detail: ColumnType<Record<string, unknown>, string, never>
+  created_at: CreatedAt
 }
 
 export type User = Selectable<UsersTable>

@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises'
 import { Kysely, PostgresDialect, sql } from 'kysely'
-import pg from 'pg'
 import type { DatabaseTarget } from '../config.js'
 import type { Database } from './database.js'
 import { pgliteDialect } from './pglite-dialect.js'
+import { createPostgresPool } from './postgres-pool.js'
 
 export type Db = Kysely<Database>
 
@@ -17,8 +17,12 @@ export interface DatabaseHandle {
 export interface OpenDatabaseOptions {
   /** PostgreSQL pool size. */
   poolSize?: number
-  /** Milliseconds to wait for a PostgreSQL connection before failing with a connection error. */
-  connectTimeout?: number
+  /**
+   * Milliseconds any one wait on PostgreSQL may take (a connection, a statement) before failing
+   * with an error that classifies as unavailable. Unset: connecting is bounded by 5 s, statements
+   * not (migrations, CLI commands). PGlite runs in process and is never bounded.
+   */
+  timeoutMs?: number
 }
 
 /** Opens PostgreSQL through `pg`, or PGlite on disk or in memory. */
@@ -28,13 +32,12 @@ export async function openDatabase(
 ): Promise<DatabaseHandle> {
   let db: Db
   if (target.kind === 'postgres') {
-    const pool = new pg.Pool({
-      connectionString: target.url,
-      max: options.poolSize ?? 10,
-      connectionTimeoutMillis: options.connectTimeout ?? 5000,
+    const pool = createPostgresPool({
+      url: target.url,
+      size: options.poolSize ?? 10,
+      connectTimeoutMs: options.timeoutMs ?? 5000,
+      statementTimeoutMs: options.timeoutMs,
     })
-    // an idle client that loses its server must not crash the process; the next query reports it
-    pool.on('error', () => {})
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   } else {
     const { PGlite } = await import('@electric-sql/pglite')

@@ -6,7 +6,6 @@ export function sqlState(error: unknown): string | undefined {
   return undefined
 }
 
-
 // connection failures from pg (node errors) and SQLSTATE classes 08 (connection), 53 (resources),
 // 57P (operator intervention: shutdown, crash), plus the bounds TESSERA_DB_TIMEOUT sets on the
 // server: 57014 (statement_timeout cancelled the statement) and 25P03 (idle in transaction too long)

@@ -1,11 +1,15 @@
 import { type Kysely, type Migration, type MigrationResult, Migrator } from 'kysely'
 import * as initial from './migrations/0001-initial.js'
 import * as oneTimeTokens from './migrations/0002-one-time-tokens.js'
+import * as rateLimits from './migrations/0003-rate-limits.js'
+import * as authEvents from './migrations/0004-auth-events.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-one-time-tokens': oneTimeTokens,
+  '0003-rate-limits': rateLimits,
+  '0004-auth-events': authEvents,
 }
 
 /**

@@ -21,8 +21,8 @@ export interface RefreshTokenStore {
    * parallel presentations of one token are decided one after another.
    */
   findForUpdate(hash: Uint8Array): Promise<RefreshTokenLookup | undefined>
-  /** The token and its session, without a lock (logout). */
-  findSessionId(hash: Uint8Array): Promise<string | undefined>
+  /** The session of a token and its user, without a lock (logout). */
+  findSession(hash: Uint8Array): Promise<{ sessionId: string; userId: string } | undefined>
   markUsed(id: string, at: Date, successorSealed: string): Promise<void>
 }
 
@@ -70,13 +70,14 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
         user,
       }
     },
-    async findSessionId(hash) {
+    async findSession(hash) {
       const row = await db
         .selectFrom('refresh_tokens')
-        .select('session_id')
-        .where('token_hash', '=', hash)
+        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+        .select(['refresh_tokens.session_id', 'sessions.user_id'])
+        .where('refresh_tokens.token_hash', '=', hash)
         .executeTakeFirst()
-      return row?.session_id
+      return row && { sessionId: row.session_id, userId: row.user_id }
     },
     async markUsed(id, at, successorSealed) {
       await db

@@ -18,12 +18,15 @@ export type RevokeReason =
   | 'refresh_token_reused'
   | 'password_reset'
   | 'password_changed'
+  | 'user_disabled'
 
 export interface SessionStore {
   create(session: NewSession): Promise<void>
   /** The session when it exists, belongs to `userId`, is not revoked and has not expired at `now`. */
   findLive(id: string, userId: string, now: Date): Promise<Session | undefined>
   listLive(userId: string, now: Date): Promise<Session[]>
+  /** How many sessions of all users are live at `now` (the active-sessions gauge). */
+  countLive(now: Date): Promise<number>
   /** Marks a rotation: last use and the new idle expiry. */
   touch(id: string, at: Date, idleExpiresAt: Date): Promise<void>
   /** Revokes one live session; answers whether it was live. */
@@ -66,6 +69,16 @@ export function createSessionStore(db: Db): SessionStore {
       live(now).where('id', '=', id).where('user_id', '=', userId).executeTakeFirst(),
     listLive: (userId, now) =>
       live(now).where('user_id', '=', userId).orderBy('last_used_at', 'desc').execute(),
+    async countLive(now) {
+      const row = await db
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll<string | number | bigint>().as('count'))
+        .where('revoked_at', 'is', null)
+        .where('idle_expires_at', '>', now)
+        .where('absolute_expires_at', '>', now)
+        .executeTakeFirstOrThrow()
+      return Number(row.count)
+    },
     async touch(id, at, idleExpiresAt) {
       await db
         .updateTable('sessions')

@@ -28,6 +28,10 @@ export interface KeyRingTx {
   insert(key: NewSigningKey): Promise<void>
   /** Retires every other key at `at` (a time in the future schedules it), earlier ones kept. */
   retireAllExcept(kid: string, at: Date): Promise<void>
+  /** Every key, retired ones too, newest activation first. */
+  all(): Promise<SigningKeyRow[]>
+  /** Replaces a key's sealed private half (re-encrypted under a new secret). */
+  setPrivateJwe(kid: string, privateJwe: string): Promise<void>
 }
 
 export function createSigningKeyStore(db: Db): SigningKeyStore {
@@ -70,6 +74,14 @@ export function createSigningKeyStore(db: Db): SigningKeyStore {
               .set({ retired_at: at })
               .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', at)]))
               .where('kid', '!=', kid)
+              .execute()
+          },
+          all: () => trx.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute(),
+          setPrivateJwe: async (kid, privateJwe) => {
+            await trx
+              .updateTable('signing_keys')
+              .set({ private_jwe: privateJwe })
+              .where('kid', '=', kid)
               .execute()
           },
         })

@@ -1,3 +1,4 @@
+import { type AuthEventStore, createAuthEventStore } from './auth-events.js'
 import type { Db } from './db.js'
 import { createOneTimeTokenStore, type OneTimeTokenStore } from './one-time-tokens.js'
 import { createRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js'
@@ -11,6 +12,8 @@ export interface Stores {
   refreshTokens: RefreshTokenStore
   signingKeys: SigningKeyStore
   oneTimeTokens: OneTimeTokenStore
+  /** The audit log; written by the event recorder (audit/recorder.ts), pruned by retention. */
+  authEvents: AuthEventStore
   /** Runs `work` in one transaction: every store it is handed writes inside it. */
   transaction<T>(work: (tx: Stores) => Promise<T>): Promise<T>
 }
@@ -22,6 +25,7 @@ export function createStores(db: Db): Stores {
     refreshTokens: createRefreshTokenStore(db),
     signingKeys: createSigningKeyStore(db),
     oneTimeTokens: createOneTimeTokenStore(db),
+    authEvents: createAuthEventStore(db),
     transaction: (work) => db.transaction().execute((trx) => work(createStores(trx))),
   }
 }

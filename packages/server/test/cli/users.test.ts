@@ -107,7 +107,7 @@ describe('tessera users (no server running)', () => {
     const env = { TESSERA_DATA_DIR: await preparedDataDir() }
     const [noEmail, unknownSub, unknownCommand] = await Promise.all([
       spawnCli(['users', 'create'], env, `${PASSWORD}\n`),
-      spawnCli(['users', 'delete', '--email', 'a@example.com'], env),
+      spawnCli(['users', 'rename', '--email', 'a@example.com'], env),
       spawnCli(['frobnicate'], env),
     ])
     expect(noEmail.code).toBe(2)

@@ -1,7 +1,8 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { type Config, parseConfig } from '../../src/config.js'
 import type { FlowDeps } from '../../src/flows/deps.js'
-import { createTessera } from '../../src/tessera.js'
+import type { Housekeeping } from '../../src/housekeeping.js'
+import { createTessera, type TesseraOptions } from '../../src/tessera.js'
 import { type TestClock, testClock } from './clock.js'
 import { freshDatabase, type TestDatabase } from './database.js'
 
@@ -13,6 +14,8 @@ export interface TestServer {
   config: Config
   clock: TestClock
   database: TestDatabase
+  /** Present when the test turned housekeeping on (`TESSERA_HOUSEKEEPING: 'on'`). */
+  housekeeping: Housekeeping | undefined
   close(): Promise<void>
 }
 
@@ -23,22 +26,26 @@ export interface TestServer {
 export async function startTestServer(
   env: Record<string, string> = {},
   clock: TestClock = testClock(),
+  options: Partial<Omit<TesseraOptions, 'clock' | 'database'>> = {},
 ): Promise<TestServer> {
   const config = parseConfig({
     TESSERA_SECRET: TEST_SECRET,
     TESSERA_RATE_LIMIT: 'off',
     TESSERA_PUBLIC_URL: 'http://localhost:3000',
+    // off unless a test asks: a run on its timer would delete rows a test with a moved clock looks at
+    TESSERA_HOUSEKEEPING: 'off',
     ...env,
     DATABASE_URL: 'memory://',
   })
   const database = await freshDatabase()
-  const tessera = await createTessera(config, { logger: false, clock, database: database.handle })
+  const tessera = await createTessera(config, { logger: false, ...options, clock, database: database.handle })
   return {
     app: tessera.app,
     deps: tessera.deps,
     config,
     clock,
     database,
+    housekeeping: tessera.housekeeping,
     async close() {
       await tessera.close()
       await database.drop()

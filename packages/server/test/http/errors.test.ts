@@ -197,7 +197,7 @@ describe('database unreachable', () => {
     // nothing listens on port 1: every query fails to connect
     const dead = await openDatabase(
       { kind: 'postgres', url: 'postgres://tessera@127.0.0.1:1/none' },
-      { connectTimeout: 500 },
+      { timeoutMs: 500 },
     )
     const app = await buildApp({
       ...server.deps,

@@ -4,6 +4,8 @@ import type { FlowDeps } from '../../flows/deps.js'
 import { forgotPassword } from '../../flows/forgot-password.js'
 import { resetPassword } from '../../flows/reset-password.js'
 import { resendVerification, verifyEmail } from '../../flows/verify-email.js'
+import { clientContext } from '../client-context.js'
+import { byBodyEmail, byIp, rateLimited } from '../rate-limit.js'
 import { Email, passwordSchema, responses } from '../schemas.js'
 
 const Accepted = Type.Object({ status: Type.Literal('accepted') })
@@ -17,6 +19,7 @@ const OneTimeToken = Type.String({
 export const accountRecoveryRoutes =
   (deps: FlowDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
+    const rules = deps.config.limits
     app.post(
       '/auth/forgot-password',
       {
@@ -27,9 +30,13 @@ export const accountRecoveryRoutes =
           body: Type.Object({ email: Email }, { additionalProperties: false }),
           response: responses({ 202: Accepted }),
         },
+        ...rateLimited(deps.limits, [
+          { name: 'forgot-password:ip', rule: rules.mailPerIp, key: byIp },
+          { name: 'forgot-password:email', rule: rules.mailPerEmail, key: byBodyEmail },
+        ]),
       },
       async (request, reply) => {
-        await forgotPassword(deps, request.body.email)
+        await forgotPassword(deps, request.body.email, clientContext(request))
         return reply.code(202).send({ status: 'accepted' as const })
       },
     )
@@ -46,9 +53,10 @@ export const accountRecoveryRoutes =
           ),
           response: responses({ 204: Type.Null() }),
         },
+        ...rateLimited(deps.limits, [{ name: 'reset-password:ip', rule: rules.tokenUse, key: byIp }]),
       },
       async (request, reply) => {
-        await resetPassword(deps, request.body)
+        await resetPassword(deps, request.body, clientContext(request))
         return reply.code(204).send(null)
       },
     )
@@ -62,9 +70,10 @@ export const accountRecoveryRoutes =
           body: Type.Object({ token: OneTimeToken }, { additionalProperties: false }),
           response: responses({ 204: Type.Null() }),
         },
+        ...rateLimited(deps.limits, [{ name: 'verify-email:ip', rule: rules.tokenUse, key: byIp }]),
       },
       async (request, reply) => {
-        await verifyEmail(deps, request.body.token)
+        await verifyEmail(deps, request.body.token, clientContext(request))
         return reply.code(204).send(null)
       },
     )
@@ -79,6 +88,10 @@ export const accountRecoveryRoutes =
           body: Type.Object({ email: Email }, { additionalProperties: false }),
           response: responses({ 202: Accepted }),
         },
+        ...rateLimited(deps.limits, [
+          { name: 'verify-email-resend:ip', rule: rules.mailPerIp, key: byIp },
+          { name: 'verify-email-resend:email', rule: rules.mailPerEmail, key: byBodyEmail },
+        ]),
       },
       async (request, reply) => {
         await resendVerification(deps, request.body.email)

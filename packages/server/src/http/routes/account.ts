@@ -7,6 +7,8 @@ import type { FlowDeps } from '../../flows/deps.js'
 import { logoutAll } from '../../flows/logout.js'
 import { listSessions, revokeSession } from '../../flows/sessions.js'
 import { bearerToken } from '../bearer.js'
+import { clientContext } from '../client-context.js'
+import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
 import { passwordSchema, responses, SessionView, UserView } from '../schemas.js'
 import { sessionView, userView } from '../views.js'
@@ -25,6 +27,7 @@ export const accountRoutes =
   (deps: FlowDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const cookie = refreshCookie(deps.config)
+    const rules = deps.config.limits
     app.decorateRequest('authenticated', undefined)
     app.addHook('onRequest', async (request) => {
       request.authenticated = await authenticate(deps, bearerToken(request))
@@ -57,9 +60,11 @@ export const accountRoutes =
           security,
           response: responses({ 204: Type.Null() }),
         },
+        ...rateLimited(deps.limits, [{ name: 'logout-all:ip', rule: rules.logout, key: byIp }]),
       },
       async (request, reply) => {
-        await logoutAll(deps, authOf(request).user.id)
+        const { user, session } = authOf(request)
+        await logoutAll(deps, { userId: user.id, sessionId: session.id }, clientContext(request))
         cookie.clear(reply)
         return reply.code(204).send(null)
       },
@@ -83,10 +88,22 @@ export const accountRoutes =
           ),
           response: responses({ 204: Type.Null() }),
         },
+        ...rateLimited(deps.limits, [
+          {
+            name: 'password-change:user',
+            rule: rules.passwordChange,
+            key: (request) => authOf(request).user.id,
+          },
+        ]),
       },
       async (request, reply) => {
         const { user, session } = authOf(request)
-        await changePassword(deps, { userId: user.id, sessionId: session.id }, request.body)
+        await changePassword(
+          deps,
+          { userId: user.id, sessionId: session.id },
+          request.body,
+          clientContext(request),
+        )
         return reply.code(204).send(null)
       },
     )
@@ -120,9 +137,10 @@ export const accountRoutes =
           params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
           response: responses({ 204: Type.Null() }),
         },
+        ...rateLimited(deps.limits, [{ name: 'session-revoke:ip', rule: rules.logout, key: byIp }]),
       },
       async (request, reply) => {
-        await revokeSession(deps, authOf(request).user.id, request.params.id)
+        await revokeSession(deps, authOf(request).user.id, request.params.id, clientContext(request))
         return reply.code(204).send(null)
       },
     )

@@ -2,12 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TesseraError } from '../../errors.js'
-import type { ClientContext, FlowDeps } from '../../flows/deps.js'
+import type { FlowDeps } from '../../flows/deps.js'
 import type { IssuedTokens } from '../../flows/issued-tokens.js'
 import { login } from '../../flows/login.js'
 import { logout } from '../../flows/logout.js'
 import { refresh } from '../../flows/refresh.js'
 import { register } from '../../flows/register.js'
+import { clientContext } from '../client-context.js'
+import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
 import {
   Email,
@@ -19,11 +21,6 @@ import {
 } from '../schemas.js'
 import { userView } from '../views.js'
 
-const clientContext = (request: FastifyRequest): ClientContext => ({
-  userAgent: request.headers['user-agent'] ?? null,
-  ip: request.ip ?? null,
-})
-
 /** Register, login, refresh and logout: the routes that hand out or spend refresh tokens. */
 export const authTokenRoutes =
   (deps: FlowDeps): FastifyPluginAsyncTypebox =>
@@ -31,6 +28,7 @@ export const authTokenRoutes =
     const cookie = refreshCookie(deps.config)
     const allowedOrigins = new Set(deps.config.allowedOrigins)
     const password = passwordSchema(deps.config)
+    const rules = deps.config.limits
 
     function sendTokens(
       reply: FastifyReply,
@@ -84,6 +82,7 @@ export const authTokenRoutes =
             202: Type.Object({ status: Type.Literal('verification_pending') }),
           }),
         },
+        ...rateLimited(deps.limits, [{ name: 'register:ip', rule: rules.register, key: byIp }]),
       },
       async (request, reply) => {
         const result = await register(deps, request.body, clientContext(request))
@@ -115,6 +114,10 @@ export const authTokenRoutes =
           ),
           response: responses({ 200: TokenResponse }),
         },
+        ...rateLimited(deps.limits, [
+          { name: 'login:ip', rule: rules.login, key: byIp },
+          { name: 'login-failed:ip', rule: rules.loginFailed, key: byIp, onlyStatus: 401 },
+        ]),
       },
       async (request, reply) => {
         const issued = await login(deps, request.body, clientContext(request))
@@ -142,6 +145,7 @@ export const authTokenRoutes =
           body: RefreshBody,
           response: responses({ 200: TokenResponse }),
         },
+        ...rateLimited(deps.limits, [{ name: 'refresh:ip', rule: rules.refresh, key: byIp }]),
         preValidation: guardCookieEndpoint,
       },
       async (request, reply) => {
@@ -153,7 +157,7 @@ export const authTokenRoutes =
           throw new TesseraError('REFRESH_TOKEN_INVALID')
         }
         try {
-          return sendTokens(reply, await refresh(deps, presented), delivery, 200)
+          return sendTokens(reply, await refresh(deps, presented, clientContext(request)), delivery, 200)
         } catch (error) {
           // a refresh that failed for the token's sake leaves no dead cookie behind
           if (error instanceof TesseraError && error.code.startsWith('REFRESH_TOKEN_')) cookie.clear(reply)
@@ -174,10 +178,11 @@ export const authTokenRoutes =
           ),
           response: responses({ 204: Type.Null() }),
         },
+        ...rateLimited(deps.limits, [{ name: 'logout:ip', rule: rules.logout, key: byIp }]),
         preValidation: guardCookieEndpoint,
       },
       async (request, reply) => {
-        await logout(deps, request.body.refreshToken ?? cookie.read(request))
+        await logout(deps, request.body.refreshToken ?? cookie.read(request), clientContext(request))
         cookie.clear(reply)
         return reply.code(204).header('cache-control', 'no-store').send(null)
       },

@@ -2,14 +2,20 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { TesseraError } from '../../errors.js'
 import type { FlowDeps } from '../../flows/deps.js'
+import type { RedisHandle } from '../../redis.js'
 import { responses } from '../schemas.js'
 
 export interface DiscoveryDeps extends Pick<FlowDeps, 'keyRing' | 'config'> {
   /** Resolves when the database answers. */
   ping(): Promise<void>
+  /** The shared Redis connection, when REDIS_URL is set; readiness reports it. */
+  redis?: RedisHandle | undefined
 }
 
-const READY_TIMEOUT_MS = 2000
+/** Seconds a load balancer should wait before asking again after a 503. */
+const READY_RETRY_AFTER = 5
+/** Milliseconds a Redis PING may take before Redis counts as down. */
+const REDIS_PING_TIMEOUT_MS = 1000
 
 /** JWKS, discovery document, liveness and readiness. */
 export const discoveryRoutes =
@@ -70,37 +76,74 @@ export const discoveryRoutes =
       async () => ({ status: 'ok' as const }),
     )
 
+    // Redis down is a degraded server, not an unready one: rate limits fall back to process memory.
+    // Probes come every few seconds, so only a change is logged.
+    let redisWasDown = false
     app.get(
       '/readyz',
       {
         schema: {
           tags: ['operations'],
-          summary: 'Readiness: the database answers',
+          summary: 'Readiness: the database answers (and Redis, when configured)',
+          description:
+            'Without the database: 503 SERVICE_UNAVAILABLE with Retry-After. Redis configured but down: ' +
+            '200 `degraded`, since the server keeps serving with per-process rate limits.',
           response: responses({
-            200: Type.Object({ status: Type.Literal('ok'), database: Type.Literal('up') }),
+            200: Type.Object({
+              status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+              database: Type.Literal('up'),
+              redis: Type.Optional(Type.Union([Type.Literal('up'), Type.Literal('down')])),
+            }),
           }),
         },
       },
       async (request) => {
-        let timer: NodeJS.Timeout | undefined
-        try {
-          await Promise.race([
-            deps.ping(),
-            new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error('database ping timed out')), READY_TIMEOUT_MS)
-            }),
-          ])
-        } catch (cause) {
-          request.log.warn({ err: cause }, 'readiness check failed')
+        const { redis } = deps
+        const [database, redisUp] = await Promise.all([
+          within(deps.ping(), deps.config.databaseTimeout * 1000, 'database ping timed out').then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+          redis?.ping(REDIS_PING_TIMEOUT_MS).then(
+            () => true,
+            () => false,
+          ),
+        ])
+        if (redisUp !== undefined) {
+          if (!redisUp && !redisWasDown) {
+            request.log.warn('readiness: redis unreachable; rate limits fall back to process memory')
+          } else if (redisUp && redisWasDown) request.log.info('readiness: redis answers again')
+          redisWasDown = !redisUp
+        }
+        if (database !== undefined) {
+          request.log.warn({ err: database }, 'readiness check failed: database')
           throw new TesseraError('SERVICE_UNAVAILABLE', {
-            cause,
-            retryAfter: 5,
+            cause: database,
+            retryAfter: READY_RETRY_AFTER,
             detail: 'The database is not answering.',
           })
-        } finally {
-          clearTimeout(timer)
         }
-        return { status: 'ok' as const, database: 'up' as const }
+        if (redisUp === undefined) return { status: 'ok' as const, database: 'up' as const }
+        return {
+          status: redisUp ? ('ok' as const) : ('degraded' as const),
+          database: 'up' as const,
+          redis: redisUp ? ('up' as const) : ('down' as const),
+        }
       },
     )
   }
+
+/** Settles like `work`, or rejects with `message` after `ms`: a check never waits past its bound. */
+async function within<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,149 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const ROOT_DIR = join(BENCH_DIR, '..')
+export const TESSERA_CLI = join(ROOT_DIR, 'packages/server/dist/cli.js')
+
+/** A process this harness started; `stop()` ends it (SIGTERM, then SIGKILL after `graceMs`). */
+export interface Child {
+  readonly pid: number
+  readonly process: ChildProcess
+  /** The last few KiB of its stdout and stderr, for error messages. */
+  output(): string
+  stop(graceMs?: number): Promise<void>
+}
+
+// every live child, killed when the harness exits for any reason
+const live = new Set<ChildProcess>()
+
+/** Kills every child still running (SIGKILL); safe to call from an `exit` handler. */
+export function killAllChildren(): void {
+  for (const child of live) child.kill('SIGKILL')
+  live.clear()
+}
+
+process.on('exit', killAllChildren)
+
+/** Kills `child` with the others when the harness ends early (for processes not started by startNode). */
+export function trackChild(child: ChildProcess): void {
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+}
+
+const TAIL = 8192
+
+export interface StartOptions {
+  env?: Record<string, string>
+  cwd?: string
+}
+
+/** Starts `node [args]` with stdout/stderr captured and an IPC channel. */
+export function startNode(args: string[], options: StartOptions = {}): Child {
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd ?? BENCH_DIR,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  })
+  if (child.pid === undefined) throw new Error(`could not start node ${args.join(' ')}`)
+  live.add(child)
+  let tail = ''
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-TAIL)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.once('exit', () => live.delete(child))
+  return {
+    pid: child.pid,
+    process: child,
+    output: () => tail,
+    async stop(graceMs = 5000) {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+}
+
+/** Starts a TypeScript entry of this workspace (servers/, probes/) under tsx. */
+export function startScript(file: string, options: StartOptions = {}): Child {
+  return startNode(['--import', 'tsx', join(BENCH_DIR, file)], options)
+}
+
+/**
+ * Resolves with the first IPC message of `type` from the child; rejects if the child exits first
+ * or nothing comes within `timeoutMs`.
+ */
+export function waitForMessage<T extends { type: string }>(
+  child: Child,
+  type: T['type'],
+  timeoutMs: number,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: unknown) => {
+      if (typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type) {
+        done()
+        resolve(message as T)
+      }
+    }
+    const onExit = (code: number | null, signal: string | null) => {
+      done()
+      reject(new Error(`child exited (${signal ?? code}) before "${type}":\n${child.output()}`))
+    }
+    const timer = setTimeout(() => {
+      done()
+      reject(new Error(`no "${type}" from the child within ${timeoutMs} ms:\n${child.output()}`))
+    }, timeoutMs)
+    const done = () => {
+      clearTimeout(timer)
+      child.process.off('message', onMessage)
+      child.process.off('exit', onExit)
+    }
+    child.process.on('message', onMessage)
+    child.process.once('exit', onExit)
+  })
+}
+
+/** A server child announces `{ type: 'ready', port }` once it listens on 127.0.0.1. */
+export interface ReadyMessage {
+  type: 'ready'
+  port: number
+}
+
+/** Starts a server script and waits until it listens; answers its base URL. */
+export async function startServerScript(
+  file: string,
+  options: StartOptions = {},
+  timeoutMs = 60_000,
+): Promise<{ child: Child; url: string }> {
+  const child = startScript(file, options)
+  try {
+    const { port } = await waitForMessage<ReadyMessage>(child, 'ready', timeoutMs)
+    return { child, url: `http://127.0.0.1:${port}` }
+  } catch (error) {
+    await child.stop(1000)
+    throw error
+  }
+}
+
+/** Resident set size of a process in MB (Linux `/proc`). */
+export async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]
+  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(kb) / 1024
+}
+
+/** CPU time (user + system, all threads) a process has used so far, in seconds (Linux `/proc`). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name, which may hold spaces: utime and stime are the 12th and 13th
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}

@@ -1,0 +1,96 @@
+import { parseArgs } from 'node:util'
+import { SCENARIOS, type ScenarioName } from './figures.js'
+
+/** Durations are seconds. Every load is bounded by one of them. */
+export interface BenchParams {
+  /** Measured runs per figure; the figure is their median. */
+  runs: number
+  protectedRoute: {
+    connections: number
+    tokens: number
+    duration: number
+    warmup: number
+    verifyDuration: number
+  }
+  login: {
+    loginConnections: number
+    healthConnections: number
+    users: number
+    duration: number
+    quietDuration: number
+    argon2Duration: number
+    bcryptCost: number
+  }
+  refresh: { connections: number[]; duration: number; warmup: number; largeRows: number }
+  peer: { loginConnections: number; sessionConnections: number; loginDuration: number; duration: number }
+  footprint: { idleWait: number }
+}
+
+export interface BenchOptions {
+  quick: boolean
+  /** Run `npm run build` for the server and middleware first (the CLI and the middleware run from dist). */
+  build: boolean
+  scenarios: ScenarioName[]
+  params: BenchParams
+}
+
+const FULL: BenchParams = {
+  runs: 3,
+  protectedRoute: { connections: 50, tokens: 10_000, duration: 5, warmup: 1, verifyDuration: 3 },
+  login: {
+    loginConnections: 8,
+    healthConnections: 10,
+    users: 8,
+    duration: 8,
+    quietDuration: 3,
+    argon2Duration: 5,
+    bcryptCost: 12,
+  },
+  refresh: { connections: [16, 64], duration: 5, warmup: 1, largeRows: 1_000_000 },
+  peer: { loginConnections: 8, sessionConnections: 50, loginDuration: 8, duration: 5 },
+  footprint: { idleWait: 2 },
+}
+
+// about a minute: one run each, short loads, no million-row database
+const QUICK: BenchParams = {
+  runs: 1,
+  protectedRoute: { connections: 50, tokens: 10_000, duration: 1.5, warmup: 0.5, verifyDuration: 1 },
+  login: {
+    loginConnections: 8,
+    healthConnections: 10,
+    users: 8,
+    duration: 4,
+    quietDuration: 1,
+    argon2Duration: 2,
+    bcryptCost: 12,
+  },
+  refresh: { connections: [16, 64], duration: 1.5, warmup: 0.5, largeRows: 0 },
+  peer: { loginConnections: 8, sessionConnections: 50, loginDuration: 4, duration: 1.5 },
+  footprint: { idleWait: 1 },
+}
+
+export const USAGE = `npm run bench [-- --quick] [-- --only protected-route,login,refresh,peer,footprint] [-- --no-build]`
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'no-build': { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  const only = values.only?.split(',').map((name) => name.trim())
+  for (const name of only ?? []) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) {
+      throw new Error(`--only: unknown scenario "${name}"; one of ${SCENARIOS.join(', ')}`)
+    }
+  }
+  return {
+    quick: values.quick,
+    build: !values['no-build'],
+    scenarios: (only as ScenarioName[] | undefined) ?? [...SCENARIOS],
+    params: values.quick ? QUICK : FULL,
+  }
+}

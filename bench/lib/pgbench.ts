@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BENCH_DIR, trackChild } from './children.js'
+import { type BenchDatabase, runSql } from './postgres.js'
+
+export const PGBENCH_SCRIPT = join(BENCH_DIR, 'sql/pgbench-refresh.sql')
+/** Sessions the pgbench script picks from at random (its `\set i random(1, 10000)`). */
+export const PGBENCH_ROWS = 10_000
+
+/** Runs a `.sql` file of bench/sql with `:rows` replaced, statement by statement. */
+export async function runSqlFile(database: BenchDatabase, file: string, rows: number): Promise<void> {
+  const text = await readFile(join(BENCH_DIR, 'sql', file), 'utf8')
+  const statements = text
+    .replace(/^--.*$/gm, '')
+    .split(/;\s*$/m)
+    .map((statement) => statement.trim())
+    .filter(Boolean)
+    .map((statement) => statement.replaceAll(':rows', String(rows)))
+  await runSql(database.url, statements)
+}
+
+export interface PgbenchResult {
+  tps: number
+  /** Milliseconds. */
+  latencyAverage: number
+}
+
+/** `pgbench -n -c <clients> -j 2 -T <seconds> -f pgbench-refresh.sql` against `database`. */
+export function pgbench(database: BenchDatabase, clients: number, seconds: number): Promise<PgbenchResult> {
+  const url = new URL(database.url)
+  const args = [
+    '-n',
+    '-c',
+    String(clients),
+    '-j',
+    '2',
+    '-T',
+    String(Math.max(1, Math.round(seconds))),
+    '-f',
+    PGBENCH_SCRIPT,
+    '-h',
+    url.hostname,
+    '-p',
+    url.port || '5432',
+    '-U',
+    decodeURIComponent(url.username || 'postgres'),
+    database.name,
+  ]
+  return new Promise((resolve, reject) => {
+    const child = spawn('pgbench', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    trackChild(child)
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), seconds * 1000 + 60_000)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const tps = /tps = ([\d.]+)/.exec(output)?.[1]
+      const latency = /latency average = ([\d.]+) ms/.exec(output)?.[1]
+      if (code !== 0 || tps === undefined) return reject(new Error(`pgbench failed (${code}):\n${output}`))
+      resolve({ tps: Number(tps), latencyAverage: Number(latency ?? Number.NaN) })
+    })
+  })
+}

@@ -1,0 +1,73 @@
+import pg from 'pg'
+
+/** The server database the harness creates its throwaway databases beside. */
+export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+export interface BenchDatabase {
+  name: string
+  url: string
+  drop(): Promise<void>
+}
+
+// every database this run created and has not dropped yet
+const created = new Set<string>()
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/** Answers the server version, or undefined when PostgreSQL does not answer. */
+export async function postgresVersion(): Promise<string | undefined> {
+  try {
+    return await admin(async (client) => (await client.query('show server_version')).rows[0].server_version)
+  } catch {
+    return undefined
+  }
+}
+
+/** Creates an empty database named after this process and `label`. */
+export async function createDatabase(label: string): Promise<BenchDatabase> {
+  const name = `tessera_bench_${process.pid}_${label.replace(/[^a-z0-9_]/g, '_')}`
+  await admin((client) => client.query(`drop database if exists ${name} with (force)`))
+  await admin((client) => client.query(`create database ${name}`))
+  created.add(name)
+  const url = new URL(ADMIN_URL)
+  url.pathname = `/${name}`
+  return {
+    name,
+    url: url.href,
+    async drop() {
+      await admin((client) => client.query(`drop database if exists ${name} with (force)`))
+      created.delete(name)
+    },
+  }
+}
+
+/** Drops every database this run created (on failure or interruption). */
+export async function dropCreatedDatabases(): Promise<void> {
+  for (const name of [...created]) {
+    try {
+      await admin((client) => client.query(`drop database if exists ${name} with (force)`))
+      created.delete(name)
+    } catch (error) {
+      process.stderr.write(`could not drop database ${name}: ${String(error)}\n`)
+    }
+  }
+}
+
+/** Runs SQL statements on `url`, one client, one after another. */
+export async function runSql(url: string, statements: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    for (const statement of statements) await client.query(statement)
+  } finally {
+    await client.end()
+  }
+}

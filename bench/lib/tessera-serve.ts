@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto'
+import { type Child, ROOT_DIR, startNode, TESSERA_CLI } from './children.js'
+import { freePort } from './ports.js'
+import { sleep } from './stats.js'
+
+/** One secret per harness run: every server and seed step of a run opens the same keys. */
+export const BENCH_SECRET = randomBytes(48).toString('base64url')
+
+/** What every Tessera process of the harness runs with, besides its database. */
+export const TESSERA_ENV: Readonly<Record<string, string>> = {
+  TESSERA_SECRET: BENCH_SECRET,
+  TESSERA_RATE_LIMIT: 'off',
+  // long enough that no token minted at the start of a full run expires during it
+  TESSERA_ACCESS_TOKEN_TTL: '1h',
+  TESSERA_PASSWORD_MIN_SCORE: '0',
+  // requests are not logged: the harness measures the server, not pino writing to a pipe
+  LOG_LEVEL: 'warn',
+}
+
+export interface TesseraServer {
+  child: Child
+  url: string
+  /** Milliseconds from spawning `tessera serve` to the first 200 from /readyz. */
+  startupMs: number
+}
+
+/** Polls `url` until it answers 200; answers the time it took. */
+export async function waitUntilOk(url: string, started: number, timeoutMs: number, child?: Child) {
+  for (;;) {
+    if (child && child.process.exitCode !== null) throw new Error(`server exited:\n${child.output()}`)
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) })
+      await response.arrayBuffer()
+      if (response.status === 200) return performance.now() - started
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`${url} not ready within ${timeoutMs} ms${child ? `:\n${child.output()}` : ''}`)
+    }
+    await sleep(10)
+  }
+}
+
+/**
+ * Starts `node packages/server/dist/cli.js serve` on 127.0.0.1 with `env` (DATABASE_URL or
+ * TESSERA_DATA_DIR) and waits for /readyz.
+ */
+export async function startTesseraServe(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<TesseraServer> {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const started = performance.now()
+  const child = startNode([TESSERA_CLI, 'serve'], {
+    cwd: ROOT_DIR,
+    env: { ...TESSERA_ENV, HOST: '127.0.0.1', PORT: String(port), TESSERA_PUBLIC_URL: url, ...env },
+  })
+  try {
+    const startupMs = await waitUntilOk(`${url}/readyz`, started, timeoutMs, child)
+    return { child, url, startupMs }
+  } catch (error) {
+    await child.stop(1000)
+    throw error
+  }
+}
+
+export const BENCH_PASSWORD = 'correct horse battery staple'
+
+/** Registers `count` users over HTTP (argon2 hashing: about 10 ms each); answers their emails. */
+export async function registerUsers(url: string, count: number, prefix = 'bench'): Promise<string[]> {
+  const emails: string[] = []
+  for (let i = 0; i < count; i++) {
+    const email = `${prefix}-${i}@example.com`
+    const response = await fetch(`${url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: BENCH_PASSWORD, tokenDelivery: 'body' }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    if (response.status !== 201)
+      throw new Error(`register ${email}: ${response.status} ${await response.text()}`)
+    await response.arrayBuffer()
+    emails.push(email)
+  }
+  return emails
+}

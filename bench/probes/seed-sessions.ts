@@ -1,0 +1,52 @@
+/**
+ * Opens BENCH_SESSIONS sessions (one user each) through the server's own stores and openSession,
+ * as a login would minus argon2, and hands their refresh tokens to the harness. Runs before the
+ * server starts: an embedded database belongs to one process at a time.
+ *
+ * env: DATABASE_URL or TESSERA_DATA_DIR, TESSERA_SECRET, BENCH_SESSIONS
+ */
+import { randomUUID } from 'node:crypto'
+import { systemClock } from '../../packages/server/src/clock.js'
+import { parseConfig } from '../../packages/server/src/config.js'
+import { openSession } from '../../packages/server/src/flows/issued-tokens.js'
+import { createStores } from '../../packages/server/src/store/stores.js'
+import { openTesseraDatabase } from '../../packages/server/src/tessera.js'
+
+const count = Number(process.env.BENCH_SESSIONS ?? 128)
+const config = parseConfig(process.env)
+const { database, lock } = await openTesseraDatabase(config, {
+  migrate: true,
+  command: 'bench-seed',
+  logger: false,
+})
+try {
+  const stores = createStores(database.db)
+  const tokens: string[] = []
+  const now = systemClock.now()
+  for (let i = 0; i < count; i++) {
+    const opened = await stores.transaction(async (tx) => {
+      const email = `refresh-${i}-${randomUUID()}@example.com`
+      const user = await tx.users.create({
+        id: randomUUID(),
+        email,
+        emailNormalized: email,
+        name: null,
+        // never logs in: refresh does not look at the password
+        passwordHash: 'bench-no-login',
+        roles: ['user'],
+        createdAt: now,
+      })
+      if (user === 'email_taken') throw new Error(`${email} is taken`)
+      return openSession(tx, { clock: systemClock, config }, user, {
+        userAgent: 'tessera-bench',
+        ip: '127.0.0.1',
+      })
+    })
+    tokens.push(opened.refreshToken)
+  }
+  process.send?.({ type: 'seeded', tokens })
+} finally {
+  await database.close()
+  await lock?.release()
+}
+process.disconnect?.()

@@ -1,0 +1,170 @@
+/**
+ * Scenario 2, login under load: logins at 8 connections against `tessera serve` (PostgreSQL)
+ * while GET /healthz runs at 10 connections beside it, two autocannon instances at once. Baselines:
+ * raw @node-rs/argon2 verifications (server parameters, same concurrency, same libuv pool) and
+ * /healthz with no logins. The tutorial stack (Express + bcryptjs cost 12) under the same flood.
+ */
+import { type Child, startServerScript } from '../lib/children.js'
+import { type BenchContext, eachRun } from '../lib/context.js'
+import { type Figure, figure } from '../lib/figures.js'
+import { describeLoads, expectOk, type LoadResult, load, loadFlags } from '../lib/load.js'
+import { createDatabase } from '../lib/postgres.js'
+import { startProbe } from '../lib/probe.js'
+import { median } from '../lib/stats.js'
+import { BENCH_PASSWORD, registerUsers, startTesseraServe } from '../lib/tessera-serve.js'
+
+interface Flood {
+  logins: LoadResult
+  health: LoadResult
+}
+
+export async function login(context: BenchContext): Promise<Figure[]> {
+  const params = context.params.login
+  const children: Child[] = []
+  const database = await createDatabase('login')
+  try {
+    context.log('starting tessera serve (PostgreSQL) and the tutorial stack (Express + bcryptjs)')
+    const [tessera, tutorial] = await Promise.all([
+      startTesseraServe({ DATABASE_URL: database.url }),
+      startServerScript('servers/tutorial-login.ts', {
+        env: {
+          BENCH_USERS: String(params.users),
+          BENCH_PASSWORD,
+          BENCH_BCRYPT_COST: String(params.bcryptCost),
+        },
+      }),
+    ])
+    children.push(tessera.child, tutorial.child)
+    const emails = await registerUsers(tessera.url, params.users)
+    const argon2 = await startProbe('probes/argon2-verify.ts', {
+      env: { BENCH_CONCURRENCY: String(params.loginConnections) },
+    })
+    children.push(argon2.child)
+
+    const stacks = [
+      { key: 'tessera', url: tessera.url, loginPath: '/auth/login' },
+      { key: 'tutorial', url: tutorial.url, loginPath: '/login' },
+    ]
+    const loginBody = (i: number) =>
+      JSON.stringify({ email: emails[i % emails.length], password: BENCH_PASSWORD, tokenDelivery: 'body' })
+    for (const stack of stacks) {
+      await expectOk(`${stack.url}${stack.loginPath}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: loginBody(0),
+      })
+    }
+
+    const health = (url: string, duration: number) =>
+      load({ url: `${url}/healthz`, connections: params.healthConnections, duration })
+    const flood = async (url: string, loginPath: string): Promise<Flood> => {
+      let next = 0
+      const [logins, healthDuring] = await Promise.all([
+        load({
+          url: `${url}${loginPath}`,
+          connections: params.loginConnections,
+          duration: params.duration,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          setupRequest: (request) => ({ ...request, body: loginBody(next++) }),
+        }),
+        health(url, params.duration),
+      ])
+      return { logins, health: healthDuring }
+    }
+
+    const quiet = new Map<string, LoadResult[]>()
+    const floods = new Map<string, Flood[]>()
+    const argon2Runs: number[] = []
+    await eachRun(context, async () => {
+      for (const stack of stacks) {
+        context.log(`  ${stack.key}: /healthz alone, then logins + /healthz`)
+        quiet.set(stack.key, [...(quiet.get(stack.key) ?? []), await health(stack.url, params.quietDuration)])
+        floods.set(stack.key, [...(floods.get(stack.key) ?? []), await flood(stack.url, stack.loginPath)])
+      }
+      context.log('  raw argon2 verify')
+      argon2Runs.push(await argon2.run(params.argon2Duration))
+    })
+
+    const floodsOf = (key: string) => floods.get(key) ?? []
+    const loginsPerSecond = (key: string) => floodsOf(key).map((f) => f.logins.okPerSecond)
+    const healthP99 = (key: string) => floodsOf(key).map((f) => f.health.p99)
+    const quietP99 = (key: string) => (quiet.get(key) ?? []).map((r) => r.p99)
+    const loginDetail = (key: string) =>
+      describeLoads(
+        floodsOf(key).map((f) => f.logins),
+        'login p99',
+      )
+    const healthDetail = (key: string, alone: boolean) => {
+      const during = floodsOf(key).map((f) => f.health)
+      return [
+        ...(alone ? [`alone ${describeLoads(quiet.get(key) ?? [])}`] : []),
+        `${median(during.map((r) => r.okPerSecond)).toFixed(0)} /healthz per s meanwhile`,
+        ...loadFlags(during),
+        `logins: ${describeLoads(floodsOf(key).map((f) => f.logins))}`,
+      ].join(', ')
+    }
+    const conns = `${params.loginConnections} conn + /healthz ${params.healthConnections} conn`
+    const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
+
+    return [
+      figure({
+        id: 'login.tessera.logins',
+        scenario: 'login',
+        subject: 'tessera serve (PostgreSQL)',
+        metric: `logins/s, ${conns}`,
+        unit: 'logins/s',
+        runs: loginsPerSecond('tessera'),
+        detail: loginDetail('tessera'),
+        baseline: {
+          label: `raw argon2id verify (m=19456,t=2,p=1), ${params.loginConnections} at once, ${threads} libuv threads`,
+          unit: 'verify/s',
+          runs: argon2Runs,
+        },
+        goal: { kind: 'ratio-at-least', threshold: 0.9 },
+      }),
+      figure({
+        id: 'login.tessera.healthz-p99',
+        scenario: 'login',
+        subject: 'tessera serve (PostgreSQL)',
+        metric: `/healthz p99 during the login flood`,
+        unit: 'ms',
+        runs: healthP99('tessera'),
+        detail: healthDetail('tessera', false),
+        baseline: {
+          label: '/healthz p99 without logins (same server)',
+          unit: 'ms',
+          runs: quietP99('tessera'),
+        },
+        goal: { kind: 'value-at-most', threshold: 15 },
+      }),
+      figure({
+        id: 'login.tutorial.logins',
+        scenario: 'login',
+        subject: `Express + bcryptjs (cost ${params.bcryptCost}, tutorial)`,
+        metric: `logins/s, ${conns}`,
+        unit: 'logins/s',
+        runs: loginsPerSecond('tutorial'),
+        detail: loginDetail('tutorial'),
+        baseline: { label: 'tessera serve logins/s', unit: 'logins/s', runs: loginsPerSecond('tessera') },
+      }),
+      figure({
+        id: 'login.tutorial.healthz-p99',
+        scenario: 'login',
+        subject: `Express + bcryptjs (cost ${params.bcryptCost}, tutorial)`,
+        metric: `/healthz p99 during the login flood`,
+        unit: 'ms',
+        runs: healthP99('tutorial'),
+        detail: healthDetail('tutorial', true),
+        baseline: {
+          label: 'tessera serve /healthz p99 in its flood',
+          unit: 'ms',
+          runs: healthP99('tessera'),
+        },
+      }),
+    ]
+  } finally {
+    await Promise.all(children.map((child) => child.stop()))
+    await database.drop()
+  }
+}

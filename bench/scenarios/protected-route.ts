@@ -1,0 +1,217 @@
+/**
+ * Scenario 1, the protected route: one tiny JSON route behind each way of checking a token, at
+ * 50 connections, with one token repeated and with a pool of 10,000 distinct valid tokens; the
+ * baselines are bare Fastify (same route, no check) and raw node:crypto RS256 verification.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { type Child, cpuSeconds, startServerScript } from '../lib/children.js'
+import { type BenchContext, eachRun } from '../lib/context.js'
+import { type Figure, figure } from '../lib/figures.js'
+import { describeLoads, expectOk, type LoadResult, load } from '../lib/load.js'
+import { freePort } from '../lib/ports.js'
+import { startProbe } from '../lib/probe.js'
+import { median } from '../lib/stats.js'
+import { TESSERA_ENV } from '../lib/tessera-serve.js'
+
+interface Subject {
+  key: string
+  label: string
+  script: string
+  /** Which tokens it accepts. */
+  tokens: 'rs256' | 'hs256'
+}
+
+const SUBJECTS: Subject[] = [
+  {
+    key: 'bare-fastify',
+    label: 'bare Fastify (no auth)',
+    script: 'servers/bare-fastify.ts',
+    tokens: 'rs256',
+  },
+  {
+    key: 'fastify-middleware',
+    label: 'Fastify + @tessera/middleware',
+    script: 'servers/fastify-middleware.ts',
+    tokens: 'rs256',
+  },
+  {
+    key: 'express-middleware',
+    label: 'Express + @tessera/middleware',
+    script: 'servers/express-middleware.ts',
+    tokens: 'rs256',
+  },
+  {
+    key: 'express-jsonwebtoken',
+    label: 'Express + jsonwebtoken (HS256, tutorial)',
+    script: 'servers/express-jsonwebtoken.ts',
+    tokens: 'hs256',
+  },
+  {
+    key: 'fastify-jose',
+    label: 'Fastify + jose remote JWKS',
+    script: 'servers/fastify-jose.ts',
+    tokens: 'rs256',
+  },
+]
+
+type Shape = 'one-token' | 'pool'
+const SHAPES: Shape[] = ['one-token', 'pool']
+
+const HS256_SECRET = 'tutorial-secret-keep-it-safe-and-long-enough-0123456789'
+const PATH = '/api/profile'
+
+export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
+  const params = context.params.protectedRoute
+  const children: Child[] = []
+  try {
+    context.log(
+      `starting the resource servers; minting ${params.tokens} access tokens with a Tessera server (in memory)`,
+    )
+    const mintStarted = performance.now()
+    const issuerPort = await freePort()
+    const issuerUrl = `http://127.0.0.1:${issuerPort}`
+    const tokensFile = join(context.tmpDir, 'tokens.json')
+    // the resource servers start beside the issuer: they fetch its keys on their first request
+    const [, ...servers] = await Promise.all([
+      startServerScript(
+        'servers/issuer.ts',
+        {
+          env: {
+            ...TESSERA_ENV,
+            PORT: String(issuerPort),
+            TESSERA_PUBLIC_URL: issuerUrl,
+            BENCH_TOKEN_COUNT: String(params.tokens),
+            BENCH_TOKENS_FILE: tokensFile,
+            BENCH_HS256_SECRET: HS256_SECRET,
+          },
+        },
+        180_000,
+      ).then((started) => {
+        children.push(started.child)
+        return started
+      }),
+      ...SUBJECTS.map(async (subject) => {
+        const started = await startServerScript(subject.script, {
+          env: { BENCH_ISSUER: issuerUrl, BENCH_HS256_SECRET: HS256_SECRET },
+        })
+        children.push(started.child)
+        return { subject, url: started.url, pid: started.child.pid }
+      }),
+    ])
+    const tokens = JSON.parse(await readFile(tokensFile, 'utf8')) as Record<'rs256' | 'hs256', string[]>
+    context.log(`  servers up, tokens minted in ${((performance.now() - mintStarted) / 1000).toFixed(1)} s`)
+
+    const loadOf = (url: string, pool: string[], shape: Shape, duration: number): Promise<LoadResult> => {
+      const [first] = pool
+      if (!first) throw new Error('no tokens')
+      if (shape === 'one-token') {
+        return load({
+          url: `${url}${PATH}`,
+          connections: params.connections,
+          duration,
+          headers: { authorization: `Bearer ${first}` },
+        })
+      }
+      let next = 0
+      return load({
+        url: `${url}${PATH}`,
+        connections: params.connections,
+        duration,
+        setupRequest: (request) => ({
+          ...request,
+          headers: { authorization: `Bearer ${pool[next++ % pool.length]}` },
+        }),
+      })
+    }
+
+    // a refused token would make a fast 401 benchmark: check each server accepts its tokens, which
+    // also makes the middleware fetch the keys before anything is timed
+    for (const { subject, url } of servers) {
+      for (const token of [tokens[subject.tokens][0], tokens[subject.tokens][params.tokens - 1]]) {
+        await expectOk(`${url}${PATH}`, { headers: { authorization: `Bearer ${token}` } })
+      }
+      for (const shape of SHAPES) await loadOf(url, tokens[subject.tokens], shape, params.warmup)
+    }
+
+    const results = new Map<string, LoadResult[]>()
+    // server CPU time per answered request: less at the mercy of other load on the machine than req/s
+    const cpuPerRequest = new Map<string, number[]>()
+    const verifyRuns: number[] = []
+    const probe = await startProbe('probes/rs256-verify.ts', {
+      env: { BENCH_TOKENS_FILE: tokensFile, BENCH_JWKS_URL: `${issuerUrl}/.well-known/jwks.json` },
+    })
+    children.push(probe.child)
+    await eachRun(context, async () => {
+      for (const shape of SHAPES) {
+        for (const { subject, url, pid } of servers) {
+          context.log(
+            `  ${shape === 'one-token' ? 'one token' : `${params.tokens} tokens`}: ${subject.label}`,
+          )
+          const cpuBefore = await cpuSeconds(pid)
+          const result = await loadOf(url, tokens[subject.tokens], shape, params.duration)
+          const cpu = (await cpuSeconds(pid)) - cpuBefore
+          const key = `${shape}.${subject.key}`
+          results.set(key, [...(results.get(key) ?? []), result])
+          cpuPerRequest.set(key, [
+            ...(cpuPerRequest.get(key) ?? []),
+            (cpu / Math.max(1, result.answered)) * 1e6,
+          ])
+        }
+      }
+      context.log('  raw node:crypto RS256 verify')
+      verifyRuns.push(await probe.run(params.verifyDuration))
+    })
+
+    const perSecond = (key: string) => (results.get(key) ?? []).map((r) => r.okPerSecond)
+    const detail = (key: string) =>
+      `${describeLoads(results.get(key) ?? [])}, ${median(cpuPerRequest.get(key) ?? []).toFixed(0)} µs server CPU/req`
+    const figures: Figure[] = []
+    const bareOne = {
+      label: 'bare Fastify, one token',
+      unit: 'req/s',
+      runs: perSecond('one-token.bare-fastify'),
+    }
+    const ceiling = { label: 'raw node:crypto RS256 verify, 1 thread', unit: 'verify/s', runs: verifyRuns }
+    for (const { subject } of servers) {
+      figures.push(
+        figure({
+          id: `protected.one-token.${subject.key}`,
+          scenario: 'protected-route',
+          subject: subject.label,
+          metric: `one token, ${params.connections} conn`,
+          unit: 'req/s',
+          runs: perSecond(`one-token.${subject.key}`),
+          detail: detail(`one-token.${subject.key}`),
+          baseline: bareOne,
+          ...(subject.key === 'fastify-middleware'
+            ? { goal: { kind: 'ratio-at-least', threshold: 0.9 } }
+            : {}),
+        }),
+      )
+    }
+    const totalPool = (key: string) => (results.get(key) ?? []).reduce((sum, r) => sum + r.ok, 0)
+    for (const { subject } of servers) {
+      const key = `pool.${subject.key}`
+      const passes = totalPool(key) / params.tokens / context.params.runs
+      figures.push(
+        figure({
+          id: `protected.pool.${subject.key}`,
+          scenario: 'protected-route',
+          subject: subject.label,
+          metric: `${params.tokens.toLocaleString('en')} tokens, ${params.connections} conn`,
+          unit: 'req/s',
+          runs: perSecond(key),
+          detail: `${detail(key)}, ${passes.toFixed(1)} passes over the pool per run`,
+          baseline: ceiling,
+          ...(subject.key === 'fastify-middleware'
+            ? { goal: { kind: 'ratio-at-least', threshold: 0.9 } }
+            : {}),
+        }),
+      )
+    }
+    return figures
+  } finally {
+    await Promise.all(children.map((child) => child.stop()))
+  }
+}

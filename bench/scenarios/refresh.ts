@@ -1,0 +1,191 @@
+/**
+ * Scenario 3, refresh rotation: rotations/s and p99 at 16 and 64 connections, each connection with
+ * its own session, on PGlite and on PostgreSQL. Baseline: pgbench running the same SQL statements
+ * in the same transaction shape. Full run: again with 1,000,000 users and sessions in PostgreSQL.
+ * Also the server's RSS after the rotations (a footprint figure) against its idle RSS.
+ */
+import { join } from 'node:path'
+import { type Child, cpuSeconds, rssMb, startScript, waitForMessage } from '../lib/children.js'
+import { type BenchContext, eachRun } from '../lib/context.js'
+import { type Figure, figure } from '../lib/figures.js'
+import { PGBENCH_ROWS, pgbench, runSqlFile } from '../lib/pgbench.js'
+import { type BenchDatabase, createDatabase } from '../lib/postgres.js'
+import { type RefreshLoadResult, refreshLoad } from '../lib/refresh-load.js'
+import { median, sleep } from '../lib/stats.js'
+import { startTesseraServe, TESSERA_ENV } from '../lib/tessera-serve.js'
+
+interface Backend {
+  key: 'postgres' | 'pglite'
+  label: string
+  env: Record<string, string>
+}
+
+/** Opens `count` sessions through the server's stores before the server starts. */
+async function seedSessions(env: Record<string, string>, count: number): Promise<string[]> {
+  const child = startScript('probes/seed-sessions.ts', {
+    env: { ...TESSERA_ENV, ...env, BENCH_SESSIONS: String(count) },
+  })
+  try {
+    const { tokens } = await waitForMessage<{ type: 'seeded'; tokens: string[] }>(child, 'seeded', 120_000)
+    // the embedded database's lock is released when the seeding process is gone
+    await new Promise<void>((resolve) =>
+      child.process.exitCode !== null ? resolve() : child.process.once('exit', () => resolve()),
+    )
+    return tokens
+  } finally {
+    await child.stop()
+  }
+}
+
+/** A refresh run and the server CPU time it took per rotation (milliseconds). */
+interface Rotations extends RefreshLoadResult {
+  cpuPerRotation: number
+}
+
+interface Measured {
+  backend: Backend
+  /** By connection count, one result per run. */
+  rotations: Map<number, Rotations[]>
+  /** The same on the database with a million users and sessions (PostgreSQL, full run). */
+  large: Map<number, Rotations[]>
+  idleRss: number
+  rssAfter: number
+}
+
+export async function refresh(context: BenchContext): Promise<Figure[]> {
+  const params = context.params.refresh
+  const connections = params.connections
+  const sessions = Math.max(...connections) * 2
+  const children: Child[] = []
+  let database: BenchDatabase | undefined
+  try {
+    database = await createDatabase('refresh')
+    const postgresDb = database
+    const backends: Backend[] = [
+      { key: 'postgres', label: 'tessera serve (PostgreSQL)', env: { DATABASE_URL: postgresDb.url } },
+      {
+        key: 'pglite',
+        label: 'tessera serve (PGlite)',
+        env: { TESSERA_DATA_DIR: join(context.tmpDir, 'refresh') },
+      },
+    ]
+    const pgbenchRuns = new Map<number, number[]>()
+    const measured: Measured[] = []
+
+    for (const backend of backends) {
+      context.log(`${backend.label}: opening ${sessions} sessions`)
+      const pool = await seedSessions(backend.env, sessions)
+      const server = await startTesseraServe(backend.env)
+      children.push(server.child)
+      await sleep(context.params.footprint.idleWait * 1000)
+      const idleRss = await rssMb(server.child.pid)
+      if (backend.key === 'postgres') await runSqlFile(postgresDb, 'pgbench-seed.sql', PGBENCH_ROWS)
+      await refreshLoad({ url: server.url, connections: connections[0] ?? 16, duration: params.warmup, pool })
+
+      const rotations = new Map<number, Rotations[]>()
+      const run = async (into: Map<number, Rotations[]>, withPgbench: boolean) => {
+        await eachRun(context, async () => {
+          for (const n of connections) {
+            context.log(`  ${backend.label}: ${n} connections`)
+            const cpuBefore = await cpuSeconds(server.child.pid)
+            const result = await refreshLoad({
+              url: server.url,
+              connections: n,
+              duration: params.duration,
+              pool,
+            })
+            const cpu = (await cpuSeconds(server.child.pid)) - cpuBefore
+            into.set(n, [
+              ...(into.get(n) ?? []),
+              { ...result, cpuPerRotation: (cpu / Math.max(1, result.rotations)) * 1000 },
+            ])
+            if (withPgbench) {
+              context.log(`  pgbench: ${n} clients`)
+              const result = await pgbench(postgresDb, n, params.duration)
+              pgbenchRuns.set(n, [...(pgbenchRuns.get(n) ?? []), result.tps])
+            }
+          }
+        })
+      }
+      await run(rotations, backend.key === 'postgres')
+      const rssAfter = await rssMb(server.child.pid)
+
+      const large = new Map<number, Rotations[]>()
+      if (backend.key === 'postgres' && params.largeRows > 0) {
+        context.log(`  inserting ${params.largeRows.toLocaleString('en')} users, sessions and refresh tokens`)
+        const insertStarted = performance.now()
+        await runSqlFile(postgresDb, 'million.sql', params.largeRows)
+        context.log(`  inserted in ${((performance.now() - insertStarted) / 1000).toFixed(0)} s`)
+        await run(large, false)
+      }
+      measured.push({ backend, rotations, large, idleRss, rssAfter })
+      await server.child.stop()
+    }
+
+    const figures: Figure[] = []
+    const failedText = (results: RefreshLoadResult[]) => {
+      const failed = results.reduce((sum, r) => sum + r.failed, 0)
+      return failed ? `, ${failed} failed!` : ''
+    }
+    for (const { backend, rotations } of measured) {
+      for (const n of connections) {
+        const results = rotations.get(n) ?? []
+        figures.push(
+          figure({
+            id: `refresh.${backend.key}.c${n}`,
+            scenario: 'refresh',
+            subject: backend.label,
+            metric: `rotations/s, ${n} conn`,
+            unit: 'rotations/s',
+            runs: results.map((r) => r.rotationsPerSecond),
+            detail: `p50 ${median(results.map((r) => r.p50)).toFixed(1)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(1)} ms, ${median(results.map((r) => r.cpuPerRotation)).toFixed(2)} ms server CPU/rotation${failedText(results)}`,
+            baseline: {
+              label: `pgbench, same SQL, PostgreSQL, -c ${n} -j 2`,
+              unit: 'tx/s',
+              runs: pgbenchRuns.get(n) ?? [],
+            },
+            ...(backend.key === 'postgres' && n === 16
+              ? { goal: { kind: 'ratio-at-least', threshold: 0.7 } }
+              : {}),
+          }),
+        )
+      }
+    }
+    const postgres = measured.find((m) => m.backend.key === 'postgres')
+    for (const n of connections) {
+      const large = postgres?.large.get(n)
+      const empty = postgres?.rotations.get(n)
+      if (!large || !empty) continue
+      figures.push(
+        figure({
+          id: `refresh.postgres-large.c${n}.p99`,
+          scenario: 'refresh',
+          subject: `tessera serve (PostgreSQL, ${params.largeRows.toLocaleString('en')} users + sessions)`,
+          metric: `refresh p99, ${n} conn`,
+          unit: 'ms',
+          runs: large.map((r) => r.p99),
+          detail: `${median(large.map((r) => r.rotationsPerSecond)).toFixed(0)} rotations/s${failedText(large)}`,
+          baseline: { label: 'the same, near-empty database', unit: 'ms', runs: empty.map((r) => r.p99) },
+          goal: { kind: 'ratio-at-most', threshold: 1.5 },
+        }),
+      )
+    }
+    for (const { backend, idleRss, rssAfter } of measured) {
+      figures.push(
+        figure({
+          id: `footprint.rss-after-refresh.${backend.key}`,
+          scenario: 'footprint',
+          subject: backend.label,
+          metric: 'RSS after the refresh benchmark',
+          unit: 'MB',
+          runs: [rssAfter],
+          baseline: { label: 'its idle RSS after start-up', unit: 'MB', runs: [idleRss] },
+        }),
+      )
+    }
+    return figures
+  } finally {
+    await Promise.all(children.map((child) => child.stop()))
+    await database?.drop()
+  }
+}

@@ -1,0 +1,15 @@
+/** Fastify + @tessera/middleware, used as its README shows; keys discovered from the issuer. */
+import { tesseraAuth } from '@tessera/middleware/fastify'
+import Fastify from 'fastify'
+import { announceReady, portOf } from './ready.js'
+
+const issuer = process.env.BENCH_ISSUER
+if (!issuer) throw new Error('BENCH_ISSUER is required')
+
+const app = Fastify()
+await app.register(tesseraAuth, { issuer, audience: 'tessera' })
+app.get('/api/profile', { onRequest: app.tessera.authenticate }, async (request) => ({
+  sub: request.auth?.sub,
+}))
+await app.listen({ host: '127.0.0.1', port: 0 })
+announceReady(portOf(app.server.address()))

@@ -1,0 +1,52 @@
+/**
+ * A real Tessera server (in memory) that mints the benchmark's access tokens and serves its JWKS
+ * and discovery document to the resource servers under test.
+ *
+ * 10,000 logins would spend minutes in argon2, so the tokens are signed directly with the
+ * server's active key through its own issueAccessToken, for sessions that exist only in the
+ * tokens: resource servers verify offline and never ask about sessions.
+ *
+ * env: PORT, TESSERA_PUBLIC_URL, TESSERA_* (from the harness), BENCH_TOKEN_COUNT,
+ *      BENCH_TOKENS_FILE (written: { rs256: string[], hs256: string[] }), BENCH_HS256_SECRET
+ */
+import { randomUUID } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { decodeJwt } from 'jose'
+import jwt from 'jsonwebtoken'
+import { parseConfig } from '../../packages/server/src/config.js'
+import { createTessera } from '../../packages/server/src/tessera.js'
+import { issueAccessToken } from '../../packages/server/src/tokens/access-token.js'
+import { announceReady, portOf } from './ready.js'
+
+const count = Number(process.env.BENCH_TOKEN_COUNT ?? 10_000)
+const file = process.env.BENCH_TOKENS_FILE
+const hs256Secret = process.env.BENCH_HS256_SECRET
+if (!file || !hs256Secret) throw new Error('BENCH_TOKENS_FILE and BENCH_HS256_SECRET are required')
+
+const config = parseConfig({ ...process.env, DATABASE_URL: 'memory://' })
+const tessera = await createTessera(config, { logger: false })
+
+const rs256: string[] = []
+for (let i = 0; i < count; i++) {
+  rs256.push(
+    await issueAccessToken(tessera.deps, {
+      userId: randomUUID(),
+      sessionId: randomUUID(),
+      roles: ['user'],
+      email: `bench-${i}@example.com`,
+      emailVerified: true,
+    }),
+  )
+}
+// the tutorial stack's tokens: the same claims, HS256 under a string secret, signed as a tutorial would
+const hs256 = rs256.map((token) => jwt.sign(decodeJwt(token), hs256Secret, { algorithm: 'HS256' }))
+await writeFile(file, JSON.stringify({ rs256, hs256 }))
+
+await tessera.app.listen({ host: '127.0.0.1', port: config.port })
+announceReady(portOf(tessera.app.server.address()))
+process.on('SIGTERM', () => {
+  tessera.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  )
+})

@@ -1,0 +1,128 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { type Clock, systemClock } from './clock.js'
+import { AUTH_EVENT_TYPES, type AuthEventType } from './events.js'
+
+export interface MetricsOptions {
+  /** Counts live sessions for `tessera_active_sessions`; runs at scrape time, never more often than the cache allows. */
+  countActiveSessions?: () => Promise<number>
+  /** Seconds a session count is reused across scrapes; default 5. */
+  activeSessionsCacheSeconds?: number
+  /** The time the session-count cache goes by; default the system clock. */
+  clock?: Clock
+  /** Told when counting sessions failed; the gauge keeps its last value and the scrape still answers. */
+  onCollectError?: (error: unknown) => void
+}
+
+export interface HttpRequestLabels {
+  /** The route pattern (`/auth/sessions/:id`), never the raw URL; `unmatched` for no route. */
+  route: string
+  method: string
+  status: number
+}
+
+/** The server's Prometheus metrics, on a registry of its own. */
+export interface Metrics {
+  /** `tessera_auth_events_total{type}`. */
+  authEvent(type: AuthEventType): void
+  /** `tessera_audit_write_failures_total`: an audit row that could not be written. */
+  auditWriteFailed(): void
+  /** `tessera_http_requests_total` and `tessera_http_request_duration_seconds`. */
+  httpRequest(labels: HttpRequestLabels, seconds: number): void
+  /** `tessera_password_hash_in_flight`: hashes and verifications running on the thread pool. */
+  readonly hashInFlight: { inc(): void; dec(): void }
+  /** The Prometheus text exposition of every metric. */
+  scrape(): Promise<string>
+  /** The content type of {@link scrape}'s text. */
+  readonly contentType: string
+}
+
+// seconds: from a cached JWKS answer (ms) to an argon2 login under load (around a second)
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Creates the metrics on their own registry, not prom-client's global one: two servers in one
+ * process (tests, or an embedding application with its own metrics) never clash over names.
+ */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const clock = options.clock ?? systemClock
+  const cacheMs = (options.activeSessionsCacheSeconds ?? 5) * 1000
+  if (!Number.isFinite(cacheMs) || cacheMs < 0) {
+    throw new RangeError('activeSessionsCacheSeconds must be a number of seconds, 0 or more')
+  }
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+
+  const authEvents = new Counter({
+    name: 'tessera_auth_events_total',
+    help: 'Authentication events by type (login_succeeded, login_failed, refresh_reuse_detected, ...).',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  })
+  // every type starts at 0, so rate() and increase() see the first event of a type, too
+  for (const type of AUTH_EVENT_TYPES) authEvents.inc({ type }, 0)
+
+  const auditWriteFailures = new Counter({
+    name: 'tessera_audit_write_failures_total',
+    help: 'Audit events that could not be written to the database (each is logged at warn).',
+    registers: [registry],
+  })
+
+  const httpRequests = new Counter({
+    name: 'tessera_http_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [registry],
+  })
+  const httpDuration = new Histogram({
+    name: 'tessera_http_request_duration_seconds',
+    help: 'Time from receiving a request to finishing its response, by route pattern and method.',
+    labelNames: ['route', 'method'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  })
+
+  const hashInFlight = new Gauge({
+    name: 'tessera_password_hash_in_flight',
+    help: 'Password hashes and verifications running now (argon2 on the libuv thread pool).',
+    registers: [registry],
+  })
+
+  const countActiveSessions = options.countActiveSessions
+  if (countActiveSessions) {
+    let cached: { value: number; at: number } | undefined
+    let counting: Promise<void> | undefined
+    new Gauge({
+      name: 'tessera_active_sessions',
+      help: `Live (not revoked, not expired) sessions, counted at scrape time; cached ${cacheMs / 1000} s.`,
+      registers: [registry],
+      async collect() {
+        const now = clock.now().getTime()
+        if (cached === undefined || now - cached.at >= cacheMs) {
+          // parallel scrapes share one count query
+          counting ??= countActiveSessions()
+            .then((value) => {
+              cached = { value, at: now }
+            })
+            .catch((error: unknown) => options.onCollectError?.(error))
+            .finally(() => {
+              counting = undefined
+            })
+          await counting
+        }
+        if (cached !== undefined) this.set(cached.value)
+      },
+    })
+  }
+
+  return {
+    authEvent: (type) => authEvents.inc({ type }),
+    auditWriteFailed: () => auditWriteFailures.inc(),
+    httpRequest({ route, method, status }, seconds) {
+      httpRequests.inc({ route, method, status: String(status) })
+      httpDuration.observe({ route, method }, seconds)
+    },
+    hashInFlight: { inc: () => hashInFlight.inc(), dec: () => hashInFlight.dec() },
+    scrape: () => registry.metrics(),
+    contentType: registry.contentType,
+  }
+}
