@@ -31,7 +31,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<
 }
 
 // the whole run is bounded too: a hung step cannot keep servers and databases around
-const WATCHDOG_MS = { quick: 6 * 60_000, full: 25 * 60_000 }
+const WATCHDOG_MS = { quick: 10 * 60_000, full: 25 * 60_000 }
 
 const log = (message: string) => process.stderr.write(`${message}\n`)
 
