@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BENCH_DIR, trackChild } from './children.js'
-import { type BenchDatabase, runSql } from './postgres.js'
+import { type BenchDatabase, queryNumber, runSql } from './postgres.js'
 
 export const PGBENCH_SCRIPT = join(BENCH_DIR, 'sql/pgbench-refresh.sql')
 /** Sessions the pgbench script picks from at random (its `\set i random(1, 10000)`). */
@@ -22,12 +22,35 @@ export async function runSqlFile(database: BenchDatabase, file: string, rows: nu
 
 export interface PgbenchResult {
   tps: number
+  transactions: number
   /** Milliseconds. */
   latencyAverage: number
 }
 
-/** `pgbench -n -c <clients> -j 2 -T <seconds> -f pgbench-refresh.sql` against `database`. */
-export function pgbench(database: BenchDatabase, clients: number, seconds: number): Promise<PgbenchResult> {
+const SUCCESSORS = 'select count(*) from refresh_tokens'
+
+/**
+ * `pgbench -n -c <clients> -j 2 -T <seconds> -f pgbench-refresh.sql` against `database`. Throws
+ * unless nearly every transaction inserted a successor: a script whose statement found no token
+ * would be fast for nothing.
+ */
+export async function pgbench(
+  database: BenchDatabase,
+  clients: number,
+  seconds: number,
+): Promise<PgbenchResult> {
+  const before = await queryNumber(database.url, SUCCESSORS)
+  const result = await runPgbench(database, clients, seconds)
+  const inserted = (await queryNumber(database.url, SUCCESSORS)) - before
+  if (inserted < result.transactions * 0.95) {
+    throw new Error(
+      `pgbench: ${result.transactions} transactions but ${inserted} rotations: check ${PGBENCH_SCRIPT}`,
+    )
+  }
+  return result
+}
+
+function runPgbench(database: BenchDatabase, clients: number, seconds: number): Promise<PgbenchResult> {
   const url = new URL(database.url)
   const args = [
     '-n',
@@ -63,8 +86,15 @@ export function pgbench(database: BenchDatabase, clients: number, seconds: numbe
       clearTimeout(timer)
       const tps = /tps = ([\d.]+)/.exec(output)?.[1]
       const latency = /latency average = ([\d.]+) ms/.exec(output)?.[1]
-      if (code !== 0 || tps === undefined) return reject(new Error(`pgbench failed (${code}):\n${output}`))
-      resolve({ tps: Number(tps), latencyAverage: Number(latency ?? Number.NaN) })
+      const transactions = /number of transactions actually processed: (\d+)/.exec(output)?.[1]
+      if (code !== 0 || tps === undefined || transactions === undefined) {
+        return reject(new Error(`pgbench failed (${code}):\n${output}`))
+      }
+      resolve({
+        tps: Number(tps),
+        transactions: Number(transactions),
+        latencyAverage: Number(latency ?? Number.NaN),
+      })
     })
   })
 }

@@ -71,3 +71,15 @@ export async function runSql(url: string, statements: string[]): Promise<void> {
     await client.end()
   }
 }
+
+/** The first column of the first row of `query` on `url`, as a number. */
+export async function queryNumber(url: string, query: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    const result = await client.query({ text: query, rowMode: 'array' })
+    return Number(result.rows[0]?.[0])
+  } finally {
+    await client.end()
+  }
+}

@@ -43,6 +43,15 @@ export async function waitUntilOk(url: string, started: number, timeoutMs: numbe
 }
 
 /**
+ * With BENCH_CPU_PROF=<dir>, every `tessera serve` writes a V8 CPU profile there when it stops
+ * (summarise with `npm run bench:profile -- <dir>`). Profiling slows the server: never for figures.
+ */
+function profileFlags(): string[] {
+  const dir = process.env.BENCH_CPU_PROF
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
+}
+
+/**
  * Starts `node packages/server/dist/cli.js serve` on 127.0.0.1 with `env` (DATABASE_URL or
  * TESSERA_DATA_DIR) and waits for /readyz.
  */
@@ -53,7 +62,7 @@ export async function startTesseraServe(
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const started = performance.now()
-  const child = startNode([TESSERA_CLI, 'serve'], {
+  const child = startNode([...profileFlags(), TESSERA_CLI, 'serve'], {
     cwd: ROOT_DIR,
     env: { ...TESSERA_ENV, HOST: '127.0.0.1', PORT: String(port), TESSERA_PUBLIC_URL: url, ...env },
   })

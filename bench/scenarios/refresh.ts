@@ -15,9 +15,11 @@ import { median, sleep } from '../lib/stats.js'
 import { startTesseraServe, TESSERA_ENV } from '../lib/tessera-serve.js'
 
 interface Backend {
-  key: 'postgres' | 'pglite'
+  key: 'postgres' | 'pglite' | 'postgres-es256'
   label: string
   env: Record<string, string>
+  /** Connection counts measured; all of them when absent. */
+  connections?: number[]
 }
 
 /** Opens `count` sessions through the server's stores before the server starts. */
@@ -57,12 +59,21 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
   const connections = params.connections
   const sessions = Math.max(...connections) * 2
   const children: Child[] = []
-  let database: BenchDatabase | undefined
+  const databases: BenchDatabase[] = []
   try {
-    database = await createDatabase('refresh')
-    const postgresDb = database
+    const postgresDb = await createDatabase('refresh')
+    databases.push(postgresDb)
+    const es256Db = await createDatabase('refresh_es256')
+    databases.push(es256Db)
     const backends: Backend[] = [
       { key: 'postgres', label: 'tessera serve (PostgreSQL)', env: { DATABASE_URL: postgresDb.url } },
+      // the same with ES256 access tokens: an RS256 signature costs ~0.9 ms of CPU, ES256 ~0.05 ms
+      {
+        key: 'postgres-es256',
+        label: 'tessera serve (PostgreSQL, ES256 tokens)',
+        env: { DATABASE_URL: es256Db.url, TESSERA_SIGNING_ALG: 'ES256' },
+        connections: connections.slice(0, 1),
+      },
       {
         key: 'pglite',
         label: 'tessera serve (PGlite)',
@@ -85,7 +96,7 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
       const rotations = new Map<number, Rotations[]>()
       const run = async (into: Map<number, Rotations[]>, withPgbench: boolean) => {
         await eachRun(context, async () => {
-          for (const n of connections) {
+          for (const n of backend.connections ?? connections) {
             context.log(`  ${backend.label}: ${n} connections`)
             const cpuBefore = await cpuSeconds(server.child.pid)
             const result = await refreshLoad({
@@ -128,7 +139,7 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
       return failed ? `, ${failed} failed!` : ''
     }
     for (const { backend, rotations } of measured) {
-      for (const n of connections) {
+      for (const n of backend.connections ?? connections) {
         const results = rotations.get(n) ?? []
         figures.push(
           figure({
@@ -171,6 +182,7 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
       )
     }
     for (const { backend, idleRss, rssAfter } of measured) {
+      if (backend.key === 'postgres-es256') continue
       figures.push(
         figure({
           id: `footprint.rss-after-refresh.${backend.key}`,
@@ -186,6 +198,6 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
     return figures
   } finally {
     await Promise.all(children.map((child) => child.stop()))
-    await database?.drop()
+    await Promise.all(databases.map((database) => database.drop()))
   }
 }

@@ -1,13 +1,8 @@
--- The statements of one refresh rotation (flows/refresh.ts through store/refresh-tokens.ts and
--- store/sessions.ts), in one transaction, on a random pre-inserted session (pgbench-seed.sql).
--- What pgbench leaves out: the HTTP request, SHA-256 of the token, sealing the successor and
--- signing the RS256 access token.
+-- The statement of one refresh rotation (store/refresh-tokens.ts `rotate`, the path every refresh of
+-- an unused token takes: one statement, atomic on its own), on a random pre-inserted session
+-- (pgbench-seed.sql). pgbench cannot carry the successor from one transaction to the next, so the
+-- session's current token is looked up by session id inside the statement (one more index probe
+-- than Tessera makes). What pgbench leaves out: the HTTP request, SHA-256 of the token, sealing the
+-- successor and signing the access token.
 \set i random(1, 10000)
-BEGIN;
-SELECT id, session_id, used_at, successor_sealed FROM refresh_tokens WHERE token_hash = sha256(('pgbench-' || :i)::bytea) FOR UPDATE;
-SELECT * FROM sessions WHERE id = ('00000000-0000-4000-9000-' || lpad(to_hex(:i), 12, '0'))::uuid;
-SELECT * FROM users WHERE id = ('00000000-0000-4000-8000-' || lpad(to_hex(:i), 12, '0'))::uuid;
-UPDATE refresh_tokens SET used_at = now(), successor_sealed = 'v1.pgbench.placeholder-of-the-length-of-a-sealed-successor-token-aes-256-gcm-iv-and-tag-base64url-encoded' WHERE id = ('00000000-0000-4000-a000-' || lpad(to_hex(:i), 12, '0'))::uuid;
-INSERT INTO refresh_tokens (id, session_id, token_hash, created_at) VALUES (gen_random_uuid(), ('00000000-0000-4000-9000-' || lpad(to_hex(:i), 12, '0'))::uuid, sha256(gen_random_uuid()::text::bytea), now());
-UPDATE sessions SET last_used_at = now(), idle_expires_at = now() + interval '7 days' WHERE id = ('00000000-0000-4000-9000-' || lpad(to_hex(:i), 12, '0'))::uuid;
-END;
+WITH current_token AS (SELECT t.id, t.session_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id WHERE t.token_hash = (SELECT token_hash FROM refresh_tokens WHERE session_id = ('00000000-0000-4000-9000-' || lpad(to_hex(:i), 12, '0'))::uuid AND used_at IS NULL LIMIT 1) AND t.used_at IS NULL AND s.revoked_at IS NULL AND s.idle_expires_at > now() AND s.absolute_expires_at > now() AND u.disabled_at IS NULL FOR UPDATE OF t), spent AS (UPDATE refresh_tokens SET used_at = now(), successor_sealed = 'v1.pgbench.placeholder-of-the-length-of-a-sealed-successor-token-aes-256-gcm-iv-and-tag-base64url-encoded' FROM current_token WHERE refresh_tokens.id = current_token.id RETURNING refresh_tokens.session_id), successor AS (INSERT INTO refresh_tokens (id, session_id, token_hash, created_at) SELECT gen_random_uuid(), session_id, sha256(gen_random_uuid()::text::bytea), now() FROM spent), touched AS (UPDATE sessions SET last_used_at = now(), idle_expires_at = least(now() + interval '7 days', absolute_expires_at) FROM spent WHERE sessions.id = spent.session_id RETURNING sessions.id, sessions.user_id, sessions.idle_expires_at) SELECT users.*, touched.id AS session_id, touched.idle_expires_at AS session_idle_expires_at FROM touched JOIN users ON users.id = touched.user_id;

@@ -29,8 +29,74 @@ export async function refresh(
 ): Promise<IssuedTokens> {
   if (!isWellFormedRefreshToken(presented)) throw new TesseraError('REFRESH_TOKEN_INVALID')
   const hash = hashRefreshToken(presented)
+  const decision = (await rotateUnused(deps, presented, hash)) ?? (await decide(deps, presented, hash))
 
-  const decision = await deps.stores.transaction(async (tx): Promise<Decision> => {
+  // thrown after the transaction, so the revocation commits
+  if (decision.kind === 'reused') {
+    // a stolen token, or a client that lost a race it should not have: either way worth a look
+    deps.events.record({
+      type: 'refresh_reuse_detected',
+      userId: decision.userId,
+      sessionId: decision.sessionId,
+      ...context,
+    })
+    throw new TesseraError('REFRESH_TOKEN_REUSED')
+  }
+  deps.events.record({
+    type: 'refresh',
+    userId: decision.user.id,
+    sessionId: decision.sessionId,
+    ...context,
+    detail: { repeat: decision.kind === 'repeat' },
+  })
+  const refreshToken =
+    decision.kind === 'rotated' ? decision.successor : await unsealSuccessor(presented, decision.sealed)
+  return {
+    user: decision.user,
+    sessionId: decision.sessionId,
+    refreshToken,
+    refreshExpiresAt: decision.expiresAt,
+    ...(await accessTokenFor(deps, decision.user, decision.sessionId)),
+  }
+}
+
+/**
+ * The common case, one statement: an unused token of a live session is spent and succeeded.
+ * Undefined when it is anything else, for `decide` to sort out.
+ */
+async function rotateUnused(
+  deps: Pick<FlowDeps, 'stores' | 'clock' | 'config'>,
+  presented: string,
+  hash: Uint8Array,
+): Promise<Decision | undefined> {
+  const now = deps.clock.now()
+  const successor = newRefreshToken()
+  const rotated = await deps.stores.refreshTokens.rotate({
+    hash,
+    successor: {
+      id: randomUUID(),
+      hash: hashRefreshToken(successor),
+      sealed: await sealSuccessor(presented, successor),
+    },
+    at: now,
+    idleExpiresAt: new Date(now.getTime() + deps.config.refreshIdleTtl * 1000),
+  })
+  if (!rotated) return undefined
+  const { user, sessionId, idleExpiresAt } = rotated
+  return { kind: 'rotated', user, sessionId, successor, expiresAt: idleExpiresAt }
+}
+
+/**
+ * Every other case, decided with the token row locked: unknown or dead (invalid), a repeat within
+ * the grace window (the same successor again), a repeat after it (theft: the session is revoked),
+ * or an unused token after all (a race with the statement above: rotated here).
+ */
+function decide(
+  deps: Pick<FlowDeps, 'stores' | 'clock' | 'config'>,
+  presented: string,
+  hash: Uint8Array,
+): Promise<Decision> {
+  return deps.stores.transaction(async (tx): Promise<Decision> => {
     const now = deps.clock.now()
     const found = await tx.refreshTokens.findForUpdate(hash)
     if (!found) throw new TesseraError('REFRESH_TOKEN_INVALID')
@@ -73,32 +139,4 @@ export async function refresh(
     await tx.sessions.touch(session.id, now, expiresAt)
     return { kind: 'rotated', user, sessionId: session.id, successor, expiresAt }
   })
-
-  // thrown after the transaction, so the revocation commits
-  if (decision.kind === 'reused') {
-    // a stolen token, or a client that lost a race it should not have: either way worth a look
-    deps.events.record({
-      type: 'refresh_reuse_detected',
-      userId: decision.userId,
-      sessionId: decision.sessionId,
-      ...context,
-    })
-    throw new TesseraError('REFRESH_TOKEN_REUSED')
-  }
-  deps.events.record({
-    type: 'refresh',
-    userId: decision.user.id,
-    sessionId: decision.sessionId,
-    ...context,
-    detail: { repeat: decision.kind === 'repeat' },
-  })
-  const refreshToken =
-    decision.kind === 'rotated' ? decision.successor : await unsealSuccessor(presented, decision.sealed)
-  return {
-    user: decision.user,
-    sessionId: decision.sessionId,
-    refreshToken,
-    refreshExpiresAt: decision.expiresAt,
-    ...(await accessTokenFor(deps, decision.user, decision.sessionId)),
-  }
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { Session, User } from './database.js'
 import type { Db } from './db.js'
 
@@ -14,6 +15,16 @@ export interface RefreshTokenLookup {
   user: User
 }
 
+export interface Rotation {
+  /** The spent token, the one presented. */
+  hash: Uint8Array
+  /** The successor's row. */
+  successor: { id: string; hash: Uint8Array; sealed: string }
+  at: Date
+  /** The session's new idle expiry, before the cap of its absolute lifetime. */
+  idleExpiresAt: Date
+}
+
 export interface RefreshTokenStore {
   insert(token: { id: string; sessionId: string; hash: Uint8Array; createdAt: Date }): Promise<void>
   /**
@@ -24,6 +35,13 @@ export interface RefreshTokenStore {
   /** The session of a token and its user, without a lock (logout). */
   findSession(hash: Uint8Array): Promise<{ sessionId: string; userId: string } | undefined>
   markUsed(id: string, at: Date, successorSealed: string): Promise<void>
+  /**
+   * The common case of a refresh in one statement (one round trip, atomic on its own): when
+   * `hash` is an unused token of a live session of an enabled user, spends it, inserts the
+   * successor and moves the session's idle expiry. Answers undefined for anything else (unknown,
+   * spent, dead session, disabled user), and changes nothing: the caller decides in a transaction.
+   */
+  rotate(rotation: Rotation): Promise<{ user: User; sessionId: string; idleExpiresAt: Date } | undefined>
 }
 
 export function createRefreshTokenStore(db: Db): RefreshTokenStore {
@@ -85,6 +103,39 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
         .set({ used_at: at, successor_sealed: successorSealed })
         .where('id', '=', id)
         .execute()
+    },
+    async rotate({ hash, successor, at, idleExpiresAt }) {
+      // FOR UPDATE OF the token: a parallel presentation of the same token waits here, then
+      // re-checks `used_at is null` on the committed row and finds nothing, so exactly one wins
+      const result = await sql<User & { session_id: string; session_idle_expires_at: Date }>`
+        with current_token as (
+          select t.id, t.session_id
+          from refresh_tokens t
+          join sessions s on s.id = t.session_id
+          join users u on u.id = s.user_id
+          where t.token_hash = ${hash} and t.used_at is null
+            and s.revoked_at is null and s.idle_expires_at > ${at} and s.absolute_expires_at > ${at}
+            and u.disabled_at is null
+          for update of t
+        ), spent as (
+          update refresh_tokens set used_at = ${at}, successor_sealed = ${successor.sealed}
+          from current_token where refresh_tokens.id = current_token.id
+          returning refresh_tokens.session_id
+        ), successor as (
+          insert into refresh_tokens (id, session_id, token_hash, created_at)
+          select ${successor.id}, session_id, ${successor.hash}, ${at} from spent
+        ), touched as (
+          update sessions set last_used_at = ${at}, idle_expires_at = least(${idleExpiresAt}::timestamptz, absolute_expires_at)
+          from spent where sessions.id = spent.session_id
+          returning sessions.id, sessions.user_id, sessions.idle_expires_at
+        )
+        select users.*, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at
+        from touched join users on users.id = touched.user_id
+      `.execute(db)
+      const row = result.rows[0]
+      if (!row) return undefined
+      const { session_id: sessionId, session_idle_expires_at: rotatedIdle, ...user } = row
+      return { user, sessionId, idleExpiresAt: rotatedIdle }
     },
   }
 }
