@@ -1,10 +1,15 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
+import type { Logger } from 'pino'
 import { createEventRecorder } from './audit/recorder.js'
 import { confirm } from './cli/confirm.js'
 import { readPassword } from './cli/read-password.js'
 import { systemClock } from './clock.js'
-import { type Config, ConfigError, parseConfig } from './config.js'
+import { prepareDatabase } from './cluster/prepare.js'
+import { runPrimary } from './cluster/primary.js'
+import { linkToPrimary, type PrimaryLink } from './cluster/worker.js'
+import { type Config, ConfigError, parseConfig, parseWorkers } from './config.js'
 import { DataDirLockedError } from './data-dir-lock.js'
 import { TesseraError } from './errors.js'
 import type { AuthEvents } from './events.js'
@@ -25,10 +30,12 @@ import { assertSecretOpensSigningKeys, createTessera, openTesseraDatabase, resol
 const USAGE = `Usage: tessera <command> [options]
 
 Commands:
-  serve                                 run the server (PORT, HOST and the rest from the environment)
+  serve [--workers N|auto]              run the server (PORT, HOST and the rest from the environment);
+                                        --workers runs N processes on the one port, auto one per CPU
+                                        (PostgreSQL only; default TESSERA_WORKERS, or 1)
   migrate                               apply pending database migrations
   keys rotate [--now]                   publish a new signing key; it signs after TESSERA_KEY_PUBLISH_LEAD
-                                        (45 s), or at once with --now; the old one stays in the JWKS
+                                        (90 s), or at once with --now; the old one stays in the JWKS
                                         until every token it signed has expired
   keys list                             list signing keys
   keys reencrypt                        re-encrypt every private key under TESSERA_SECRET, after a
@@ -59,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
   const config = parseConfig(process.env)
   switch (command) {
     case 'serve':
-      return serve(config)
+      return serve(config, rest)
     case 'migrate':
       return withStores(config, 'migrate', async (_stores, results) => {
         const applied = results.filter((result) => result.status === 'Success')
@@ -98,22 +105,75 @@ async function main(argv: string[]): Promise<number> {
 /** How long SIGTERM waits for requests in flight before it closes their connections. */
 const DRAIN_DEADLINE_MS = 5000
 
-async function serve(config: Config): Promise<number> {
+async function serve(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { workers: { type: 'string' } }, strict: true })
+  let workers = config.workers
+  if (values.workers !== undefined) {
+    try {
+      workers = parseWorkers('--workers', values.workers)
+    } catch (error) {
+      // a bad option value is a usage error, as parseArgs' own are
+      if (error instanceof ConfigError) return usage(`tessera: ${error.message}\n`)
+      throw error
+    }
+  }
   const logger = createLogger(config)
-  const tessera = await createTessera(config, { logger, command: 'serve' })
-  const address = await tessera.app.listen({ port: config.port, host: config.host })
-  const base = config.publicUrl
-  process.stdout.write(
-    [
-      `Tessera is listening on ${address}`,
-      `  API          ${base}/auth`,
-      `  Docs         ${base}/docs`,
-      `  OpenAPI      ${base}/openapi.json`,
-      `  JWKS         ${base}/.well-known/jwks.json`,
-      `  Database     ${describeDatabase(config)}`,
-      '',
-    ].join('\n'),
-  )
+  // a worker of `serve --workers` runs this same command line: it serves, as a single process does
+  if (cluster.isWorker) {
+    try {
+      return await serveOne(config, logger, linkToPrimary(process, { scrapeTimeoutMs: 5000 }))
+    } finally {
+      // the channel to the primary would keep the process alive: once served (or failed), let go
+      cluster.worker?.disconnect()
+    }
+  }
+  if (workers === 1) return serveOne(config, logger, undefined)
+  if (config.database.kind !== 'postgres') {
+    const which =
+      config.database.kind === 'pglite-memory'
+        ? 'the in-memory embedded database'
+        : `the embedded database (PGlite in ${config.dataDir})`
+    const asked = values.workers === undefined ? `TESSERA_WORKERS=${workers}` : `--workers ${workers}`
+    return usage(
+      `tessera: ${asked} needs PostgreSQL: ${which} can be opened by one process only. ` +
+        'Set DATABASE_URL=postgres://… to run several workers, or run one.\n',
+    )
+  }
+  await prepareDatabase(config, logger)
+  // the cores are shared by every worker: unless told otherwise, each hashes its share of them at
+  // once (workers inherit this environment through cluster.fork)
+  if (process.env.TESSERA_HASH_CONCURRENCY === undefined) {
+    process.env.TESSERA_HASH_CONCURRENCY = String(
+      Math.max(1, Math.floor(config.hashing.concurrency / workers)),
+    )
+  }
+  return runPrimary({
+    workers,
+    logger,
+    // a worker drains for DRAIN_DEADLINE_MS, then closes the database: time enough for both
+    forceExitAfterMs: DRAIN_DEADLINE_MS + 5000,
+    onListening: (address) => process.stdout.write(banner(config, address, workers)),
+  })
+}
+
+/** Serves in this process: alone, or as a worker of `serve --workers` linked to its primary. */
+async function serveOne(config: Config, logger: Logger, primary: PrimaryLink | undefined): Promise<number> {
+  const tessera = await createTessera(config, {
+    logger,
+    command: 'serve',
+    // the primary migrated and gathers the metrics of every worker
+    ...(primary ? { migrate: false, scrapeMetrics: primary.scrapeMetrics } : {}),
+  })
+  let address: string
+  try {
+    address = await tessera.app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    // the port is taken, say: exit now, not once the database pool's idle connections time out
+    await tessera.close()
+    throw error
+  }
+  if (primary) primary.listening(address, tessera.metrics)
+  else process.stdout.write(banner(config, address, 1))
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down: draining requests')
@@ -134,8 +194,10 @@ async function serve(config: Config): Promise<number> {
     }
     let stopping = false
     const onSignal = (signal: string) => {
-      // a second Ctrl-C must not kill the process while the database closes
-      if (stopping) logger.warn({ signal }, 'already shutting down')
+      // a second Ctrl-C must not kill the process while the database closes; a worker gets Ctrl-C
+      // twice anyway, from the terminal and from its primary
+      if (stopping && primary) logger.debug({ signal }, 'already shutting down')
+      else if (stopping) logger.warn({ signal }, 'already shutting down')
       else stop(signal)
       stopping = true
     }
@@ -143,6 +205,20 @@ async function serve(config: Config): Promise<number> {
     process.on('SIGINT', () => onSignal('SIGINT'))
   })
   return 0
+}
+
+function banner(config: Config, address: string, workers: number): string {
+  const base = config.publicUrl
+  return [
+    `Tessera is listening on ${address}`,
+    `  API          ${base}/auth`,
+    `  Docs         ${base}/docs`,
+    `  OpenAPI      ${base}/openapi.json`,
+    `  JWKS         ${base}/.well-known/jwks.json`,
+    `  Database     ${describeDatabase(config)}`,
+    ...(workers > 1 ? [`  Workers      ${workers} processes (primary pid ${process.pid})`] : []),
+    '',
+  ].join('\n')
 }
 
 function describeDatabase(config: Config): string {

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA', 'HS256'] as const
@@ -68,12 +69,22 @@ export interface Config {
   readonly migrateOnStart: boolean
   /** Body limit for auth routes, in bytes. */
   readonly bodyLimit: number
+  /**
+   * Password hashing at once and in line (`TESSERA_HASH_CONCURRENCY`, `TESSERA_HASH_QUEUE`,
+   * `TESSERA_HASH_QUEUE_TIMEOUT`); past the line or the wait, 503 SERVICE_UNAVAILABLE.
+   */
+  readonly hashing: HashingConfig
   readonly logLevel: string
   /** Periodic deletion of dead sessions and spent one-time tokens (`TESSERA_HOUSEKEEPING`). */
   readonly housekeeping: boolean
   readonly housekeepingInterval: number
   /** How long a dead session or spent one-time token is kept before housekeeping deletes it. */
   readonly housekeepingGrace: number
+  /**
+   * `TESSERA_WORKERS`: server processes `tessera serve` runs on the one port (`serve --workers`
+   * overrides it); 1 is a single process. More than one needs PostgreSQL.
+   */
+  readonly workers: number
 }
 
 export class ConfigError extends Error {
@@ -95,6 +106,22 @@ export function parseDuration(variable: string, raw: string): number {
   const seconds = Number(match[1]) * (UNITS[match[2] ?? 's'] ?? 1)
   if (!Number.isSafeInteger(seconds)) throw new ConfigError(variable, `duration "${raw}" is too large`)
   return seconds
+}
+
+export interface HashingConfig {
+  readonly concurrency: number
+  readonly maxQueue: number
+  /** Seconds one may wait in line. */
+  readonly maxWait: number
+}
+
+/**
+ * As many hashes at once as there are cores, and one libuv thread kept free of argon2 for the
+ * signatures and file work that share the pool (UV_THREADPOOL_SIZE, default 4).
+ */
+function defaultHashConcurrency(env: Env): number {
+  const pool = Number(env.UV_THREADPOOL_SIZE) || 4
+  return Math.max(1, Math.min(availableParallelism(), pool - 1))
 }
 
 /** At most `points` requests per `duration` seconds, a fixed window from the first of them. */
@@ -356,7 +383,8 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     hs256Secret,
     keyRotation,
     keyRefreshInterval: duration('TESSERA_KEY_REFRESH_INTERVAL', '30s', 1),
-    keyPublishLead: duration('TESSERA_KEY_PUBLISH_LEAD', '45s', 0),
+    // at least the key refresh interval (30 s) plus a verifier's JWKS cooldown (30 s in @tessera/middleware), with room
+    keyPublishLead: duration('TESSERA_KEY_PUBLISH_LEAD', '90s', 0),
     passwordMinLength,
     passwordMaxLength,
     passwordMinScore: integer('TESSERA_PASSWORD_MIN_SCORE', 3, 0, 4),
@@ -377,14 +405,43 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     mailFrom: get('MAIL_FROM') ?? `Tessera <no-reply@${publicParsed.hostname}>`,
     migrateOnStart: boolean('TESSERA_MIGRATE_ON_START', true),
     bodyLimit: integer('TESSERA_BODY_LIMIT', 16 * 1024, 1024, 1024 * 1024),
+    hashing: Object.freeze({
+      concurrency: integer('TESSERA_HASH_CONCURRENCY', defaultHashConcurrency(env), 1, 1024),
+      maxQueue: integer('TESSERA_HASH_QUEUE', 64, 0, 100_000),
+      maxWait: duration('TESSERA_HASH_QUEUE_TIMEOUT', '2s', 1),
+    }),
     logLevel,
     housekeeping: boolean('TESSERA_HOUSEKEEPING', true, 'on', 'off'),
     housekeepingInterval: housekeepingInterval(duration('TESSERA_HOUSEKEEPING_INTERVAL', '1h', 60)),
     // at least an hour: instances whose clocks disagree by less than that never delete a session
     // another one still takes for live
     housekeepingGrace: duration('TESSERA_HOUSEKEEPING_GRACE', '1d', 3600),
+    workers: parseWorkers('TESSERA_WORKERS', get('TESSERA_WORKERS') ?? '1'),
   }
   return Object.freeze(config)
+}
+
+/** More would only add processes contending for the same cores and PostgreSQL connections. */
+export const MAX_WORKERS = 256
+
+/**
+ * `TESSERA_WORKERS` and `serve --workers` (named by `variable`): a whole number from 1, or `auto`
+ * for one per CPU the process may use (`os.availableParallelism()`, given as `cpus` in tests).
+ */
+export function parseWorkers(
+  variable: string,
+  raw: string,
+  cpus: () => number = availableParallelism,
+): number {
+  const value = raw.trim().toLowerCase()
+  if (value === 'auto') return Math.min(Math.max(cpus(), 1), MAX_WORKERS)
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_WORKERS) {
+    throw new ConfigError(
+      variable,
+      `expected a whole number from 1 to ${MAX_WORKERS}, or auto (one per CPU), got "${raw}"`,
+    )
+  }
+  return Number(value)
 }
 
 function housekeepingInterval(seconds: number): number {

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { type Clock, systemClock } from './clock.js'
 import { AUTH_EVENT_TYPES, type AuthEventType } from './events.js'
 
@@ -11,7 +11,15 @@ export interface MetricsOptions {
   clock?: Clock
   /** Told when counting sessions failed; the gauge keeps its last value and the scrape still answers. */
   onCollectError?: (error: unknown) => void
+  /**
+   * What {@link Metrics.scrape} answers instead of this process's registry: in a `serve --workers`
+   * worker, the whole service's metrics, which the primary adds up from every worker's {@link Metrics.snapshot}.
+   */
+  scrape?: () => Promise<string>
 }
+
+/** One process's metrics as prom-client's JSON (`Registry.getMetricsAsJSON()`), for {@link aggregateMetrics}. */
+export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
 
 export interface HttpRequestLabels {
   /** The route pattern (`/auth/sessions/:id`), never the raw URL; `unmatched` for no route. */
@@ -30,8 +38,12 @@ export interface Metrics {
   httpRequest(labels: HttpRequestLabels, seconds: number): void
   /** `tessera_password_hash_in_flight`: hashes and verifications running on the thread pool. */
   readonly hashInFlight: { inc(): void; dec(): void }
+  /** `tessera_password_hash_queued`: hashes waiting for a turn (TESSERA_HASH_CONCURRENCY). */
+  readonly hashQueued: { inc(): void; dec(): void }
   /** The Prometheus text exposition of every metric. */
   scrape(): Promise<string>
+  /** This process's own metrics, whatever {@link scrape} answers. */
+  snapshot(): Promise<MetricsSnapshot>
   /** The content type of {@link scrape}'s text. */
   readonly contentType: string
 }
@@ -87,6 +99,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
   })
 
+  const hashQueued = new Gauge({
+    name: 'tessera_password_hash_queued',
+    help: 'Password hashes and verifications waiting for a turn; a full line answers 503.',
+    registers: [registry],
+  })
+
   const countActiveSessions = options.countActiveSessions
   if (countActiveSessions) {
     let cached: { value: number; at: number } | undefined
@@ -95,6 +113,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: 'tessera_active_sessions',
       help: `Live (not revoked, not expired) sessions, counted at scrape time; cached ${cacheMs / 1000} s.`,
       registers: [registry],
+      // every worker counts the same table: adding their counts up would multiply the sessions. The
+      // largest, as a worker whose count failed reports 0 or an older value
+      aggregator: 'max',
       async collect() {
         const now = clock.now().getTime()
         if (cached === undefined || now - cached.at >= cacheMs) {
@@ -122,7 +143,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       httpDuration.observe({ route, method }, seconds)
     },
     hashInFlight: { inc: () => hashInFlight.inc(), dec: () => hashInFlight.dec() },
-    scrape: () => registry.metrics(),
+    hashQueued: { inc: () => hashQueued.inc(), dec: () => hashQueued.dec() },
+    scrape: options.scrape ?? (() => registry.metrics()),
+    snapshot: () => registry.getMetricsAsJSON(),
     contentType: registry.contentType,
   }
+}
+
+/**
+ * The Prometheus text of several processes' metrics as one service: counters and histograms add
+ * up; a metric that declares another `aggregator` (the session count, prom-client's process
+ * start time and version) is combined that way instead.
+ */
+export function aggregateMetrics(snapshots: MetricsSnapshot[]): Promise<string> {
+  return AggregatorRegistry.aggregate(snapshots).metrics()
 }

@@ -18,7 +18,7 @@ import type { Mailer } from './mail/mail.js'
 import { createMailer } from './mail/mailer.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js'
-import { countHashesInFlight } from './passwords/in-flight.js'
+import { gateHashing } from './passwords/hashing-gate.js'
 import { createPasswordPolicy } from './passwords/policy.js'
 import { openRedis, type RedisHandle } from './redis.js'
 import { type DatabaseHandle, openDatabase } from './store/db.js'
@@ -51,6 +51,13 @@ export interface TesseraOptions {
   events?: AuthEvents
   /** The server's metrics; the default is a registry of its own, counting live sessions in this database. */
   metrics?: Metrics
+  /**
+   * What `GET /metrics` of the default `metrics` serves instead of this process's registry: a
+   * `serve --workers` worker asks its primary for the whole service's metrics.
+   */
+  scrapeMetrics?: () => Promise<string>
+  /** Apply pending migrations first; default `config.migrateOnStart` (false in a worker: its primary did). */
+  migrate?: boolean
   /** An open database to use instead of opening `config.database` (tests). */
   database?: DatabaseHandle
   /** What this process is, recorded in the data-dir lock: `serve`, `migrate`, … */
@@ -185,6 +192,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
           if (options.logger)
             options.logger.warn({ err: error }, 'counting active sessions for /metrics failed')
         },
+        scrape: options.scrapeMetrics,
       })
     const recorder = createEventRecorder({ store: stores.authEvents, clock, logger: options.logger, metrics })
     const events = options.events ?? recorder
@@ -228,7 +236,12 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
     const deps: FlowDeps = {
       stores,
       keyRing,
-      hasher: countHashesInFlight(options.hasher ?? createPasswordHasher(), metrics.hashInFlight),
+      hasher: gateHashing(options.hasher ?? createPasswordHasher(), {
+        concurrency: config.hashing.concurrency,
+        maxQueue: config.hashing.maxQueue,
+        maxWaitMs: config.hashing.maxWait * 1000,
+        gauges: { running: metrics.hashInFlight, queued: metrics.hashQueued },
+      }),
       policy: createPasswordPolicy(config),
       mailer,
       events,

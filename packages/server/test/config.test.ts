@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, parseConfig, parseDuration } from '../src/config.js'
 
@@ -83,6 +84,17 @@ describe('parseConfig defaults (API.md, Configuration)', () => {
     })
     expect(config.resetUrl).toBe('http://localhost:3000/reset-password')
     expect(config.verifyUrl).toBe('http://localhost:3000/verify-email')
+  })
+
+  it('hashes as many passwords at once as there are cores, keeping one libuv thread free', () => {
+    const cores = availableParallelism()
+    expect(parse({}).hashing).toEqual({ concurrency: Math.min(cores, 3), maxQueue: 64, maxWait: 2 })
+    expect(parse({ UV_THREADPOOL_SIZE: '2' }).hashing.concurrency).toBe(1)
+    expect(parse({ UV_THREADPOOL_SIZE: '64' }).hashing.concurrency).toBe(cores)
+    expect(
+      parse({ TESSERA_HASH_CONCURRENCY: '6', TESSERA_HASH_QUEUE: '0', TESSERA_HASH_QUEUE_TIMEOUT: '5s' })
+        .hashing,
+    ).toEqual({ concurrency: 6, maxQueue: 0, maxWait: 5 })
   })
 
   it('is frozen', () => {
@@ -247,6 +259,9 @@ describe('parseConfig refuses invalid values, naming the variable', () => {
     ['a rate-limit switch that is neither on nor off', { TESSERA_RATE_LIMIT: 'maybe' }, 'TESSERA_RATE_LIMIT'],
     ['a trusted proxy that is a hostname', { TESSERA_TRUST_PROXY: 'proxy.internal' }, 'TESSERA_TRUST_PROXY'],
     ['an unknown log level', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    ['no password hashing at all', { TESSERA_HASH_CONCURRENCY: '0' }, 'TESSERA_HASH_CONCURRENCY'],
+    ['a hashing queue that is not a count', { TESSERA_HASH_QUEUE: 'lots' }, 'TESSERA_HASH_QUEUE'],
+    ['a hashing wait of 0 s', { TESSERA_HASH_QUEUE_TIMEOUT: '0' }, 'TESSERA_HASH_QUEUE_TIMEOUT'],
   ])('%s', (_what, env, variable, text) => {
     expectRefused(env, variable, text)
   })

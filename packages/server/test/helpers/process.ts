@@ -118,15 +118,15 @@ export interface ServerProcess {
   waitForExit(timeoutMs?: number): Promise<Exit>
 }
 
-/** Starts `tessera serve` on a free port and resolves once `/healthz` answers 200. */
+/** Starts `tessera serve [args]` on a free port and resolves once `/healthz` answers 200. */
 export async function startServerProcess(
   env: Env,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; args?: string[] } = {},
 ): Promise<ServerProcess> {
   const choosePort = env.PORT === undefined
   for (let attempt = 1; ; attempt++) {
     const port = choosePort ? await freePort() : Number(env.PORT)
-    const spawned = spawnTracked(['serve'], { ...env, PORT: String(port) })
+    const spawned = spawnTracked(['serve', ...(options.args ?? [])], { ...env, PORT: String(port) })
     const url = `http://127.0.0.1:${port}`
     const healthy = await waitUntilHealthy(url, spawned, options.timeoutMs ?? 30_000)
     if (healthy === 'exited') {

@@ -656,7 +656,7 @@ describe('on an RS256 server whose clock the tests move', () => {
         lead: server.config.keyPublishLead,
       })
       newKid = rotated.kid
-      expect(rotated.activatesAt.getTime() - server.clock.now().getTime()).toBe(45_000)
+      expect(rotated.activatesAt.getTime() - server.clock.now().getTime()).toBe(90_000)
       await server.deps.keyRing.reload()
       // published now, signing only after the lead
       jwksDuringLead = (await jwksOf(server.app)).map((key) => key.kid ?? '')

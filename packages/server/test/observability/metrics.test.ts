@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { PasswordHasher } from '../../src/passwords/hasher.js'
-import { countHashesInFlight } from '../../src/passwords/in-flight.js'
 import {
   bearer,
   PASSWORD,
@@ -188,33 +186,12 @@ describe('tessera_active_sessions', () => {
 })
 
 describe('tessera_password_hash_in_flight', () => {
-  it('is 0 at rest', async () => {
-    expect(sampleValue(await scrape(server.app), 'tessera_password_hash_in_flight')).toBe(0)
+  it('is 0 at rest, as is tessera_password_hash_queued', async () => {
+    const text = await scrape(server.app)
+    expect(sampleValue(text, 'tessera_password_hash_in_flight')).toBe(0)
+    expect(sampleValue(text, 'tessera_password_hash_queued')).toBe(0)
   })
-
-  it('counts hashes and verifications while they run, failed ones included', async () => {
-    const releases: Array<() => void> = []
-    const wait = <T>(value: T) =>
-      new Promise<T>((resolve) => {
-        releases.push(() => resolve(value))
-      })
-    const slow: PasswordHasher = {
-      hash: () => wait('hash'),
-      verify: () => wait({ ok: true, needsRehash: false }),
-      verifyDummy: () => Promise.reject(new Error('thread pool gone')),
-    }
-    let inFlight = 0
-    const hasher = countHashesInFlight(slow, { inc: () => inFlight++, dec: () => inFlight-- })
-    const hashing = hasher.hash('a')
-    const verifying = hasher.verify('$argon2id$x', 'b')
-    expect(inFlight).toBe(2)
-    for (const release of releases) release()
-    await expect(hashing).resolves.toBe('hash')
-    await verifying
-    expect(inFlight).toBe(0)
-    await expect(hasher.verifyDummy('c')).rejects.toThrow('thread pool gone')
-    expect(inFlight).toBe(0)
-  })
+  // counted while hashes run and wait: test/http/hashing-queue.test.ts
 })
 
 describe('registries', () => {
