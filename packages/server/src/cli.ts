@@ -9,7 +9,7 @@ import { systemClock } from './clock.js'
 import { prepareDatabase } from './cluster/prepare.js'
 import { runPrimary } from './cluster/primary.js'
 import { linkToPrimary, type PrimaryLink } from './cluster/worker.js'
-import { type Config, ConfigError, parseConfig, parseWorkers } from './config.js'
+import { type Config, ConfigError, defaultHashConcurrency, parseConfig, parseWorkers } from './config.js'
 import { DataDirLockedError } from './data-dir-lock.js'
 import { TesseraError } from './errors.js'
 import type { AuthEvents } from './events.js'
@@ -143,9 +143,7 @@ async function serve(config: Config, args: string[]): Promise<number> {
   // the cores are shared by every worker: unless told otherwise, each hashes its share of them at
   // once (workers inherit this environment through cluster.fork)
   if (process.env.TESSERA_HASH_CONCURRENCY === undefined) {
-    process.env.TESSERA_HASH_CONCURRENCY = String(
-      Math.max(1, Math.floor(config.hashing.concurrency / workers)),
-    )
+    process.env.TESSERA_HASH_CONCURRENCY = String(defaultHashConcurrency(process.env, workers))
   }
   return runPrimary({
     workers,

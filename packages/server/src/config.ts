@@ -119,9 +119,10 @@ export interface HashingConfig {
  * As many hashes at once as there are cores, and one libuv thread kept free of argon2 for the
  * signatures and file work that share the pool (UV_THREADPOOL_SIZE, default 4).
  */
-function defaultHashConcurrency(env: Env): number {
+export function defaultHashConcurrency(env: Env, processes = 1): number {
   const pool = Number(env.UV_THREADPOOL_SIZE) || 4
-  return Math.max(1, Math.min(availableParallelism(), pool - 1))
+  // each process has a thread pool of its own; the cores are shared by all of them
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / processes), pool - 1))
 }
 
 /** At most `points` requests per `duration` seconds, a fixed window from the first of them. */

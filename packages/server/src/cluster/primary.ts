@@ -15,10 +15,16 @@ export interface PrimaryOptions {
 
 /** A worker that dies sooner than this many milliseconds after it was forked died young. */
 const STABLE_AFTER_MS = 10_000
-/** Workers dying young this many times in a row are a crash loop: the primary gives up. */
+/**
+ * Workers dying young this many times in a row, with none left listening, are a crash loop: the
+ * primary gives up. While one still serves, the others are restarted (a database outage makes
+ * starting workers fail, and the one serving answers 503 until it is back).
+ */
 const MAX_YOUNG_DEATHS = 5
 /** Milliseconds before restarting after the first young death; doubles with each next one. */
 const BACKOFF_MS = 500
+/** The longest wait before a restart. */
+const MAX_BACKOFF_MS = 30_000
 /** Milliseconds a scrape waits for every worker's metrics (the worker asking waits 5 s). */
 const COLLECT_TIMEOUT_MS = 3000
 
@@ -101,7 +107,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
           ?.finish(new Error(`no metrics within ${COLLECT_TIMEOUT_MS} ms from pid ${late.join(', ')}`))
       }, COLLECT_TIMEOUT_MS)
       const collection: Collection = {
-        waiting: new Set(listening),
+        // a worker whose channel is closed would never answer: the scrape would wait it out
+        waiting: new Set([...listening].filter((worker) => worker.isConnected())),
         snapshots: [],
         finish(error) {
           clearTimeout(timer)
@@ -111,6 +118,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         },
       }
       collections.set(id, collection)
+      if (collection.waiting.size === 0) collection.finish()
       for (const worker of collection.waiting) send(worker, { type: 'tessera:collect', id })
     }).then(aggregateMetrics)
   }
@@ -135,7 +143,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       return
     }
     youngDeaths = lived < STABLE_AFTER_MS ? youngDeaths + 1 : 0
-    if (youngDeaths >= MAX_YOUNG_DEATHS) {
+    if (youngDeaths >= MAX_YOUNG_DEATHS && listening.size === 0) {
       logger.fatal(
         { workerPid: pid, code, signal, deaths: youngDeaths, withinMs: STABLE_AFTER_MS },
         'workers keep dying soon after they start; giving up',
@@ -143,7 +151,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       stop('SIGTERM', 1)
       return
     }
-    const delayMs = youngDeaths === 0 ? 0 : BACKOFF_MS * 2 ** (youngDeaths - 1)
+    const delayMs = youngDeaths === 0 ? 0 : Math.min(MAX_BACKOFF_MS, BACKOFF_MS * 2 ** (youngDeaths - 1))
     logger.error(
       { workerPid: pid, code, signal, restartInMs: delayMs },
       'worker exited unexpectedly; restarting it',

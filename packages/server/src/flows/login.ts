@@ -64,11 +64,21 @@ export async function login(
 
   // bcrypt or weaker argon2 parameters: upgrade while we hold the plain password, hashing before
   // the transaction so no lock waits on argon2
-  const upgradedHash = check.needsRehash ? await deps.hasher.hash(input.password) : undefined
+  const upgradedHash = check.needsRehash ? await upgrade(deps, input.password) : undefined
   const opened = await deps.stores.transaction(async (tx) => {
     if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
     return openSession(tx, deps, user, context)
   })
   deps.events.record({ type: 'login_succeeded', userId: user.id, sessionId: opened.sessionId, ...context })
   return { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId)) }
+}
+
+/** A fresh hash for an upgrade, or undefined when hashing is too busy: the upgrade waits for a later login. */
+async function upgrade(deps: Pick<FlowDeps, 'hasher'>, password: string): Promise<string | undefined> {
+  try {
+    return await deps.hasher.hash(password)
+  } catch (error) {
+    if (error instanceof TesseraError && error.code === 'SERVICE_UNAVAILABLE') return undefined
+    throw error
+  }
 }

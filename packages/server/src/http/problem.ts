@@ -78,6 +78,11 @@ export function toTesseraError(error: unknown): TesseraError {
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const problem = toTesseraError(error)
   if (problem.code === 'INTERNAL') request.log.error({ err: error }, 'unhandled error')
-  else if (problem.code === 'SERVICE_UNAVAILABLE') request.log.warn({ err: error }, 'database unavailable')
+  // a database failure carries its cause; an overload (hashing queue full, shutting down) does not,
+  // and a flood of those must not flood the log
+  else if (problem.code === 'SERVICE_UNAVAILABLE') {
+    if (problem.cause !== undefined) request.log.warn({ err: error }, 'database unavailable')
+    else request.log.debug({ detail: problem.detail }, 'service unavailable')
+  }
   return sendProblem(reply, problem)
 }

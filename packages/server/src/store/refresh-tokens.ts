@@ -69,6 +69,7 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
         .selectFrom('sessions')
         .selectAll()
         .where('id', '=', row.session_id)
+        .forNoKeyUpdate()
         .executeTakeFirst()
       if (!session) return undefined
       const user = await db
@@ -116,7 +117,9 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
           where t.token_hash = ${hash} and t.used_at is null
             and s.revoked_at is null and s.idle_expires_at > ${at} and s.absolute_expires_at > ${at}
             and u.disabled_at is null
-          for update of t
+          -- the session too: a revocation committing meanwhile is seen (the row re-checked) rather
+          -- than overwritten by the touch below
+          for update of t for no key update of s
         ), spent as (
           update refresh_tokens set used_at = ${at}, successor_sealed = ${successor.sealed}
           from current_token where refresh_tokens.id = current_token.id

@@ -257,6 +257,11 @@ describe.skipIf(!TEST_DATABASE_URL)('database outage under load', () => {
         },
         okAfter: count('after', (s) => s < 300),
         slowestMs: Math.round(slowest),
+        slowestRequests: outcomes
+          .filter((outcome) => outcome.ms > DB_TIMEOUT_S * 1000 * 0.9)
+          .map(
+            (outcome) => `${outcome.phase} ${outcome.route} ${outcome.status} ${Math.round(outcome.ms)} ms`,
+          ),
         slowest503Ms: Math.round(slowest503),
         recoveryMs: [Math.round(recoveryAfterCut), Math.round(recoveryAfterBlackhole)],
         registered: registeredIds.length,
@@ -266,7 +271,9 @@ describe.skipIf(!TEST_DATABASE_URL)('database outage under load', () => {
     expect(count('blackhole', (s) => s === 503)).toBeGreaterThan(0)
     expect(count('before', (s) => s < 300)).toBeGreaterThan(0)
     expect(count('after', (s) => s < 300)).toBeGreaterThan(0)
-    expect(slowest).toBeLessThan(DB_TIMEOUT_S * 1000 + MARGIN_MS)
+    // at most two bounded waits in a row: for a pooled connection (every one busy with a statement
+    // the outage froze), then for its statement; the log above names the requests past one timeout
+    expect(slowest).toBeLessThan(2 * DB_TIMEOUT_S * 1000 + MARGIN_MS)
   })
 
   it('serves in full after the outage: register, login, refresh, me', async () => {
