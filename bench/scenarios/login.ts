@@ -1,9 +1,11 @@
 /**
  * Scenario 2, login under load: logins at 8 connections against `tessera serve` (PostgreSQL)
  * while GET /healthz runs at 10 connections beside it, two autocannon instances at once. Baselines:
- * raw @node-rs/argon2 verifications (server parameters, same concurrency, same libuv pool) and
+ * raw @node-rs/argon2 verifications (server parameters, as many at once as the server's hashing
+ * queue lets run, same libuv pool) and
  * /healthz with no logins. The tutorial stack (Express + bcryptjs cost 12) under the same flood.
  */
+import { defaultHashConcurrency } from '../../packages/server/src/config.js'
 import { type Child, startServerScript } from '../lib/children.js'
 import { type BenchContext, eachRun } from '../lib/context.js'
 import { type Figure, figure } from '../lib/figures.js'
@@ -17,6 +19,9 @@ interface Flood {
   logins: LoadResult
   health: LoadResult
 }
+
+/** How many hashes `tessera serve` runs at once here, as its config reads the environment. */
+const hashConcurrency = Number(process.env.TESSERA_HASH_CONCURRENCY) || defaultHashConcurrency(process.env)
 
 export async function login(context: BenchContext): Promise<Figure[]> {
   const params = context.params.login
@@ -37,7 +42,8 @@ export async function login(context: BenchContext): Promise<Figure[]> {
     children.push(tessera.child, tutorial.child)
     const emails = await registerUsers(tessera.url, params.users)
     const argon2 = await startProbe('probes/argon2-verify.ts', {
-      env: { BENCH_CONCURRENCY: String(params.loginConnections) },
+      // the server's own bound on hashes at once (TESSERA_HASH_CONCURRENCY, default the cores)
+      env: { BENCH_CONCURRENCY: String(hashConcurrency) },
     })
     children.push(argon2.child)
 
@@ -117,7 +123,7 @@ export async function login(context: BenchContext): Promise<Figure[]> {
         runs: loginsPerSecond('tessera'),
         detail: loginDetail('tessera'),
         baseline: {
-          label: `raw argon2id verify (m=19456,t=2,p=1), ${params.loginConnections} at once, ${threads} libuv threads`,
+          label: `raw argon2id verify (m=19456,t=2,p=1), ${hashConcurrency} at once as the server, ${threads} libuv threads`,
           unit: 'verify/s',
           runs: argon2Runs,
         },
