@@ -1,7 +1,7 @@
 /**
  * Scenario 3, refresh rotation: rotations/s and p99 at 16 and 64 connections, each connection with
- * its own session, on PGlite and on PostgreSQL. Baseline: pgbench running the same SQL statements
- * in the same transaction shape. Full run: again with 1,000,000 users and sessions in PostgreSQL.
+ * its own session, on PGlite and on PostgreSQL (and with ES256 tokens at 16). Baseline: pgbench
+ * running the statement a rotation issues (bench/sql/pgbench-refresh.sql). Full run: again with 1,000,000 users and sessions in PostgreSQL.
  * Also the server's RSS after the rotations (a footprint figure) against its idle RSS.
  */
 import { join } from 'node:path'
