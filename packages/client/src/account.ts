@@ -1,5 +1,5 @@
 import { errorFromResponse, TesseraClientError } from './errors.js'
-import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
+import { badResponse, type FetchLike, jsonPost, readJson, send, sendAuthorized } from './http.js'
 
 export interface PasswordReset {
   /** The one-time token from the reset link the server mailed. */
@@ -123,22 +123,12 @@ export function createAccountActions(deps: AccountDeps): AccountActions {
     },
 
     async changePassword({ currentPassword, newPassword }) {
-      let response: Response
-      try {
-        // a 401 INVALID_CREDENTIALS comes back as it is: only TOKEN_EXPIRED makes the fetch refresh
-        response = await deps.authorizedFetch(
-          deps.url('/auth/password'),
-          jsonPost({ currentPassword, newPassword }, deps.cookie),
-        )
-      } catch (cause) {
-        // NOT_SIGNED_IN, SESSION_EXPIRED, REFRESH_FAILED as they are; fetch's own failure is ours to type
-        if (cause instanceof TesseraClientError) throw cause
-        throw new TesseraClientError('NETWORK_ERROR', {
-          detail: 'The request did not reach the server.',
-          retryable: true,
-          cause,
-        })
-      }
+      // a 401 INVALID_CREDENTIALS comes back as it is: only TOKEN_EXPIRED makes the fetch refresh
+      const response = await sendAuthorized(
+        deps.authorizedFetch,
+        deps.url('/auth/password'),
+        jsonPost({ currentPassword, newPassword }, deps.cookie),
+      )
       await expectStatus(response, 204, deps.now())
     },
   }

@@ -34,6 +34,24 @@ export async function send(fetch: FetchLike, url: string, init: RequestInit): Pr
   }
 }
 
+/**
+ * Sends an auth request through the client's authorized fetch: its own errors (NOT_SIGNED_IN,
+ * SESSION_EXPIRED, REFRESH_FAILED) pass as they are, a failure to reach the server becomes a
+ * retryable `NETWORK_ERROR` like that of {@link send}.
+ */
+export async function sendAuthorized(fetch: FetchLike, url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init)
+  } catch (cause) {
+    if (cause instanceof TesseraClientError || init.signal?.aborted) throw cause
+    throw new TesseraClientError('NETWORK_ERROR', {
+      detail: 'The request did not reach the server.',
+      retryable: true,
+      cause,
+    })
+  }
+}
+
 /** A JSON POST; `credentials: 'include'` lets the browser send and store the refresh cookie. */
 export function jsonPost(body: unknown, withCookies: boolean): RequestInit {
   const init: RequestInit = {

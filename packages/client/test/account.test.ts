@@ -406,6 +406,24 @@ describe('against a server that follows the contract', () => {
       expect(error.cause).toBeInstanceOf(TypeError)
       expect(client.state).toBe('signed-in')
     })
+
+    it.each([
+      ['me', '/auth/me', (client: TesseraClient) => client.me()],
+      ['sessions', '/auth/sessions', (client: TesseraClient) => client.sessions()],
+      ['logoutAll', '/auth/logout-all', (client: TesseraClient) => client.logoutAll()],
+    ] as const)(
+      '%s rejects with a retryable NETWORK_ERROR when the request does not reach the server',
+      async (_name, path, call) => {
+        const unreachable: FetchLike = (input, init) =>
+          String(input).endsWith(path) ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init)
+        const { client } = await signedInBody({ fetch: unreachable })
+
+        const error = await caught(call(client))
+
+        expect(error).toMatchObject({ code: 'NETWORK_ERROR', retryable: true })
+        expect(error.cause).toBeInstanceOf(TypeError)
+      },
+    )
   })
 
   describe('register and login with required email verification', () => {
