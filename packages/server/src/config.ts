@@ -24,6 +24,8 @@ export interface Config {
    * a statement); past it the request answers 503 SERVICE_UNAVAILABLE instead of hanging.
    */
   readonly databaseTimeout: number
+  /** `TESSERA_DB_POOL_SIZE`: PostgreSQL connections one server process keeps open at most. */
+  readonly databasePoolSize: number
   readonly redisUrl: string | undefined
   /** `TESSERA_SECRET`; when unset outside production, main.ts generates one into the data dir. */
   readonly secret: string | undefined
@@ -372,6 +374,7 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     dataDir,
     database,
     databaseTimeout: duration('TESSERA_DB_TIMEOUT', '5s', 1),
+    databasePoolSize: integer('TESSERA_DB_POOL_SIZE', 10, 1, 1000),
     redisUrl,
     secret,
     secretPrevious,

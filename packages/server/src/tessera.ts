@@ -158,10 +158,10 @@ export async function openTesseraDatabase(
     }
     const database =
       options.database ??
-      (await openDatabase(
-        config.database,
-        options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
-      ))
+      (await openDatabase(config.database, {
+        poolSize: config.databasePoolSize,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      }))
     if (migrate && !separateMigration) await migrateToLatest(database.db)
     return { database, lock }
   } catch (error) {

@@ -69,6 +69,7 @@ describe('parseConfig defaults (API.md, Configuration)', () => {
       sessionMaxAge: 30 * 86_400,
       refreshReuseGrace: 10,
       signingAlg: 'RS256',
+      databasePoolSize: 10,
       hs256Secret: undefined,
       keyRotation: 30 * 86_400,
       passwordMinLength: 8,
@@ -260,6 +261,7 @@ describe('parseConfig refuses invalid values, naming the variable', () => {
     ['a trusted proxy that is a hostname', { TESSERA_TRUST_PROXY: 'proxy.internal' }, 'TESSERA_TRUST_PROXY'],
     ['an unknown log level', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     ['no password hashing at all', { TESSERA_HASH_CONCURRENCY: '0' }, 'TESSERA_HASH_CONCURRENCY'],
+    ['a database pool of no connections', { TESSERA_DB_POOL_SIZE: '0' }, 'TESSERA_DB_POOL_SIZE'],
     ['a hashing queue that is not a count', { TESSERA_HASH_QUEUE: 'lots' }, 'TESSERA_HASH_QUEUE'],
     ['a hashing wait of 0 s', { TESSERA_HASH_QUEUE_TIMEOUT: '0' }, 'TESSERA_HASH_QUEUE_TIMEOUT'],
   ])('%s', (_what, env, variable, text) => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { decodeProtectedHeader } from 'jose'
+import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { freshPostgresUrl, TEST_DATABASE_URL } from '../helpers/database.js'
 import {
@@ -78,6 +79,31 @@ describe.skipIf(!TEST_DATABASE_URL)('tessera on PostgreSQL', () => {
     // a token signed before the rotation still verifies, and its key is still published
     expect((await requestJson(`${server.url}/auth/me`, { token: before.body.accessToken })).status).toBe(200)
     expect(await jwksKids(server.url)).toEqual(expect.arrayContaining([oldKid, newKid]))
+  })
+
+  it('keeps at most TESSERA_DB_POOL_SIZE connections open, however many requests come at once', async () => {
+    const env = await postgresEnv({ TESSERA_DB_POOL_SIZE: '2' })
+    const server = await startServerProcess(env)
+    const registered = await register(server.url, 'pool@example.com', PASSWORD)
+    expect(registered.status).toBe(201)
+    // 40 requests at once, each reading the session: a pool of 10 would open more than two
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        requestJson(`${server.url}/auth/me`, { token: registered.body.accessToken }),
+      ),
+    )
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 200))
+    const client = new pg.Client({ connectionString: env.DATABASE_URL })
+    await client.connect()
+    try {
+      const { rows } = await client.query<{ count: string }>(
+        'select count(*) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+      )
+      expect(Number(rows[0]?.count)).toBeGreaterThanOrEqual(1)
+      expect(Number(rows[0]?.count)).toBeLessThanOrEqual(2)
+    } finally {
+      await client.end()
+    }
   })
 
   it('runs two migrate processes started at once on a fresh database, applying each migration once', async () => {
