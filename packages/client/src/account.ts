@@ -1,5 +1,5 @@
 import { errorFromResponse, TesseraClientError } from './errors.js'
-import { badResponse, type FetchLike, jsonPost, readJson, send, sendAuthorized } from './http.js'
+import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
 
 export interface PasswordReset {
   /** The one-time token from the reset link the server mailed. */
@@ -124,7 +124,7 @@ export function createAccountActions(deps: AccountDeps): AccountActions {
 
     async changePassword({ currentPassword, newPassword }) {
       // a 401 INVALID_CREDENTIALS comes back as it is: only TOKEN_EXPIRED makes the fetch refresh
-      const response = await sendAuthorized(
+      const response = await send(
         deps.authorizedFetch,
         deps.url('/auth/password'),
         jsonPost({ currentPassword, newPassword }, deps.cookie),

@@ -3,7 +3,7 @@ import { createAuthorizedFetch } from './authorized-fetch.js'
 import { type ClientOptions, resolveOptions } from './client-options.js'
 import { type TabChannel, tabChannel } from './cross-tab.js'
 import { errorFromResponse, TesseraClientError } from './errors.js'
-import { badResponse, type FetchLike, jsonPost, readJson, send, sendAuthorized } from './http.js'
+import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
 import { broadcastLock, findLockManager, noLock, type RefreshLock, webLock } from './lock.js'
 import { createRefresher } from './refresh.js'
 import { type AccessToken, createSessionState } from './session-state.js'
@@ -202,7 +202,7 @@ export function createClient(options: ClientOptions): TesseraClient {
 
   async function me(): Promise<User> {
     const response = await expectOk(
-      await sendAuthorized(authorized.fetch, url('/auth/me'), { headers: { accept: 'application/json' } }),
+      await send(authorized.fetch, url('/auth/me'), { headers: { accept: 'application/json' } }),
     )
     const body = await readJson(response)
     if (!isRecord(body) || !isUser(body.user)) throw badResponse(response, '{ user }')
@@ -255,7 +255,7 @@ export function createClient(options: ClientOptions): TesseraClient {
       try {
         // in cookie mode the answer clears the refresh cookie, which needs credentials
         await expectOk(
-          await sendAuthorized(
+          await send(
             authorized.fetch,
             url('/auth/logout-all'),
             cookie ? { method: 'POST', credentials: 'include' } : { method: 'POST' },
@@ -273,7 +273,7 @@ export function createClient(options: ClientOptions): TesseraClient {
 
     async sessions() {
       const response = await expectOk(
-        await sendAuthorized(authorized.fetch, url('/auth/sessions'), {
+        await send(authorized.fetch, url('/auth/sessions'), {
           headers: { accept: 'application/json' },
         }),
       )

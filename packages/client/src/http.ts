@@ -20,26 +20,12 @@ export async function readJson(response: Response): Promise<unknown> {
 export const badResponse = (response: Response, what: string): TesseraClientError =>
   new TesseraClientError('BAD_RESPONSE', { status: response.status, detail: `The answer is not ${what}.` })
 
-/** Sends `init` to `url`, turning a failure to reach the server into a retryable `NETWORK_ERROR`. */
-export async function send(fetch: FetchLike, url: string, init: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init)
-  } catch (cause) {
-    if (init.signal?.aborted) throw cause
-    throw new TesseraClientError('NETWORK_ERROR', {
-      detail: 'The request did not reach the server.',
-      retryable: true,
-      cause,
-    })
-  }
-}
-
 /**
- * Sends an auth request through the client's authorized fetch: its own errors (NOT_SIGNED_IN,
- * SESSION_EXPIRED, REFRESH_FAILED) pass as they are, a failure to reach the server becomes a
- * retryable `NETWORK_ERROR` like that of {@link send}.
+ * Sends `init` to `url`, turning a failure to reach the server into a retryable `NETWORK_ERROR`.
+ * `fetch` may be the client's authorized fetch: its own errors (NOT_SIGNED_IN, SESSION_EXPIRED,
+ * REFRESH_FAILED) pass as they are.
  */
-export async function sendAuthorized(fetch: FetchLike, url: string, init: RequestInit): Promise<Response> {
+export async function send(fetch: FetchLike, url: string, init: RequestInit): Promise<Response> {
   try {
     return await fetch(url, init)
   } catch (cause) {
