@@ -125,18 +125,9 @@ function decide(
       return { kind: 'reused', userId: user.id, sessionId: session.id }
     }
 
-    const successor = newRefreshToken()
-    const expiresAt = new Date(
-      Math.min(now.getTime() + deps.config.refreshIdleTtl * 1000, session.absolute_expires_at.getTime()),
-    )
-    await tx.refreshTokens.markUsed(token.id, now, await sealSuccessor(presented, successor))
-    await tx.refreshTokens.insert({
-      id: randomUUID(),
-      sessionId: session.id,
-      hash: hashRefreshToken(successor),
-      createdAt: now,
-    })
-    await tx.sessions.touch(session.id, now, expiresAt)
-    return { kind: 'rotated', user, sessionId: session.id, successor, expiresAt }
+    // unused after all: it raced the statement of `rotateUnused`; rotated here, under the lock
+    const rotated = await rotateUnused({ ...deps, stores: tx }, presented, hash)
+    if (!rotated) throw new TesseraError('REFRESH_TOKEN_INVALID')
+    return rotated
   })
 }

@@ -34,7 +34,6 @@ export interface RefreshTokenStore {
   findForUpdate(hash: Uint8Array): Promise<RefreshTokenLookup | undefined>
   /** The session of a token and its user, without a lock (logout). */
   findSession(hash: Uint8Array): Promise<{ sessionId: string; userId: string } | undefined>
-  markUsed(id: string, at: Date, successorSealed: string): Promise<void>
   /**
    * The common case of a refresh in one statement (one round trip, atomic on its own): when
    * `hash` is an unused token of a live session of an enabled user, spends it, inserts the
@@ -97,13 +96,6 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
         .where('refresh_tokens.token_hash', '=', hash)
         .executeTakeFirst()
       return row && { sessionId: row.session_id, userId: row.user_id }
-    },
-    async markUsed(id, at, successorSealed) {
-      await db
-        .updateTable('refresh_tokens')
-        .set({ used_at: at, successor_sealed: successorSealed })
-        .where('id', '=', id)
-        .execute()
     },
     async rotate({ hash, successor, at, idleExpiresAt }) {
       // FOR UPDATE OF the token: a parallel presentation of the same token waits here, then

@@ -27,8 +27,6 @@ export interface SessionStore {
   listLive(userId: string, now: Date): Promise<Session[]>
   /** How many sessions of all users are live at `now` (the active-sessions gauge). */
   countLive(now: Date): Promise<number>
-  /** Marks a rotation: last use and the new idle expiry. */
-  touch(id: string, at: Date, idleExpiresAt: Date): Promise<void>
   /** Revokes one live session; answers whether it was live. */
   revoke(id: string, userId: string | undefined, at: Date, reason: RevokeReason): Promise<boolean>
   revokeAllForUser(userId: string, at: Date, reason: RevokeReason): Promise<number>
@@ -78,13 +76,6 @@ export function createSessionStore(db: Db): SessionStore {
         .where('absolute_expires_at', '>', now)
         .executeTakeFirstOrThrow()
       return Number(row.count)
-    },
-    async touch(id, at, idleExpiresAt) {
-      await db
-        .updateTable('sessions')
-        .set({ last_used_at: at, idle_expires_at: idleExpiresAt })
-        .where('id', '=', id)
-        .execute()
     },
     async revoke(id, userId, at, reason) {
       let query = db
