@@ -12,8 +12,9 @@ export interface BenchDatabase {
 // every database this run created and has not dropped yet
 const created = new Set<string>()
 
-async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 })
+/** Runs `work` on a connection of its own to `url`, closed afterwards. */
+async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   await client.connect()
   try {
     return await work(client)
@@ -21,6 +22,8 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
     await client.end()
   }
 }
+
+const admin = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => withClient(ADMIN_URL, work)
 
 /** Answers the server version, or undefined when PostgreSQL does not answer. */
 export async function postgresVersion(): Promise<string | undefined> {
@@ -63,23 +66,15 @@ export async function dropCreatedDatabases(): Promise<void> {
 
 /** Runs SQL statements on `url`, one client, one after another. */
 export async function runSql(url: string, statements: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
-  await client.connect()
-  try {
+  await withClient(url, async (client) => {
     for (const statement of statements) await client.query(statement)
-  } finally {
-    await client.end()
-  }
+  })
 }
 
 /** The first column of the first row of `query` on `url`, as a number. */
-export async function queryNumber(url: string, query: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
-  await client.connect()
-  try {
+export function queryNumber(url: string, query: string): Promise<number> {
+  return withClient(url, async (client) => {
     const result = await client.query({ text: query, rowMode: 'array' })
     return Number(result.rows[0]?.[0])
-  } finally {
-    await client.end()
-  }
+  })
 }
