@@ -1,26 +1,14 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger, redactUrl } from '../src/logging.js'
-import type { Mail, Mailer } from '../src/mail/mail.js'
+import type { Mail } from '../src/mail/mail.js'
 import { testClock } from './helpers/clock.js'
+import { recordingMailer } from './helpers/mail.js'
 import { cookiesOf, json, PASSWORD, startTestServer, type TestServer, uniqueEmail } from './helpers/server.js'
 
 const WRONG_PASSWORD = 'not the password at all 7'
 const NEW_PASSWORD = 'a brand new passphrase 42'
 const FOREIGN_COOKIE = 'session-of-another-app-5f2b9c'
-
-/** Keeps mail in memory: the tokens in its links are secrets the log must not show. */
-function recordingMailer(): Mailer & { sent: Mail[] } {
-  const sent: Mail[] = []
-  return {
-    sent,
-    send: (mail) => {
-      sent.push(mail)
-    },
-    idle: async () => {},
-    close: async () => {},
-  }
-}
 
 const tokenIn = (mail: Mail | undefined): string => {
   const match = /[?&]token=([A-Za-z0-9_-]+)/.exec(mail?.text ?? '')

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { type Logger, pino } from 'pino'
-import type { Mail, Mailer } from '../../src/mail/mail.js'
+import type { Mail } from '../../src/mail/mail.js'
 import { PASSWORD, uniqueEmail } from '../helpers/server.js'
 
 /** Limits on, at their defaults unless a test says otherwise. */
@@ -45,19 +45,6 @@ export async function registerFrom(app: FastifyInstance, email = uniqueEmail('li
   })
   if (response.statusCode !== 201) throw new Error(`register failed: ${response.statusCode} ${response.body}`)
   return email
-}
-
-/** A mailer that keeps what it is given. */
-export function recordingMailer(): Mailer & { sent: Mail[] } {
-  const sent: Mail[] = []
-  return {
-    sent,
-    send: (mail) => {
-      sent.push(mail)
-    },
-    idle: async () => {},
-    close: async () => {},
-  }
 }
 
 /** The `token` of the last mail of `kind` to `to`. */

@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuthEvent } from '../../src/events.js'
+import { recordingMailer } from '../helpers/mail.js'
 import { PASSWORD, startTestServer, type TestServer, uniqueEmail } from '../helpers/server.js'
 import {
   delay,
@@ -9,7 +10,6 @@ import {
   mailedToken,
   nextIp,
   RATE_LIMIT_HEADERS,
-  recordingMailer,
   registerFrom,
 } from './limits-helpers.js'
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { recordingMailer } from '../helpers/mail.js'
 import { bearer, PASSWORD, startTestServer, type TestServer, uniqueEmail } from '../helpers/server.js'
-import { LIMITS_ON, nextIp, RATE_LIMIT_HEADERS, recordingMailer, registerFrom } from './limits-helpers.js'
+import { LIMITS_ON, nextIp, RATE_LIMIT_HEADERS, registerFrom } from './limits-helpers.js'
 
 const mailer = recordingMailer()
 let server: TestServer

@@ -4,10 +4,11 @@ import { type Logger, pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createEventRecorder } from '../../src/audit/recorder.js'
 import { pruneAuditLog } from '../../src/audit/retention.js'
-import type { Mail, Mailer } from '../../src/mail/mail.js'
+import type { Mail } from '../../src/mail/mail.js'
 import { createMetrics } from '../../src/metrics.js'
 import type { AuthEventRow } from '../../src/store/auth-events.js'
 import { testClock } from '../helpers/clock.js'
+import { recordingMailer } from '../helpers/mail.js'
 import {
   bearer,
   json,
@@ -23,8 +24,7 @@ import { METRICS_TOKEN, sampleValue, scrape } from './scrape.js'
 const USER_AGENT = 'audit-test/1.0 (observability)'
 const NEW_PASSWORD = 'a brand new passphrase 42'
 
-const mails: Mail[] = []
-const mailer: Mailer = { send: (mail) => void mails.push(mail), idle: async () => {}, close: async () => {} }
+const mailer = recordingMailer()
 
 let server: TestServer
 beforeAll(async () => {
@@ -187,7 +187,7 @@ describe('the audit log', () => {
   it('records a reset request, the reset and an email verification', async () => {
     const user = await registerWithAgent()
     const tokenOf = (kind: Mail['kind']) => {
-      const mail = mails.filter((entry) => entry.to === user.email && entry.kind === kind).at(-1)
+      const mail = mailer.sent.filter((entry) => entry.to === user.email && entry.kind === kind).at(-1)
       return /[?&]token=([A-Za-z0-9_-]+)/.exec(mail?.text ?? '')?.[1] ?? ''
     }
     expect((await post('/auth/verify-email', { token: tokenOf('verify-email') })).statusCode).toBe(204)
