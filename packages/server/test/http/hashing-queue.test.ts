@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createPasswordHasher, type PasswordHasher } from '../../src/passwords/hasher.js'
+import { waitFor } from '../helpers/process.js'
 import {
   json,
   PASSWORD,
@@ -72,14 +73,9 @@ const login = (server: TestServer, email: string, password = PASSWORD) =>
     payload: { email, password, tokenDelivery: 'body' },
   })
 
-/** Resolves once `condition` holds, polling the event loop; fails after a second. */
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 1000
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
+/** Resolves once `condition` holds; fails after a second. */
+const until = (condition: () => boolean | Promise<boolean>, what: string) =>
+  waitFor(async () => ((await condition()) ? true : undefined), what, 1000, 5)
 
 const gauge = async (server: TestServer, name: string) => sampleValue(await scrape(server.app), name)
 
