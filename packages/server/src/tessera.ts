@@ -10,7 +10,7 @@ import type { AuthEvents } from './events.js'
 import type { FlowDeps } from './flows/deps.js'
 import { auditRetentionTask, type Housekeeping, startHousekeeping } from './housekeeping.js'
 import { buildApp } from './http/app.js'
-import { createKeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
+import { createKeyRing, type KeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
 import { loadOrCreateDevSecret } from './keys/secret.js'
 import { createLimits } from './limits/limits.js'
 import { createLimiterStore } from './limits/store.js'
@@ -25,7 +25,7 @@ import { type DatabaseHandle, openDatabase } from './store/db.js'
 import { createHousekeepingStore } from './store/housekeeping.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { SigningKeyStore } from './store/signing-keys.js'
-import { createStores } from './store/stores.js'
+import { createStores, type Stores } from './store/stores.js'
 
 export interface Tessera {
   app: FastifyInstance
@@ -170,6 +170,45 @@ export async function openTesseraDatabase(
   }
 }
 
+/**
+ * Checks that TESSERA_SECRET opens the signing keys (saying when TESSERA_SECRET_PREVIOUS can go)
+ * and loads the key ring, making the first key or a scheduled rotation.
+ */
+export async function loadKeyRing(
+  config: Config,
+  deps: {
+    stores: Pick<Stores, 'signingKeys'>
+    secret: string
+    clock: Clock
+    events: AuthEvents
+    logger: Logger | false
+  },
+): Promise<KeyRing> {
+  const { stores, secret, clock, events, logger } = deps
+  if (config.signingAlg !== 'HS256') {
+    const check = await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
+    if (logger && check.sealedUnderPrevious.length > 0) {
+      logger.warn(
+        { kids: check.sealedUnderPrevious },
+        'signing keys are sealed under TESSERA_SECRET_PREVIOUS: run tessera keys reencrypt, then remove TESSERA_SECRET_PREVIOUS',
+      )
+    } else if (logger && config.secretPrevious) {
+      logger.info('every signing key opens with TESSERA_SECRET: TESSERA_SECRET_PREVIOUS can be removed')
+    }
+  }
+  return createKeyRing({
+    store: stores.signingKeys,
+    secret,
+    previousSecret: config.secretPrevious,
+    clock,
+    config,
+    onError: (error) => {
+      if (logger) logger.error({ err: error }, 'key ring reload failed; keeping the keys loaded before')
+    },
+    onRotated: (kid) => events.record({ type: 'key_rotated', detail: { kid, by: 'schedule' } }),
+  })
+}
+
 /** Wires a whole server from its configuration. Listening is left to the caller. */
 export async function createTessera(config: Config, options: TesseraOptions): Promise<Tessera> {
   const clock = options.clock ?? systemClock
@@ -196,31 +235,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       })
     const recorder = createEventRecorder({ store: stores.authEvents, clock, logger: options.logger, metrics })
     const events = options.events ?? recorder
-    if (config.signingAlg !== 'HS256') {
-      const check = await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
-      if (options.logger && check.sealedUnderPrevious.length > 0) {
-        options.logger.warn(
-          { kids: check.sealedUnderPrevious },
-          'signing keys are sealed under TESSERA_SECRET_PREVIOUS: run tessera keys reencrypt, then remove TESSERA_SECRET_PREVIOUS',
-        )
-      } else if (options.logger && config.secretPrevious) {
-        options.logger.info(
-          'every signing key opens with TESSERA_SECRET: TESSERA_SECRET_PREVIOUS can be removed',
-        )
-      }
-    }
-    const keyRing = await createKeyRing({
-      store: stores.signingKeys,
-      secret,
-      previousSecret: config.secretPrevious,
-      clock,
-      config,
-      onError: (error) => {
-        if (options.logger)
-          options.logger.error({ err: error }, 'key ring reload failed; keeping the keys loaded before')
-      },
-      onRotated: (kid) => events.record({ type: 'key_rotated', detail: { kid, by: 'schedule' } }),
-    })
+    const keyRing = await loadKeyRing(config, { stores, secret, clock, events, logger: options.logger })
     const mailer = options.mailer ?? createMailer({ config, logger: options.logger })
     const limits = createLimits(
       config,

@@ -2,9 +2,8 @@ import type { Logger } from 'pino'
 import { createEventRecorder } from '../audit/recorder.js'
 import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
-import { createKeyRing } from '../keys/key-ring.js'
 import { createStores } from '../store/stores.js'
-import { assertSecretOpensSigningKeys, openTesseraDatabase, resolveSecret } from '../tessera.js'
+import { loadKeyRing, openTesseraDatabase, resolveSecret } from '../tessera.js'
 
 /**
  * What a `serve --workers` primary does once before it forks: migrate, check TESSERA_SECRET against
@@ -18,16 +17,15 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<v
     // also writes the development secret into the data dir, before workers all try to read it
     const secret = await resolveSecret(config, false)
     const stores = createStores(database.db)
-    if (config.signingAlg !== 'HS256') await assertSecretOpensSigningKeys(config, stores.signingKeys, secret)
     const recorder = createEventRecorder({ store: stores.authEvents, clock: systemClock, logger })
     try {
-      const keyRing = await createKeyRing({
-        store: stores.signingKeys,
+      // the workers say what they find about TESSERA_SECRET_PREVIOUS: the primary keeps quiet
+      const keyRing = await loadKeyRing(config, {
+        stores,
         secret,
-        previousSecret: config.secretPrevious,
         clock: systemClock,
-        config,
-        onRotated: (kid) => recorder.record({ type: 'key_rotated', detail: { kid, by: 'schedule' } }),
+        events: recorder,
+        logger: false,
       })
       keyRing.close()
     } finally {
