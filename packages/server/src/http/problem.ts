@@ -78,11 +78,15 @@ export function toTesseraError(error: unknown): TesseraError {
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const problem = toTesseraError(error)
   if (problem.code === 'INTERNAL') request.log.error({ err: error }, 'unhandled error')
-  // a database failure carries its cause; an overload (hashing queue full, shutting down) does not,
-  // and a flood of those must not flood the log
   else if (problem.code === 'SERVICE_UNAVAILABLE') {
-    if (problem.cause !== undefined) request.log.warn({ err: error }, 'database unavailable')
-    else request.log.debug({ detail: problem.detail }, 'service unavailable')
+    // an overload (hashing queue full, shutting down) has no cause, and a flood of those must not
+    // flood the log; a failure (the database, a metrics scrape across workers) is worth a warning
+    if (problem.cause === undefined) request.log.debug({ detail: problem.detail }, 'service unavailable')
+    else
+      request.log.warn(
+        { err: error },
+        isDatabaseUnavailable(error) ? 'database unavailable' : 'service unavailable',
+      )
   }
   return sendProblem(reply, problem)
 }
