@@ -10,6 +10,7 @@ import {
 } from 'jose'
 import { type AccessClaims, toAccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
+import { claimsCopier } from './lib/claims-copy.js'
 import { discoverJwksUrl } from './lib/discovery.js'
 import { createHeaderReader } from './lib/protected-header.js'
 import { checkTimes } from './lib/time-claims.js'
@@ -185,8 +186,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       cache.delete(token)
       throw error
     }
-    // parsed per call: no request sees what another one's handler did to its claims
-    return JSON.parse(cached.claims) as AccessClaims
+    // copied per call: no request sees what another one's handler did to its claims
+    return cached.claims()
   }
 
   return {
@@ -203,7 +204,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // only a token that passed every check is remembered: a failure costs a full check each time
       if (hit === undefined && cache.enabled) {
         cache.set(token, {
-          claims: JSON.stringify(claims),
+          claims: claimsCopier(claims),
           exp: claims.exp,
           nbf: claims.nbf,
           // checked in full again after jwksCacheMaxAge, like the key set: a key taken out of the

@@ -318,6 +318,36 @@ describe('the verified-token cache', () => {
     const tampered = withPayload(token, { ...claims, roles: ['admin'] })
     expect((await authError(verifier.verify(tampered))).code).toBe('TOKEN_INVALID')
     expect(fastJwt.verifications).toBe(2)
+    // the tampered token ends like the genuine one: the genuine one still answers from the cache
+    expect((await verifier.verify(token)).roles).toEqual(['user'])
+    expect(fastJwt.verifications).toBe(2)
+  })
+
+  it('copies nested custom claims too, so an edit deep in req.auth reaches no later request', async () => {
+    const verifier = local()
+    const token = await tokenAt({ org: { id: 'acme', teams: ['a'] }, grants: [{ scope: 'read' }] })
+    for (let i = 0; i < 2; i++) {
+      const claims = await verifier.verify(token)
+      expect(claims.org).toEqual({ id: 'acme', teams: ['a'] })
+      expect(claims.grants).toEqual([{ scope: 'read' }])
+      ;(claims.org as { teams: string[] }).teams.push('b')
+      ;(claims.grants as { scope: string }[])[0] = { scope: 'write' }
+    }
+    expect(fastJwt.verifications).toBe(1)
+  })
+
+  it('keeps a "__proto__" claim an own property on every copy, never a prototype', async () => {
+    const verifier = local()
+    const claims = JSON.parse(
+      `{"__proto__":["admin"],"iss":"${ISSUER}","aud":"tessera","sub":"u","iat":${epoch(START)},"exp":${epoch(START) + 900}}`,
+    ) as JWTPayload
+    const token = handSigned({ alg: 'RS256', kid: KID, typ: 'at+jwt' }, claims)
+    for (let i = 0; i < 2; i++) {
+      const verified = await verifier.verify(token)
+      expect(Object.getPrototypeOf(verified)).toBe(Object.prototype)
+      expect(Object.getOwnPropertyDescriptor(verified, '__proto__')?.value).toEqual(['admin'])
+    }
+    expect(fastJwt.verifications).toBe(1)
   })
 
   it.each([

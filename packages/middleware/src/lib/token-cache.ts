@@ -1,7 +1,9 @@
+import type { AccessClaims } from '../claims.js'
+
 /** What the verifier remembers of a token that passed every check. */
 export interface CachedToken {
-  /** The verified claims as JSON: each hit parses its own copy, so no request sees another's edits. */
-  readonly claims: string
+  /** A fresh copy of the verified claims on each call, so no request sees another's edits. */
+  readonly claims: () => AccessClaims
   /** `exp`, seconds since the epoch. */
   readonly exp: number
   /** `nbf`, seconds since the epoch, when the token has one. */
@@ -34,6 +36,15 @@ export interface TokenCache {
 }
 
 /**
+ * The map key of a token: its last characters, which are signature bytes (24 base64url characters,
+ * 144 bits). Each request brings a new string, and a `Map` hashes every character of it: for a
+ * 791-character RS256 token that was most of what a hit cost. A held entry answers only the
+ * exact token it was verified for (compared in full), so a forged token with a borrowed ending is
+ * a miss and gets the full check. Nobody can aim at an entry without knowing its token's ending.
+ */
+const keyOf = (token: string): string => token.slice(-24)
+
+/**
  * A first-in, first-out cache of at most `maxSize` entries (0: remembers nothing). A hit does not
  * reorder anything, so it costs one `Map` lookup; a busy token that reaches the end of the line is
  * dropped and costs one more full check. The order lives in a ring of keys, not in the `Map`'s own
@@ -42,7 +53,7 @@ export interface TokenCache {
  */
 export function createTokenCache(maxSize: number): TokenCache {
   // each entry owns one slot of the ring; a slot is cleared when its entry goes
-  const entries = new Map<string, { entry: CachedToken; slot: number }>()
+  const entries = new Map<string, { token: string; entry: CachedToken; slot: number }>()
   // grows to maxSize as entries come, then wraps around
   const ring: Array<string | undefined> = []
   let next = 0
@@ -50,19 +61,20 @@ export function createTokenCache(maxSize: number): TokenCache {
   let misses = 0
 
   const remove = (token: string): void => {
-    const held = entries.get(token)
-    if (held === undefined) return
-    entries.delete(token)
+    const key = keyOf(token)
+    const held = entries.get(key)
+    if (held === undefined || held.token !== token) return
+    entries.delete(key)
     ring[held.slot] = undefined
   }
 
   return {
     enabled: maxSize > 0,
     get(token, nowMs) {
-      const held = maxSize === 0 ? undefined : entries.get(token)
+      const held = maxSize === 0 ? undefined : entries.get(keyOf(token))
       // not `nowMs >= reverifyAt`: an invalid date (NaN) must not make a hit
-      if (held === undefined || !(nowMs < held.entry.reverifyAt)) {
-        if (held !== undefined) remove(token)
+      if (held === undefined || held.token !== token || !(nowMs < held.entry.reverifyAt)) {
+        if (held?.token === token) remove(token)
         misses++
         return undefined
       }
@@ -71,16 +83,19 @@ export function createTokenCache(maxSize: number): TokenCache {
     },
     set(token, entry) {
       if (maxSize === 0) return
-      const held = entries.get(token)
-      // verified again (concurrent misses, or due for a full check): same slot, new entry
+      const key = keyOf(token)
+      const held = entries.get(key)
+      // verified again (concurrent misses, or due for a full check): same slot, new entry; two
+      // genuine tokens ending alike (never, in practice) take turns in the slot
       if (held !== undefined) {
+        held.token = token
         held.entry = entry
         return
       }
       const oldest = ring[next]
-      if (oldest !== undefined) remove(oldest)
-      entries.set(token, { entry, slot: next })
-      ring[next] = token
+      if (oldest !== undefined) entries.delete(oldest)
+      entries.set(key, { token, entry, slot: next })
+      ring[next] = key
       next = (next + 1) % maxSize
     },
     delete: remove,
