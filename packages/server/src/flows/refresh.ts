@@ -76,7 +76,7 @@ async function rotateUnused(
     successor: {
       id: randomUUID(),
       hash: hashRefreshToken(successor),
-      sealed: await sealSuccessor(presented, successor),
+      sealed: sealSuccessor(presented, successor),
     },
     at: now,
     idleExpiresAt: new Date(now.getTime() + deps.config.refreshIdleTtl * 1000),

@@ -1,6 +1,28 @@
 import { sql } from 'kysely'
-import type { Session, User } from './database.js'
+import type { Session, User, UsersTable } from './database.js'
 import type { Db } from './db.js'
+import { preparedAs } from './postgres-pool.js'
+
+// the user's columns, named: a prepared statement's `users.*` would stop working (its result type
+// changed) once a migration adds a column beside a running server. A record, so that a column
+// added to UsersTable and left out here fails to compile.
+const USER_COLUMNS: Record<keyof UsersTable, true> = {
+  id: true,
+  email: true,
+  email_normalized: true,
+  name: true,
+  password_hash: true,
+  roles: true,
+  email_verified: true,
+  disabled_at: true,
+  created_at: true,
+  updated_at: true,
+}
+const userColumns = sql.raw(
+  Object.keys(USER_COLUMNS)
+    .map((column) => `users.${column}`)
+    .join(', '),
+)
 
 export interface RefreshTokenRecord {
   id: string
@@ -100,8 +122,9 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
     async rotate({ hash, successor, at, idleExpiresAt }) {
       // FOR UPDATE OF the token: a parallel presentation of the same token waits here, then
       // re-checks `used_at is null` on the committed row and finds nothing, so exactly one wins
-      const result = await sql<User & { session_id: string; session_idle_expires_at: Date }>`
-        with current_token as (
+      const result = await sql<User & { session_id: string; session_idle_expires_at: Date }>`${sql.raw(
+        preparedAs('rotate_refresh_token'),
+      )}with current_token as (
           select t.id, t.session_id
           from refresh_tokens t
           join sessions s on s.id = t.session_id
@@ -124,7 +147,7 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
           from spent where sessions.id = spent.session_id
           returning sessions.id, sessions.user_id, sessions.idle_expires_at
         )
-        select users.*, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at
+        select ${userColumns}, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at
         from touched join users on users.id = touched.user_id
       `.execute(db)
       const row = result.rows[0]

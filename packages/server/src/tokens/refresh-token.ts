@@ -1,5 +1,5 @@
-import { createHash, hkdfSync, randomBytes } from 'node:crypto'
-import { seal, unseal } from '../keys/secret.js'
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
+import { unseal } from '../keys/secret.js'
 
 /** 32 random bytes, base64url: 256 bits, 43 characters. */
 export const newRefreshToken = (): string => randomBytes(32).toString('base64url')
@@ -15,11 +15,33 @@ export const hashRefreshToken = (token: string): Buffer => createHash('sha256').
 // The successor is kept sealed under a key only the holder of the parent token can derive, so a
 // repeat inside the grace window gets the same successor back while the database never holds a
 // usable token. HKDF with its own salt: the stored SHA-256 of the parent does not yield this key.
-const successorKey = (parent: string): Uint8Array =>
-  new Uint8Array(hkdfSync('sha256', parent, 'tessera refresh successor', 'v1', 32))
+const successorKey = (parent: string): Buffer =>
+  Buffer.from(hkdfSync('sha256', parent, 'tessera refresh successor', 'v1', 32))
 
-export const sealSuccessor = (parent: string, successor: string): Promise<string> =>
-  seal(successorKey(parent), successor)
+// AES-256-GCM, the cipher of the compact JWE (dir, A256GCM) this replaced, through node:crypto:
+// synchronous, at a sixth of the CPU of jose's WebCrypto round trip, on every rotation
+// (`npm run bench:sign`). Stored as `g1.` + base64url(iv ‖ ciphertext ‖ tag).
+const SEALED = 'g1.'
+const IV_BYTES = 12
+const TAG_BYTES = 16
 
-export const unsealSuccessor = (parent: string, sealed: string): Promise<string> =>
-  unseal(successorKey(parent), sealed)
+export function sealSuccessor(parent: string, successor: string): string {
+  const iv = randomBytes(IV_BYTES)
+  const cipher = createCipheriv('aes-256-gcm', successorKey(parent), iv, { authTagLength: TAG_BYTES })
+  const body = Buffer.concat([cipher.update(successor, 'utf8'), cipher.final()])
+  return SEALED + Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')
+}
+
+/** The successor {@link sealSuccessor} sealed; throws if `parent` is not its parent or it was altered. */
+export async function unsealSuccessor(parent: string, sealed: string): Promise<string> {
+  // a JWE, sealed by a version before this one: a repeat that raced an upgrade
+  if (!sealed.startsWith(SEALED)) return unseal(new Uint8Array(successorKey(parent)), sealed)
+  const bytes = Buffer.from(sealed.slice(SEALED.length), 'base64url')
+  if (bytes.length < IV_BYTES + TAG_BYTES) throw new Error('sealed successor too short')
+  const decipher = createDecipheriv('aes-256-gcm', successorKey(parent), bytes.subarray(0, IV_BYTES), {
+    authTagLength: TAG_BYTES,
+  })
+  decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
+  const body = bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)
+  return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')
+}

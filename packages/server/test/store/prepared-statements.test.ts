@@ -1,0 +1,65 @@
+import { sql } from 'kysely'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type DatabaseHandle, openDatabase } from '../../src/store/db.js'
+import { preparedAs } from '../../src/store/postgres-pool.js'
+import { freshDatabase, freshPostgresUrl, TEST_DATABASE_URL } from '../helpers/database.js'
+
+const cleanups: (() => Promise<void>)[] = []
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()))
+})
+
+/** A PostgreSQL database with a pool of one connection, so every statement shares one session. */
+async function oneConnection(): Promise<DatabaseHandle> {
+  const database = await freshPostgresUrl()
+  if (!database) throw new Error('TEST_DATABASE_URL is not set')
+  const handle = await openDatabase({ kind: 'postgres', url: database.url }, { poolSize: 1 })
+  cleanups.push(async () => {
+    await handle.close()
+    await database.drop()
+  })
+  return handle
+}
+
+const backendPid = async (handle: DatabaseHandle) =>
+  (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(handle.db)).rows[0]?.pid
+
+describe.skipIf(!TEST_DATABASE_URL)('prepared statements on PostgreSQL', () => {
+  it('prepares a marked statement once per connection and runs it with new parameters each time', async () => {
+    const handle = await oneConnection()
+    const double = (n: number) =>
+      sql<{ doubled: number }>`${sql.raw(preparedAs('test_double'))}select ${n}::int * 2 as doubled`.execute(
+        handle.db,
+      )
+    expect((await double(2)).rows).toEqual([{ doubled: 4 }])
+    expect((await double(21)).rows).toEqual([{ doubled: 42 }])
+    const prepared = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(handle.db)
+    expect(prepared.rows).toEqual([{ name: 'test_double' }])
+  })
+
+  it('still answers when a migration changed what a prepared statement returns, and replaces the connection', async () => {
+    const handle = await oneConnection()
+    await sql`create table widgets (id int)`.execute(handle.db)
+    await sql`insert into widgets values (1)`.execute(handle.db)
+    const widgets = () => sql`${sql.raw(preparedAs('test_widgets'))}select * from widgets`.execute(handle.db)
+    expect((await widgets()).rows).toEqual([{ id: 1 }])
+    const before = await backendPid(handle)
+    // what PostgreSQL refuses to run under the old plan: "cached plan must not change result type"
+    await sql`alter table widgets add column label text default 'new'`.execute(handle.db)
+    expect((await widgets()).rows).toEqual([{ id: 1, label: 'new' }])
+    // that connection kept the stale statement: the pool gave it up
+    expect(await backendPid(handle)).not.toBe(before)
+    expect((await widgets()).rows).toEqual([{ id: 1, label: 'new' }])
+  })
+})
+
+describe('the prepared-statement marker elsewhere', () => {
+  it('is a comment: the database runs the statement as it is', async () => {
+    const database = await freshDatabase()
+    cleanups.push(database.drop)
+    const result = await sql<{ one: number }>`${sql.raw(preparedAs('test_one'))}select 1 as one`.execute(
+      database.handle.db,
+    )
+    expect(result.rows).toEqual([{ one: 1 }])
+  })
+})
