@@ -110,3 +110,25 @@ export function describeLoads(runs: readonly LoadResult[], what = 'p99'): string
   const p99 = p99s[Math.floor((p99s.length - 1) / 2)] ?? Number.NaN
   return [`${what} ${p99 >= 100 ? p99.toFixed(0) : p99.toFixed(1)} ms`, ...loadFlags(runs)].join(', ')
 }
+
+/**
+ * Slices of one load taken as one: counts added, rates over the slices' total time, latencies
+ * the worst slice's (autocannon reports percentiles, which do not add up).
+ */
+export function combineLoads(slices: readonly LoadResult[], seconds: number): LoadResult {
+  const statuses: Record<string, number> = {}
+  for (const slice of slices) {
+    for (const [status, count] of Object.entries(slice.statuses))
+      statuses[status] = (statuses[status] ?? 0) + count
+  }
+  const sum = (of: (slice: LoadResult) => number) => slices.reduce((total, slice) => total + of(slice), 0)
+  return {
+    okPerSecond: sum((slice) => slice.ok) / seconds,
+    p50: Math.max(...slices.map((slice) => slice.p50)),
+    p99: Math.max(...slices.map((slice) => slice.p99)),
+    ok: sum((slice) => slice.ok),
+    answered: sum((slice) => slice.answered),
+    failed: sum((slice) => slice.failed),
+    statuses,
+  }
+}

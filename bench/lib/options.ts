@@ -8,7 +8,9 @@ export interface BenchParams {
   protectedRoute: {
     connections: number
     tokens: number
+    /** Seconds per subject and run, in `slices` turns. */
     duration: number
+    slices: number
     warmup: number
     verifyDuration: number
   }
@@ -36,7 +38,7 @@ export interface BenchOptions {
 
 const FULL: BenchParams = {
   runs: 3,
-  protectedRoute: { connections: 50, tokens: 10_000, duration: 5, warmup: 1, verifyDuration: 3 },
+  protectedRoute: { connections: 50, tokens: 10_000, duration: 5, slices: 5, warmup: 1, verifyDuration: 3 },
   login: {
     loginConnections: 8,
     healthConnections: 10,
@@ -46,7 +48,9 @@ const FULL: BenchParams = {
     argon2Duration: 5,
     bcryptCost: 12,
   },
-  refresh: { connections: [16, 64], duration: 5, warmup: 1, largeRows: 1_000_000 },
+  // the refresh warm-up is long: rotations per second still rose by half from the first to the
+  // fourth 3-second run of one server (JIT, PostgreSQL caches)
+  refresh: { connections: [16, 64], duration: 5, warmup: 4, largeRows: 1_000_000 },
   peer: { loginConnections: 8, sessionConnections: 50, loginDuration: 8, duration: 5 },
   footprint: { idleWait: 2 },
 }
@@ -54,7 +58,14 @@ const FULL: BenchParams = {
 // about a minute: one run each, short loads, no million-row database
 const QUICK: BenchParams = {
   runs: 1,
-  protectedRoute: { connections: 50, tokens: 10_000, duration: 1.5, warmup: 0.5, verifyDuration: 1 },
+  protectedRoute: {
+    connections: 50,
+    tokens: 10_000,
+    duration: 1.5,
+    slices: 3,
+    warmup: 0.5,
+    verifyDuration: 1,
+  },
   login: {
     loginConnections: 8,
     healthConnections: 10,
@@ -64,7 +75,7 @@ const QUICK: BenchParams = {
     argon2Duration: 2,
     bcryptCost: 12,
   },
-  refresh: { connections: [16, 64], duration: 1.5, warmup: 0.5, largeRows: 0 },
+  refresh: { connections: [16, 64], duration: 1.5, warmup: 2, largeRows: 0 },
   peer: { loginConnections: 8, sessionConnections: 50, loginDuration: 4, duration: 1.5 },
   footprint: { idleWait: 1 },
 }

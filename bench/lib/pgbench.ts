@@ -30,17 +30,25 @@ export interface PgbenchResult {
 const SUCCESSORS = 'select count(*) from refresh_tokens'
 
 /**
- * `pgbench -n -c <clients> -j 2 -T <seconds> -f pgbench-refresh.sql` against `database`. Throws
- * unless nearly every transaction inserted a successor: a script whose statement found no token
- * would be fast for nothing.
+ * How pgbench sends the statement: `prepared` as Tessera does on PostgreSQL (parsed and planned
+ * once per connection: `preparedAs` in packages/server/src/store/postgres-pool.ts), `simple` as
+ * pgbench does by default (parsed and planned every time, as Tessera did before).
+ */
+export type PgbenchMode = 'prepared' | 'simple'
+
+/**
+ * `pgbench -n -M <mode> -c <clients> -j 2 -T <seconds> -f pgbench-refresh.sql` against `database`.
+ * Throws unless nearly every transaction inserted a successor: a script whose statement found no
+ * token would be fast for nothing.
  */
 export async function pgbench(
   database: BenchDatabase,
   clients: number,
   seconds: number,
+  mode: PgbenchMode,
 ): Promise<PgbenchResult> {
   const before = await queryNumber(database.url, SUCCESSORS)
-  const result = await runPgbench(database, clients, seconds)
+  const result = await runPgbench(database, clients, seconds, mode)
   const inserted = (await queryNumber(database.url, SUCCESSORS)) - before
   if (inserted < result.transactions * 0.95) {
     throw new Error(
@@ -50,10 +58,17 @@ export async function pgbench(
   return result
 }
 
-function runPgbench(database: BenchDatabase, clients: number, seconds: number): Promise<PgbenchResult> {
+function runPgbench(
+  database: BenchDatabase,
+  clients: number,
+  seconds: number,
+  mode: PgbenchMode,
+): Promise<PgbenchResult> {
   const url = new URL(database.url)
   const args = [
     '-n',
+    '-M',
+    mode,
     '-c',
     String(clients),
     '-j',

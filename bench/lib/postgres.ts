@@ -1,3 +1,4 @@
+import { readdir, readFile } from 'node:fs/promises'
 import pg from 'pg'
 
 /** The server database the harness creates its throwaway databases beside. */
@@ -77,4 +78,31 @@ export function queryNumber(url: string, query: string): Promise<number> {
     const result = await client.query({ text: query, rowMode: 'array' })
     return Number(result.rows[0]?.[0])
   })
+}
+
+/**
+ * CPU time (seconds, user + system) PostgreSQL's processes on this machine have used so far: the
+ * live ones, plus the backends that have exited, which the postmaster has reaped into its
+ * children's times. The difference over a run is what the run cost PostgreSQL. Undefined when no
+ * local PostgreSQL process is found (a remote BENCH_DATABASE_URL).
+ */
+export async function postgresCpuSeconds(): Promise<number | undefined> {
+  let ticks = 0
+  let found = false
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = await readFile(`/proc/${entry}/stat`, 'utf8')
+    } catch {
+      continue // exited meanwhile
+    }
+    const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    if (command !== 'postgres') continue
+    found = true
+    // after the command: utime, stime, cutime, cstime are the 12th to 15th fields
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+  }
+  return found ? ticks / 100 : undefined
 }

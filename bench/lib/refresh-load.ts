@@ -1,11 +1,12 @@
-import { Agent, request } from 'node:http'
+import { type Answer, keepAliveClient } from './keep-alive-client.js'
 import { quantile } from './stats.js'
 
 /**
  * A small closed-loop load for refresh rotation, which autocannon cannot drive: each refresh spends
  * its token, so each connection must send the successor it was just given. `connections` workers,
- * each with its own keep-alive socket and its own session, POST /auth/refresh back to back until
- * the duration is over. A worker whose session breaks (an error or a non-200) takes a spare one.
+ * each with its own keep-alive connection ({@link keepAliveClient}) and its own session, POST
+ * /auth/refresh back to back until the duration is over. A worker whose session breaks (an error
+ * or a non-200) takes a spare one.
  */
 export interface RefreshLoadOptions {
   url: string
@@ -28,37 +29,6 @@ export interface RefreshLoadResult {
 
 const TIMEOUT_MS = 10_000
 
-interface Answer {
-  status: number
-  body: string
-}
-
-function post(agent: Agent, url: URL, body: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        agent,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        timeout: TIMEOUT_MS,
-      },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          text += chunk
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
-        res.on('error', reject)
-      },
-    )
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
 export async function refreshLoad(options: RefreshLoadOptions): Promise<RefreshLoadResult> {
   const url = new URL('/auth/refresh', options.url)
   if (url.hostname !== '127.0.0.1') throw new Error('load goes only to 127.0.0.1')
@@ -72,14 +42,14 @@ export async function refreshLoad(options: RefreshLoadOptions): Promise<RefreshL
   const end = started + options.duration * 1000
 
   const worker = async () => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const client = keepAliveClient(Number(url.port), TIMEOUT_MS)
     let token = options.pool.pop()
     try {
       while (token !== undefined && performance.now() < end) {
         const sent = performance.now()
         let answer: Answer
         try {
-          answer = await post(agent, url, JSON.stringify({ refreshToken: token }))
+          answer = await client.post(url.pathname, JSON.stringify({ refreshToken: token }))
         } catch {
           answer = { status: 0, body: '' }
         }
@@ -93,7 +63,7 @@ export async function refreshLoad(options: RefreshLoadOptions): Promise<RefreshL
         }
       }
     } finally {
-      agent.destroy()
+      client.close()
       if (token !== undefined) options.pool.push(token)
     }
   }

@@ -6,11 +6,11 @@
  * /healthz with no logins. The tutorial stack (Express + bcryptjs cost 12) under the same flood.
  */
 import { defaultHashConcurrency } from '../../packages/server/src/config.js'
-import { type Child, startServerScript } from '../lib/children.js'
+import { type Child, cpuSeconds, startServerScript } from '../lib/children.js'
 import { type BenchContext, eachRun } from '../lib/context.js'
 import { type Figure, figure } from '../lib/figures.js'
 import { describeLoads, expectOk, type LoadResult, load, loadFlags } from '../lib/load.js'
-import { createDatabase } from '../lib/postgres.js'
+import { createDatabase, postgresCpuSeconds } from '../lib/postgres.js'
 import { startProbe } from '../lib/probe.js'
 import { median } from '../lib/stats.js'
 import { BENCH_PASSWORD, registerUsers, startTesseraServe } from '../lib/tessera-serve.js'
@@ -63,26 +63,43 @@ export async function login(context: BenchContext): Promise<Figure[]> {
 
     const health = (url: string, duration: number) =>
       load({ url: `${url}/healthz`, connections: params.healthConnections, duration })
-    const flood = async (url: string, loginPath: string): Promise<Flood> => {
+    const logins = (url: string, loginPath: string) => {
       let next = 0
-      const [logins, healthDuring] = await Promise.all([
-        load({
-          url: `${url}${loginPath}`,
-          connections: params.loginConnections,
-          duration: params.duration,
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          setupRequest: (request) => ({ ...request, body: loginBody(next++) }),
-        }),
+      return load({
+        url: `${url}${loginPath}`,
+        connections: params.loginConnections,
+        duration: params.duration,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: loginBody(next++) }),
+      })
+    }
+    const flood = async (url: string, loginPath: string): Promise<Flood> => {
+      const [loginsDuring, healthDuring] = await Promise.all([
+        logins(url, loginPath),
         health(url, params.duration),
       ])
-      return { logins, health: healthDuring }
+      return { logins: loginsDuring, health: healthDuring }
     }
 
     const quiet = new Map<string, LoadResult[]>()
     const floods = new Map<string, Flood[]>()
     const argon2Runs: number[] = []
+    // Tessera's logins with nothing beside them: what login costs beyond its hash
+    const alone: LoadResult[] = []
+    // CPU per login alone, milliseconds: the server process (argon2 included), PostgreSQL
+    const aloneCpu: { server: number; postgres: number }[] = []
     await eachRun(context, async () => {
+      context.log('  tessera: logins alone')
+      const [serverBefore, postgresBefore] = [await cpuSeconds(tessera.child.pid), await postgresCpuSeconds()]
+      const result = await logins(tessera.url, '/auth/login')
+      const [serverAfter, postgresAfter] = [await cpuSeconds(tessera.child.pid), await postgresCpuSeconds()]
+      const perLogin = (seconds: number) => (seconds / Math.max(1, result.answered)) * 1000
+      alone.push(result)
+      aloneCpu.push({
+        server: perLogin(serverAfter - serverBefore),
+        postgres: perLogin((postgresAfter ?? Number.NaN) - (postgresBefore ?? Number.NaN)),
+      })
       for (const stack of stacks) {
         context.log(`  ${stack.key}: /healthz alone, then logins + /healthz`)
         quiet.set(stack.key, [...(quiet.get(stack.key) ?? []), await health(stack.url, params.quietDuration)])
@@ -113,7 +130,22 @@ export async function login(context: BenchContext): Promise<Figure[]> {
     const conns = `${params.loginConnections} conn + /healthz ${params.healthConnections} conn`
     const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4)
 
+    const argon2Baseline = {
+      label: `raw argon2id verify (m=19456,t=2,p=1), ${hashConcurrency} at once as the server, ${threads} libuv threads`,
+      unit: 'verify/s',
+      runs: argon2Runs,
+    }
     return [
+      figure({
+        id: 'login.tessera.logins-alone',
+        scenario: 'login',
+        subject: 'tessera serve (PostgreSQL)',
+        metric: `logins/s, ${params.loginConnections} conn, nothing else`,
+        unit: 'logins/s',
+        runs: alone.map((r) => r.okPerSecond),
+        detail: `${describeLoads(alone, 'login p99')}; CPU/login: server ${median(aloneCpu.map((c) => c.server)).toFixed(1)} ms, PostgreSQL ${median(aloneCpu.map((c) => c.postgres)).toFixed(2)} ms`,
+        baseline: argon2Baseline,
+      }),
       figure({
         id: 'login.tessera.logins',
         scenario: 'login',
@@ -122,11 +154,7 @@ export async function login(context: BenchContext): Promise<Figure[]> {
         unit: 'logins/s',
         runs: loginsPerSecond('tessera'),
         detail: loginDetail('tessera'),
-        baseline: {
-          label: `raw argon2id verify (m=19456,t=2,p=1), ${hashConcurrency} at once as the server, ${threads} libuv threads`,
-          unit: 'verify/s',
-          runs: argon2Runs,
-        },
+        baseline: argon2Baseline,
         goal: { kind: 'ratio-at-least', threshold: 0.9 },
       }),
       figure({

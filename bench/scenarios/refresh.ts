@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import { type Child, cpuSeconds, rssMb, startScript, waitForMessage } from '../lib/children.js'
 import { type BenchContext, eachRun } from '../lib/context.js'
 import { type Figure, figure } from '../lib/figures.js'
-import { PGBENCH_ROWS, pgbench, runSqlFile } from '../lib/pgbench.js'
-import { type BenchDatabase, createDatabase } from '../lib/postgres.js'
+import { PGBENCH_ROWS, type PgbenchMode, pgbench, runSqlFile } from '../lib/pgbench.js'
+import { type BenchDatabase, createDatabase, postgresCpuSeconds } from '../lib/postgres.js'
 import { type RefreshLoadResult, refreshLoad } from '../lib/refresh-load.js'
 import { median, sleep } from '../lib/stats.js'
 import { startTesseraServe, TESSERA_ENV } from '../lib/tessera-serve.js'
@@ -39,9 +39,22 @@ async function seedSessions(env: Record<string, string>, count: number): Promise
   }
 }
 
-/** A refresh run and the server CPU time it took per rotation (milliseconds). */
+/** A refresh run and the CPU time it took per rotation (milliseconds). */
 interface Rotations extends RefreshLoadResult {
+  /** The server process, all threads. */
   cpuPerRotation: number
+  /** PostgreSQL's processes; NaN on PGlite (inside the server) or a remote database. */
+  postgresCpuPerRotation: number
+  /** The harness's refresh loop. */
+  loadCpuPerRotation: number
+}
+
+/** What `work` cost PostgreSQL's processes, in seconds of CPU (NaN when they cannot be seen). */
+async function postgresCpuOf<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const before = await postgresCpuSeconds()
+  const result = await work()
+  const after = await postgresCpuSeconds()
+  return [result, before === undefined || after === undefined ? Number.NaN : after - before]
 }
 
 interface Measured {
@@ -80,7 +93,10 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
         env: { TESSERA_DATA_DIR: join(context.tmpDir, 'refresh') },
       },
     ]
-    const pgbenchRuns = new Map<number, number[]>()
+    // by `${mode} ${connections}`: tx/s, and PostgreSQL's CPU per transaction in milliseconds
+    const pgbenchRuns = new Map<string, number[]>()
+    const pgbenchCpu = new Map<string, number[]>()
+    const PGBENCH_MODES: PgbenchMode[] = ['prepared', 'simple']
     const measured: Measured[] = []
 
     for (const backend of backends) {
@@ -99,21 +115,34 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
           for (const n of backend.connections ?? connections) {
             context.log(`  ${backend.label}: ${n} connections`)
             const cpuBefore = await cpuSeconds(server.child.pid)
-            const result = await refreshLoad({
-              url: server.url,
-              connections: n,
-              duration: params.duration,
-              pool,
-            })
+            const loadBefore = process.cpuUsage()
+            const [result, postgresCpu] = await postgresCpuOf(() =>
+              refreshLoad({ url: server.url, connections: n, duration: params.duration, pool }),
+            )
+            const load = process.cpuUsage(loadBefore)
             const cpu = (await cpuSeconds(server.child.pid)) - cpuBefore
+            const perRotation = (seconds: number) => (seconds / Math.max(1, result.rotations)) * 1000
             into.set(n, [
               ...(into.get(n) ?? []),
-              { ...result, cpuPerRotation: (cpu / Math.max(1, result.rotations)) * 1000 },
+              {
+                ...result,
+                cpuPerRotation: perRotation(cpu),
+                // PGlite runs inside the server: its CPU is in the server's figure
+                postgresCpuPerRotation: backend.key === 'pglite' ? Number.NaN : perRotation(postgresCpu),
+                loadCpuPerRotation: perRotation((load.user + load.system) / 1e6),
+              },
             ])
-            if (withPgbench) {
-              context.log(`  pgbench: ${n} clients`)
-              const result = await pgbench(postgresDb, n, params.duration)
-              pgbenchRuns.set(n, [...(pgbenchRuns.get(n) ?? []), result.tps])
+            for (const mode of withPgbench ? PGBENCH_MODES : []) {
+              context.log(`  pgbench -M ${mode}: ${n} clients`)
+              const [result, postgresCpu] = await postgresCpuOf(() =>
+                pgbench(postgresDb, n, params.duration, mode),
+              )
+              const key = `${mode} ${n}`
+              pgbenchRuns.set(key, [...(pgbenchRuns.get(key) ?? []), result.tps])
+              pgbenchCpu.set(key, [
+                ...(pgbenchCpu.get(key) ?? []),
+                (postgresCpu / Math.max(1, result.transactions)) * 1000,
+              ])
             }
           }
         })
@@ -134,32 +163,49 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
     }
 
     const figures: Figure[] = []
+    const cpuText = (runs: number[]) => `${median(runs).toFixed(2)} ms`
     const failedText = (results: RefreshLoadResult[]) => {
       const failed = results.reduce((sum, r) => sum + r.failed, 0)
       return failed ? `, ${failed} failed!` : ''
     }
+    const pgbenchBaseline = (mode: PgbenchMode, n: number) => ({
+      label: `pgbench -M ${mode}, same SQL, PostgreSQL, -c ${n} -j 2 (PostgreSQL ${cpuText(pgbenchCpu.get(`${mode} ${n}`) ?? [])} CPU/tx)`,
+      unit: 'tx/s',
+      runs: pgbenchRuns.get(`${mode} ${n}`) ?? [],
+    })
     for (const { backend, rotations } of measured) {
       for (const n of backend.connections ?? connections) {
         const results = rotations.get(n) ?? []
+        const measuredRotations = {
+          scenario: 'refresh',
+          subject: backend.label,
+          unit: 'rotations/s',
+          runs: results.map((r) => r.rotationsPerSecond),
+          detail: `p50 ${median(results.map((r) => r.p50)).toFixed(1)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(1)} ms; CPU/rotation: server ${cpuText(results.map((r) => r.cpuPerRotation))}${backend.key === 'pglite' ? ' (PGlite included)' : `, PostgreSQL ${cpuText(results.map((r) => r.postgresCpuPerRotation))}`}, load ${cpuText(results.map((r) => r.loadCpuPerRotation))}${failedText(results)}`,
+        } as const
+        // like for like: pgbench sends the statement prepared, as the server does on PostgreSQL
         figures.push(
           figure({
+            ...measuredRotations,
             id: `refresh.${backend.key}.c${n}`,
-            scenario: 'refresh',
-            subject: backend.label,
             metric: `rotations/s, ${n} conn`,
-            unit: 'rotations/s',
-            runs: results.map((r) => r.rotationsPerSecond),
-            detail: `p50 ${median(results.map((r) => r.p50)).toFixed(1)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(1)} ms, ${median(results.map((r) => r.cpuPerRotation)).toFixed(2)} ms server CPU/rotation${failedText(results)}`,
-            baseline: {
-              label: `pgbench, same SQL, PostgreSQL, -c ${n} -j 2`,
-              unit: 'tx/s',
-              runs: pgbenchRuns.get(n) ?? [],
-            },
+            baseline: pgbenchBaseline('prepared', n),
             ...(backend.key === 'postgres' && n === 16
               ? { goal: { kind: 'ratio-at-least', threshold: 0.7 } }
               : {}),
           }),
         )
+        // against pgbench's default, which parses and plans the statement every time
+        if (backend.key === 'postgres') {
+          figures.push(
+            figure({
+              ...measuredRotations,
+              id: `refresh.${backend.key}.c${n}.simple`,
+              metric: `rotations/s, ${n} conn (vs pgbench default)`,
+              baseline: pgbenchBaseline('simple', n),
+            }),
+          )
+        }
       }
     }
     const postgres = measured.find((m) => m.backend.key === 'postgres')
