@@ -26,6 +26,12 @@ export interface Config {
   readonly databaseTimeout: number
   /** `TESSERA_DB_POOL_SIZE`: PostgreSQL connections one server process keeps open at most. */
   readonly databasePoolSize: number
+  /**
+   * `TESSERA_DB_PREPARED_STATEMENTS`: prepare the hot statements (the refresh rotation) once per
+   * PostgreSQL connection. Off behind a pooler that hands one client several server connections
+   * and does not track prepared statements (PgBouncer in transaction mode before 1.21).
+   */
+  readonly databasePreparedStatements: boolean
   readonly redisUrl: string | undefined
   /** `TESSERA_SECRET`; when unset outside production, main.ts generates one into the data dir. */
   readonly secret: string | undefined
@@ -375,6 +381,7 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     database,
     databaseTimeout: duration('TESSERA_DB_TIMEOUT', '5s', 1),
     databasePoolSize: integer('TESSERA_DB_POOL_SIZE', 10, 1, 1000),
+    databasePreparedStatements: boolean('TESSERA_DB_PREPARED_STATEMENTS', true, 'on', 'off'),
     redisUrl,
     secret,
     secretPrevious,

@@ -160,6 +160,7 @@ export async function openTesseraDatabase(
       options.database ??
       (await openDatabase(config.database, {
         poolSize: config.databasePoolSize,
+        preparedStatements: config.databasePreparedStatements,
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       }))
     if (migrate && !separateMigration) await migrateToLatest(database.db)

@@ -191,6 +191,11 @@ describe('parseConfig values', () => {
     expect(parse({ TESSERA_RATE_LIMIT: 'on' }).rateLimit).toBe(true)
   })
 
+  it('prepares hot statements unless TESSERA_DB_PREPARED_STATEMENTS is off', () => {
+    expect(parse({}).databasePreparedStatements).toBe(true)
+    expect(parse({ TESSERA_DB_PREPARED_STATEMENTS: 'off' }).databasePreparedStatements).toBe(false)
+  })
+
   it('accepts trusted proxies as addresses and CIDRs', () => {
     expect(parse({ TESSERA_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,::1' }).trustProxy).toEqual([
       '10.0.0.0/8',
@@ -262,6 +267,11 @@ describe('parseConfig refuses invalid values, naming the variable', () => {
     ['an unknown log level', { LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     ['no password hashing at all', { TESSERA_HASH_CONCURRENCY: '0' }, 'TESSERA_HASH_CONCURRENCY'],
     ['a database pool of no connections', { TESSERA_DB_POOL_SIZE: '0' }, 'TESSERA_DB_POOL_SIZE'],
+    [
+      'a prepared-statements switch that is neither on nor off',
+      { TESSERA_DB_PREPARED_STATEMENTS: 'yes' },
+      'TESSERA_DB_PREPARED_STATEMENTS',
+    ],
     ['a hashing queue that is not a count', { TESSERA_HASH_QUEUE: 'lots' }, 'TESSERA_HASH_QUEUE'],
     ['a hashing wait of 0 s', { TESSERA_HASH_QUEUE_TIMEOUT: '0' }, 'TESSERA_HASH_QUEUE_TIMEOUT'],
   ])('%s', (_what, env, variable, text) => {

@@ -17,6 +17,8 @@ export interface DatabaseHandle {
 export interface OpenDatabaseOptions {
   /** PostgreSQL pool size. */
   poolSize?: number
+  /** Prepare the statements marked with `preparedAs` once per PostgreSQL connection. Default true. */
+  preparedStatements?: boolean
   /**
    * Milliseconds any one wait on PostgreSQL may take (a connection, a statement) before failing
    * with an error that classifies as unavailable. Unset: connecting is bounded by 5 s, statements
@@ -35,6 +37,7 @@ export async function openDatabase(
     const pool = createPostgresPool({
       url: target.url,
       size: options.poolSize ?? 10,
+      preparedStatements: options.preparedStatements ?? true,
       connectTimeoutMs: options.timeoutMs ?? 5000,
       statementTimeoutMs: options.timeoutMs,
     })

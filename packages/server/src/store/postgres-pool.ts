@@ -10,6 +10,8 @@ export interface PostgresPoolOptions {
   connectTimeoutMs: number
   /** Milliseconds each statement may take, on the client and on the server; unset: no bound. */
   statementTimeoutMs?: number | undefined
+  /** Prepare statements marked with {@link preparedAs}; false: run them as any other. */
+  preparedStatements: boolean
 }
 
 /**
@@ -41,7 +43,7 @@ export function createPostgresPool(options: PostgresPoolOptions): PostgresPool {
   // nor may a checked-out one (pg-pool listens only while a client is idle): its query reports it
   pool.on('connect', (client) => client.on('error', () => {}))
   return {
-    connect: async () => checkedOut(await pool.connect()),
+    connect: async () => checkedOut(await pool.connect(), options.preparedStatements),
     end: () => pool.end(),
   }
 }
@@ -72,7 +74,7 @@ const isStalePlan = (error: unknown): boolean =>
  * does not wait out a second timeout) and the release destroys the connection, which makes
  * PostgreSQL roll back whatever it had begun.
  */
-function checkedOut(client: pg.PoolClient): PostgresPoolClient {
+function checkedOut(client: pg.PoolClient, prepare: boolean): PostgresPoolClient {
   let failure: unknown
   let stale = false
   function query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>
@@ -89,7 +91,7 @@ function checkedOut(client: pg.PoolClient): PostgresPoolClient {
     if (failure !== undefined) {
       throw new Error('database connection discarded after an earlier failure', { cause: failure })
     }
-    const name = PREPARED.exec(sql)?.[1]
+    const name = prepare ? PREPARED.exec(sql)?.[1] : undefined
     try {
       const values = [...parameters]
       return (await client.query(

@@ -10,10 +10,13 @@ afterEach(async () => {
 })
 
 /** A PostgreSQL database with a pool of one connection, so every statement shares one session. */
-async function oneConnection(): Promise<DatabaseHandle> {
+async function oneConnection(preparedStatements = true): Promise<DatabaseHandle> {
   const database = await freshPostgresUrl()
   if (!database) throw new Error('TEST_DATABASE_URL is not set')
-  const handle = await openDatabase({ kind: 'postgres', url: database.url }, { poolSize: 1 })
+  const handle = await openDatabase(
+    { kind: 'postgres', url: database.url },
+    { poolSize: 1, preparedStatements },
+  )
   cleanups.push(async () => {
     await handle.close()
     await database.drop()
@@ -35,6 +38,16 @@ describe.skipIf(!TEST_DATABASE_URL)('prepared statements on PostgreSQL', () => {
     expect((await double(21)).rows).toEqual([{ doubled: 42 }])
     const prepared = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(handle.db)
     expect(prepared.rows).toEqual([{ name: 'test_double' }])
+  })
+
+  it('prepares nothing with preparedStatements off (TESSERA_DB_PREPARED_STATEMENTS=off)', async () => {
+    const handle = await oneConnection(false)
+    const one = () =>
+      sql<{ one: number }>`${sql.raw(preparedAs('test_off'))}select 1 as one`.execute(handle.db)
+    expect((await one()).rows).toEqual([{ one: 1 }])
+    expect((await one()).rows).toEqual([{ one: 1 }])
+    const prepared = await sql`select name from pg_prepared_statements`.execute(handle.db)
+    expect(prepared.rows).toEqual([])
   })
 
   it('still answers when a migration changed what a prepared statement returns, and replaces the connection', async () => {
