@@ -87,6 +87,34 @@ describe.each(FRAMEWORKS)('$framework middleware against a running Tessera', ({ 
       expectProblem(await app.get('/me', { authorization: `Basic ${btoa('a:b')}` }), 'TOKEN_MISSING')
       expectProblem(await app.get('/me', { authorization: 'Bearer' }), 'TOKEN_INVALID')
       expectProblem(await app.get('/me', { authorization: 'Bearer a b' }), 'TOKEN_INVALID')
+      expectProblem(await app.get('/me', { authorization: `Bearer\t${user.accessToken}` }), 'TOKEN_INVALID')
+      expectProblem(await app.get('/maybe', { authorization: 'Bearer' }), 'TOKEN_INVALID')
+    })
+
+    it('reads the token after any number of spaces', async () => {
+      const result = await app.get('/me', { authorization: `Bearer   ${user.accessToken}` })
+      expect(result.status, result.text).toBe(200)
+    })
+
+    it('refuses a remembered token with characters outside base64url added or swapped in', async () => {
+      // remembered first: the bearer reader does not scan the characters, the verifier must
+      expect((await app.get('/me', bearer(user.accessToken))).status).toBe(200)
+      const token = user.accessToken
+      const [header, payload, signature] = token.split('.')
+      const variants = [
+        `${token}=`,
+        `${token}~`,
+        `${token}/`,
+        `${token}.`,
+        `${header}.${payload}+${signature}`,
+        `${token.slice(0, 10)}+${token.slice(11)}`,
+        `${token.slice(0, -1)}~`,
+      ]
+      for (const variant of variants) {
+        expectProblem(await app.get('/me', bearer(variant)), 'TOKEN_INVALID')
+        expectProblem(await app.get('/maybe', bearer(variant)), 'TOKEN_INVALID')
+      }
+      expect((await app.get('/me', bearer(user.accessToken))).status).toBe(200)
     })
 
     it('answers 401 TOKEN_EXPIRED for a genuine token past exp, which the client refreshes on', async () => {
