@@ -55,7 +55,7 @@ const FULL: BenchParams = {
   footprint: { idleWait: 2 },
 }
 
-// one run each, short loads, no million-row database: about three minutes, most of it start-ups
+// one run each, short loads, no million-row database: about three minutes (189 s from a fresh clone), most of it start-ups
 const QUICK: BenchParams = {
   runs: 1,
   protectedRoute: {
