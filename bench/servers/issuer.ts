@@ -26,20 +26,19 @@ if (!file || !hs256Secret) throw new Error('BENCH_TOKENS_FILE and BENCH_HS256_SE
 const config = parseConfig({ ...process.env, DATABASE_URL: 'memory://' })
 const tessera = await createTessera(config, { logger: false })
 
-// signed a batch at a time: the RS256 signatures run on libuv's pool, one per core at once
-const BATCH = 64
+// fast-jwt signs on this thread (about 0.28 ms per RS256 token, under 3 s for 10,000); the server
+// listens only once every token is written, so nothing waits on its event loop meanwhile
 const rs256: string[] = []
-for (let first = 0; first < count; first += BATCH) {
-  const batch = Array.from({ length: Math.min(BATCH, count - first) }, (_, k) =>
-    issueAccessToken(tessera.deps, {
+for (let k = 0; k < count; k++) {
+  rs256.push(
+    await issueAccessToken(tessera.deps, {
       userId: randomUUID(),
       sessionId: randomUUID(),
       roles: ['user'],
-      email: `bench-${first + k}@example.com`,
+      email: `bench-${k}@example.com`,
       emailVerified: true,
     }),
   )
-  rs256.push(...(await Promise.all(batch)))
 }
 // the tutorial stack's tokens: the same claims, HS256 under a string secret, signed as a tutorial would
 const hs256 = rs256.map((token) => jwt.sign(decodeJwt(token), hs256Secret, { algorithm: 'HS256' }))
