@@ -1,4 +1,4 @@
-/** The problem codes a Tessera server answers with (API.md, "Errors"). */
+/** The problem codes a Tessera server answers with (docs/api.md, "Errors"). */
 export const SERVER_ERROR_CODES = [
   'VALIDATION_FAILED',
   'MALFORMED_REQUEST',
@@ -19,6 +19,10 @@ export const SERVER_ERROR_CODES = [
   'RATE_LIMITED',
   'ONE_TIME_TOKEN_INVALID',
   'NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'REQUEST_TIMEOUT',
+  'URI_TOO_LONG',
+  'HEADERS_TOO_LARGE',
   'SERVICE_UNAVAILABLE',
   'INTERNAL',
 ] as const

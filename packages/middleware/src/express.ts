@@ -69,7 +69,7 @@ interface Settings {
 }
 
 const DEFAULT_SETTINGS: Settings = {
-  getToken: (req) => bearerToken(req.headers.authorization),
+  getToken: (req) => bearerToken(req.headers.authorization, req.rawHeaders),
   realm: DEFAULT_REALM,
   onError: undefined,
 }

@@ -73,7 +73,7 @@ interface Settings {
 }
 
 const DEFAULT_SETTINGS: Settings = {
-  getToken: (request) => bearerToken(request.headers.authorization),
+  getToken: (request) => bearerToken(request.headers.authorization, request.raw.rawHeaders),
   realm: DEFAULT_REALM,
   onError: undefined,
 }

@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto'
+import { connect } from 'node:net'
 import { decodeProtectedHeader, generateKeyPair, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createVerifier } from '../src/index.js'
@@ -89,6 +90,23 @@ describe.each(FRAMEWORKS)('$framework middleware against a running Tessera', ({ 
       expectProblem(await app.get('/me', { authorization: 'Bearer a b' }), 'TOKEN_INVALID')
       expectProblem(await app.get('/me', { authorization: `Bearer\t${user.accessToken}` }), 'TOKEN_INVALID')
       expectProblem(await app.get('/maybe', { authorization: 'Bearer' }), 'TOKEN_INVALID')
+    })
+
+    it('refuses two Authorization headers (401 TOKEN_INVALID) rather than using the first', async () => {
+      const url = new URL(app.url)
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname)
+        const chunks: Buffer[] = []
+        socket.on('data', (chunk) => chunks.push(chunk))
+        socket.on('error', reject)
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')))
+        socket.write(
+          `GET /me HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${user.accessToken}\r\n` +
+            'Authorization: Bearer x.y.z\r\nConnection: close\r\n\r\n',
+        )
+      })
+      expect(answer.split('\r\n', 1)[0]).toBe('HTTP/1.1 401 Unauthorized')
+      expect(answer).toContain('"code":"TOKEN_INVALID"')
     })
 
     it('reads the token after any number of spaces', async () => {

@@ -151,6 +151,17 @@ describe('verify', () => {
     expect((await authError(local({ clock, clockTolerance: 2 }).verify(token))).code).toBe('TOKEN_EXPIRED')
   })
 
+  it('refuses a token issued in the future, beyond clockTolerance', async () => {
+    const now = new Date('2030-01-01T00:00:00Z')
+    const clock = { now: () => now }
+    const token = await signed(accessClaims(ISSUER, { iat: epoch(now) + 3, exp: epoch(now) + 903 }))
+    const error = await authError(local({ clock }).verify(token))
+    expect(error.code).toBe('TOKEN_INVALID')
+    expect(error.cause).toMatchObject({ code: 'FAST_JWT_INVALID_CLAIM_VALUE' })
+    await expect(local({ clock, clockTolerance: 3 }).verify(token)).resolves.toMatchObject({ iss: ISSUER })
+    expect((await authError(local({ clock, clockTolerance: 2 }).verify(token))).code).toBe('TOKEN_INVALID')
+  })
+
   it('requires the claims of requiredClaims on top of the defaults', async () => {
     const { sid: _sid, ...withoutSid } = accessClaims(ISSUER)
     const token = await signed(withoutSid)

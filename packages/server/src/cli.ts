@@ -13,9 +13,15 @@ import { type Config, ConfigError, defaultHashConcurrency, parseConfig, parseWor
 import { DataDirLockedError } from './data-dir-lock.js'
 import { TesseraError } from './errors.js'
 import type { AuthEvents } from './events.js'
-import { normalizeEmail } from './flows/email.js'
 import { type KeyInfo, listKeys, reencryptKeys, rotateKey } from './flows/keys.js'
-import { changeRoles, createUser, deleteUser, disableUser, enableUser } from './flows/manage-users.js'
+import {
+  changeRoles,
+  createUser,
+  deleteUser,
+  disableUser,
+  enableUser,
+  findUser,
+} from './flows/manage-users.js'
 import { auditRetentionTask, runHousekeeping } from './housekeeping.js'
 import { createLogger } from './logging.js'
 import { createPasswordHasher } from './passwords/hasher.js'
@@ -44,9 +50,12 @@ Commands:
                                         create a user; the password is read from a prompt or stdin
   users roles --email E [--add R]... [--remove R]...
                                         change a user's roles
-  users disable --email E               disable an account and end every session of it at once
-  users enable --email E                enable a disabled account
-  users delete --email E [--yes]        delete an account and its sessions; asks first unless --yes
+  users disable --email E|--id ID       disable an account and end every session of it at once
+  users enable --email E|--id ID        enable a disabled account
+  users delete --email E|--id ID [--yes]
+                                        delete an account and its sessions; asks first unless --yes
+  users conflicts                       accounts that share a mailbox with an older one (found when
+                                        the email rule changed); never merged: delete or keep by --id
   housekeeping                          delete dead sessions and spent tokens now (servers do it
                                         every TESSERA_HOUSEKEEPING_INTERVAL)
   help                                  show this text
@@ -324,7 +333,8 @@ async function withEvents<T>(stores: Stores, work: (events: AuthEvents) => Promi
 
 const USERS_USAGE =
   'Usage: tessera users create --email E [--role R]… [--name N] | tessera users roles --email E [--add R]… [--remove R]…\n' +
-  '       tessera users disable --email E | tessera users enable --email E | tessera users delete --email E [--yes]\n'
+  '       tessera users disable|enable --email E|--id ID | tessera users delete --email E|--id ID [--yes]\n' +
+  '       tessera users conflicts\n'
 
 async function usersCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args
@@ -377,6 +387,19 @@ async function usersCommand(config: Config, args: string[]): Promise<number> {
     })
   }
   if (sub === 'disable' || sub === 'enable' || sub === 'delete') return lifecycleCommand(config, sub, rest)
+  if (sub === 'conflicts') {
+    parseArgs({ args: rest, options: {}, strict: true })
+    return withStores(config, 'users conflicts', async (stores) => {
+      const conflicts = await stores.users.emailKeyConflicts()
+      if (conflicts.length === 0) process.stdout.write('No accounts share a mailbox.\n')
+      for (const conflict of conflicts) {
+        process.stdout.write(
+          `${conflict.userId}  ${conflict.email}  created ${conflict.createdAt.toISOString()}  ` +
+            `(the address signs in to ${conflict.heldBy.email ?? 'a deleted account'} ${conflict.heldBy.userId})\n`,
+        )
+      }
+    })
+  }
   return usage(USERS_USAGE)
 }
 
@@ -388,11 +411,18 @@ async function lifecycleCommand(
 ): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { email: { type: 'string' }, ...(sub === 'delete' ? { yes: { type: 'boolean' } } : {}) },
+    options: {
+      email: { type: 'string' },
+      id: { type: 'string' },
+      ...(sub === 'delete' ? { yes: { type: 'boolean' } } : {}),
+    },
     strict: true,
   })
-  const email = values.email
-  if (typeof email !== 'string' || email === '') return usage(`--email is required\n${USERS_USAGE}`)
+  if (values.email !== undefined && values.id !== undefined)
+    return usage(`give --email or --id, not both\n${USERS_USAGE}`)
+  // an id names the account directly (findUser takes either)
+  const email = values.email ?? values.id ?? ''
+  if (email === '') return usage(`--email is required (or --id)\n${USERS_USAGE}`)
   const confirmed = values.yes === true
   // a script that forgot --yes must not delete: without a terminal nobody can answer the question
   if (sub === 'delete' && !confirmed && !process.stdin.isTTY) {
@@ -412,8 +442,7 @@ async function lifecycleCommand(
       } else {
         if (!confirmed) {
           // asked only about an account that exists
-          const user = await stores.users.findByEmail(normalizeEmail(email).normalized)
-          if (!user) throw new TesseraError('NOT_FOUND', { detail: `No user with email ${email}.` })
+          const user = await findUser(stores, email)
           const yes = await confirm(
             process.stdin,
             process.stderr,

@@ -78,6 +78,13 @@ export interface Config {
   /** Body limit for auth routes, in bytes. */
   readonly bodyLimit: number
   /**
+   * `TESSERA_REQUEST_TIMEOUT`: seconds a whole request (headers and body) may take to arrive;
+   * a client that trickles its body is answered 408 and cut off, rather than holding a connection.
+   */
+  readonly requestTimeout: number
+  /** `TESSERA_HEADERS_TIMEOUT`: seconds the request headers may take to arrive (at most the request timeout). */
+  readonly headersTimeout: number
+  /**
    * Password hashing at once and in line (`TESSERA_HASH_CONCURRENCY`, `TESSERA_HASH_QUEUE`,
    * `TESSERA_HASH_QUEUE_TIMEOUT`); past the line or the wait, 503 SERVICE_UNAVAILABLE.
    */
@@ -372,6 +379,13 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`)
   }
 
+  const requestTimeout = duration('TESSERA_REQUEST_TIMEOUT', '30s', 1)
+  const headersTimeout = duration('TESSERA_HEADERS_TIMEOUT', '10s', 1)
+  // Node refuses a headers timeout past the request timeout
+  if (headersTimeout > requestTimeout) {
+    throw new ConfigError('TESSERA_HEADERS_TIMEOUT', 'expected at most TESSERA_REQUEST_TIMEOUT')
+  }
+
   const config: Config = {
     production,
     port,
@@ -416,6 +430,8 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
     mailFrom: get('MAIL_FROM') ?? `Tessera <no-reply@${publicParsed.hostname}>`,
     migrateOnStart: boolean('TESSERA_MIGRATE_ON_START', true),
     bodyLimit: integer('TESSERA_BODY_LIMIT', 16 * 1024, 1024, 1024 * 1024),
+    requestTimeout,
+    headersTimeout,
     hashing: Object.freeze({
       concurrency: integer('TESSERA_HASH_CONCURRENCY', defaultHashConcurrency(env), 1, 1024),
       maxQueue: integer('TESSERA_HASH_QUEUE', 64, 0, 100_000),

@@ -19,6 +19,10 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
   ONE_TIME_TOKEN_INVALID: { status: 400, title: 'Bad Request' },
   NOT_FOUND: { status: 404, title: 'Not Found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
+  REQUEST_TIMEOUT: { status: 408, title: 'Request Timeout' },
+  URI_TOO_LONG: { status: 414, title: 'URI Too Long' },
+  HEADERS_TOO_LARGE: { status: 431, title: 'Request Header Fields Too Large' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
   INTERNAL: { status: 500, title: 'Internal Server Error' },
 } as const satisfies Record<string, { status: number; title: string }>
@@ -46,6 +50,10 @@ const DEFAULT_DETAIL: Record<ErrorCode, string> = {
   RATE_LIMITED: 'Too many requests; try again later.',
   ONE_TIME_TOKEN_INVALID: 'The link is invalid or has expired.',
   NOT_FOUND: 'Not found.',
+  METHOD_NOT_ALLOWED: 'This method is not allowed here; see the Allow header.',
+  REQUEST_TIMEOUT: 'The request took too long to arrive.',
+  URI_TOO_LONG: 'The URL is too long.',
+  HEADERS_TOO_LARGE: 'The request headers are too large.',
   SERVICE_UNAVAILABLE: 'The service is temporarily unavailable; try again shortly.',
   INTERNAL: 'An unexpected error occurred.',
 }

@@ -1,4 +1,4 @@
-import { type DestinationStream, type Logger, pino } from 'pino'
+import { type DestinationStream, type Logger, pino, stdSerializers } from 'pino'
 import type { Config } from './config.js'
 
 /** Never logged: credentials in headers, passwords and tokens in bodies. */
@@ -58,13 +58,38 @@ function serializeRequest(request: LoggedRequest) {
   }
 }
 
+// what an error may bring into a log line. Not `detail`, `where`, `query`, `params` (PGlite and pg
+// put the SQL, its parameters, or a row's values there: a password hash, an email), nor any
+// other property a library hangs on its errors
+const ERROR_FIELDS = [
+  'type',
+  'message',
+  'stack',
+  'code',
+  'statusCode',
+  'severity',
+  'routine',
+  'errno',
+  'syscall',
+]
+
+/** An error as it may be logged: its kind, message, stack and codes, its causes likewise; nothing else. */
+export function serializeError(error: unknown, depth = 0): Record<string, unknown> | unknown {
+  if (!(error instanceof Error)) return error
+  const full = stdSerializers.err(error) as unknown as Record<string, unknown>
+  const safe: Record<string, unknown> = {}
+  for (const field of ERROR_FIELDS) if (full[field] !== undefined) safe[field] = full[field]
+  if (error.cause !== undefined && depth < 5) safe.cause = serializeError(error.cause, depth + 1)
+  return safe
+}
+
 /** The process logger: JSON lines to stdout, or to `destination` (tests). */
 export function createLogger(config: Pick<Config, 'logLevel'>, destination?: DestinationStream): Logger {
   return pino(
     {
       level: config.logLevel,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      serializers: { req: serializeRequest },
+      serializers: { req: serializeRequest, err: serializeError },
     },
     destination,
   )

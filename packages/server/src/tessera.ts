@@ -117,6 +117,18 @@ export async function assertSecretOpensSigningKeys(
   return { sealedUnderPrevious }
 }
 
+/** Said at every start while accounts parked by migration 0005 remain: ids only, never an address. */
+async function warnOfEmailKeyConflicts(stores: Stores, logger: Logger | false): Promise<void> {
+  if (!logger) return
+  const conflicts = await stores.users.emailKeyConflicts()
+  if (conflicts.length === 0) return
+  logger.warn(
+    { userIds: conflicts.map((conflict) => conflict.userId) },
+    `${conflicts.length} account(s) share a mailbox with an older account and cannot sign in by email; ` +
+      'run tessera users conflicts, then keep or delete each by --id',
+  )
+}
+
 /** Opens the database (holding the data-dir lock for the embedded one), migrates, loads the key ring. */
 export async function openTesseraDatabase(
   config: Config,
@@ -237,6 +249,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
     const recorder = createEventRecorder({ store: stores.authEvents, clock, logger: options.logger, metrics })
     const events = options.events ?? recorder
     const keyRing = await loadKeyRing(config, { stores, secret, clock, events, logger: options.logger })
+    await warnOfEmailKeyConflicts(stores, options.logger)
     const mailer = options.mailer ?? createMailer({ config, logger: options.logger })
     const limits = createLimits(
       config,

@@ -1,4 +1,5 @@
 import type { LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger, redactUrl } from '../src/logging.js'
 import type { Mail } from '../src/mail/mail.js'
@@ -30,6 +31,8 @@ const refreshCookie = (response: LightMyRequestResponse): string => {
   return value
 }
 
+const email = uniqueEmail('logging')
+
 beforeAll(async () => {
   const logger = createLogger({ logLevel: 'trace' }, { write: (line: string) => lines.push(line) })
   server = await startTestServer({}, testClock(), { logger, mailer })
@@ -37,8 +40,14 @@ beforeAll(async () => {
   server.app.post('/test/boom', async () => {
     throw new Error('boom')
   })
+  // a database error carrying secrets in its SQL parameters (PGlite attaches them to the error)
+  server.app.post('/test/db-boom', async () => {
+    const row = await server.deps.stores.users.findByEmail(email.toLowerCase())
+    await sql`select ${row?.password_hash ?? ''}::text as hash, ${email}::text as email, 1 / 0 as boom`.execute(
+      server.database.handle.db,
+    )
+  })
 
-  const email = uniqueEmail('logging')
   const registered = await post('/auth/register', { email, password: PASSWORD, tokenDelivery: 'body' })
   expect(registered.statusCode).toBe(201)
   const body = json<{ accessToken: string; refreshToken: string }>(registered)
@@ -46,6 +55,12 @@ beforeAll(async () => {
   secrets.accessToken = body.accessToken
   secrets.refreshTokenBody = body.refreshToken
   secrets.verifyToken = tokenIn(mailer.sent.find((mail) => mail.kind === 'verify-email'))
+  secrets.email = email
+  secrets.emailKey = email.toLowerCase()
+  secrets.localPart = email.slice(0, email.indexOf('@'))
+  const stored = await server.deps.stores.users.findByEmail(email.toLowerCase())
+  secrets.passwordHash = stored?.password_hash ?? ''
+  secrets.hashDigest = secrets.passwordHash.split('$').at(-1) ?? ''
 
   const login = await post('/auth/login', { email, password: PASSWORD })
   expect(login.statusCode).toBe(200)
@@ -72,6 +87,34 @@ beforeAll(async () => {
   expect(me.statusCode).toBe(200)
   secrets.foreignCookie = FOREIGN_COOKIE
 
+  const auth = { authorization: `Bearer ${secrets.accessToken}` }
+  // every other route, the failures included
+  for (const [method, url] of [
+    ['GET', '/auth/sessions'],
+    ['GET', '/.well-known/jwks.json'],
+    ['GET', '/.well-known/openid-configuration'],
+    ['GET', '/healthz'],
+    ['GET', '/readyz'],
+    ['GET', '/openapi.json'],
+    ['GET', '/metrics'],
+    ['DELETE', '/auth/sessions/%zz'],
+    ['TRACE', '/healthz'],
+  ] as const) {
+    await server.app.inject({ method, url, headers: auth })
+  }
+  expect((await post('/auth/register', { email, password: PASSWORD })).statusCode).toBe(409)
+  expect((await post('/auth/register', { email, password: PASSWORD, name: 'a\u0000b' })).statusCode).toBe(400)
+  expect((await post('/auth/login', { email: `${email}\u0000`, password: PASSWORD })).statusCode).toBe(400)
+  expect((await post('/auth/login', { email, password: PASSWORD, extra: email })).statusCode).toBe(400)
+  const dbBoom = await post('/test/db-boom', {}, auth)
+  expect(dbBoom.statusCode).toBe(500)
+  const change = await post(
+    '/auth/password',
+    { currentPassword: WRONG_PASSWORD, newPassword: NEW_PASSWORD },
+    auth,
+  )
+  expect(change.statusCode).toBe(401)
+
   const boom = await post(
     '/test/boom',
     { password: PASSWORD },
@@ -94,6 +137,25 @@ beforeAll(async () => {
   const reset = await post('/auth/reset-password', { token: secrets.resetToken, password: NEW_PASSWORD })
   expect(reset.statusCode).toBe(204)
   secrets.newPassword = NEW_PASSWORD
+
+  const again = await post('/auth/login', { email, password: NEW_PASSWORD, tokenDelivery: 'body' })
+  const fresh = json<{ accessToken: string; refreshToken: string }>(again)
+  secrets.accessToken3 = fresh.accessToken
+  const freshAuth = { authorization: `Bearer ${fresh.accessToken}` }
+  const changed = await post(
+    '/auth/password',
+    { currentPassword: NEW_PASSWORD, newPassword: PASSWORD },
+    freshAuth,
+  )
+  expect(changed.statusCode).toBe(204)
+  const sessions = await server.app.inject({ url: '/auth/sessions', headers: freshAuth })
+  const other = json<{ sessions: { id: string; current: boolean }[] }>(sessions).sessions.find(
+    (entry) => !entry.current,
+  )
+  if (other)
+    await server.app.inject({ method: 'DELETE', url: `/auth/sessions/${other.id}`, headers: freshAuth })
+  expect((await post('/auth/logout-all', {}, freshAuth)).statusCode).toBe(204)
+  expect((await post('/auth/verify-email/resend', { email })).statusCode).toBe(202)
 })
 afterAll(() => server.close())
 
@@ -116,10 +178,25 @@ describe('logs', () => {
     'foreignCookie',
     'verifyToken',
     'resetToken',
+    'accessToken3',
+    'email',
+    'emailKey',
+    'localPart',
+    'passwordHash',
+    'hashDigest',
   ])('never contain the %s', (name) => {
     const secret = secrets[name]
     expect(secret, `${name} was captured`).toBeTruthy()
     expect(lines.join('')).not.toContain(secret)
+    // the way JSON writes it too (a Unicode or escaped form)
+    expect(lines.join('')).not.toContain(JSON.stringify(secret).slice(1, -1))
+  })
+
+  it('log the database error of the failed statement, without its parameters', () => {
+    const failure = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry.msg === 'unhandled error')
+    expect(JSON.stringify(failure)).toContain('division by zero')
   })
 
   it('carry a request id on every request line, and on the 500', () => {
@@ -127,9 +204,10 @@ describe('logs', () => {
     const requestLines = entries.filter((entry) => entry.msg === 'incoming request')
     expect(requestLines.length).toBeGreaterThan(10)
     for (const entry of requestLines) expect(entry.reqId).toMatch(/^[0-9a-f-]{36}$/)
-    const failure = entries.find((entry) => entry.msg === 'unhandled error')
-    expect(failure?.reqId).toMatch(/^[0-9a-f-]{36}$/)
-    expect(JSON.stringify(failure)).toContain('boom')
+    const failures = entries.filter((entry) => entry.msg === 'unhandled error')
+    expect(failures).toHaveLength(2)
+    for (const failure of failures) expect(failure.reqId).toMatch(/^[0-9a-f-]{36}$/)
+    expect(JSON.stringify(failures)).toContain('boom')
   })
 
   it('show page URLs with the token redacted, other parameters kept', () => {

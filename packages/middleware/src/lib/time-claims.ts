@@ -15,7 +15,7 @@ const isTime = (value: unknown): boolean => value === undefined || typeof value 
 
 /**
  * Checks `iat`, `nbf` and `exp` at `nowMs` (milliseconds since the epoch) with `tolerance`
- * seconds of leeway, exactly as jose's `jwtVerify` does: now counts in whole seconds (rounded
+ * seconds of leeway, as jose's `jwtVerify` does, and also refuses an `iat` in the future (as PyJWT does): now counts in whole seconds (rounded
  * down), a token is expired from the second of its `exp` on and active from the second of its
  * `nbf`. Throws `TOKEN_EXPIRED` for a passed `exp` (so only call it once the signature and the
  * other checks hold), `TOKEN_INVALID` for anything else, each with a fast-jwt `TokenError` as cause.
@@ -30,6 +30,10 @@ export function checkTimes(claims: TimeClaims, nowMs: number, tolerance: number)
       'The iat, nbf and exp claims must be numbers.',
     )
     throw invalid(cause)
+  }
+  // issued in the future: not by an issuer whose clock agrees with ours within the tolerance
+  if (typeof iat === 'number' && iat > now + tolerance) {
+    throw invalid(new TokenError(TOKEN_ERROR_CODES.invalidClaimValue, 'The token was issued in the future.'))
   }
   if (typeof nbf === 'number' && nbf > now + tolerance) {
     throw invalid(new TokenError(TOKEN_ERROR_CODES.inactive, 'The token is not active yet.'))

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import { normalizeEmail } from '../email-address.js'
 import type { Mail } from '../mail/mail.js'
 import { accountExistsMail, linkWithToken, resetPasswordMail } from '../mail/templates.js'
 import type { User } from '../store/database.js'
 import type { Stores } from '../store/stores.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
-import { normalizeEmail } from './email.js'
 import { newOneTimeToken } from './one-time-token.js'
 
 type ResetMailKind = 'reset-password' | 'account-exists'

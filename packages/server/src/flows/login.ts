@@ -1,6 +1,6 @@
+import { normalizeEmail } from '../email-address.js'
 import { type ErrorCode, TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
-import { normalizeEmail } from './email.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
 
 export interface LoginInput {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import { isEmail, normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
+import { isUuid } from '../ids.js'
 import type { User } from '../store/database.js'
 import type { Stores } from '../store/stores.js'
 import type { FlowDeps } from './deps.js'
-import { isEmail, normalizeEmail } from './email.js'
 
 export const ROLE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
 
@@ -37,6 +38,11 @@ export async function createUser(
       errors: [{ field: 'email', message: 'must be an email address' }],
     })
   }
+  if (input.name !== undefined && (input.name.includes('\u0000') || !input.name.isWellFormed())) {
+    throw new TesseraError('VALIDATION_FAILED', {
+      errors: [{ field: 'name', message: 'must be valid text without U+0000' }],
+    })
+  }
   // operators pick weak passwords too: the same policy as self-service registration
   deps.policy.check(input.password, { email, name: input.name ?? null })
   checkRoles(input.roles)
@@ -44,7 +50,7 @@ export async function createUser(
     id: randomUUID(),
     email,
     emailNormalized: normalized,
-    name: input.name?.trim() || null,
+    name: input.name?.trim().normalize('NFC') || null,
     passwordHash: await deps.hasher.hash(input.password),
     roles: [...new Set(input.roles)],
     createdAt: deps.clock.now(),
@@ -69,9 +75,18 @@ export async function changeRoles(
   })
 }
 
-async function findUser(stores: Stores, email: string): Promise<User> {
-  const user = await stores.users.findByEmail(normalizeEmail(email).normalized)
-  if (!user) throw new TesseraError('NOT_FOUND', { detail: `No user with email ${email}.` })
+/**
+ * A user by email, or by id: an account parked by migration 0005 (email_key_conflicts) has no
+ * address that leads to it, so the operator names it by id.
+ */
+export async function findUser(stores: Stores, emailOrId: string): Promise<User> {
+  const user = isUuid(emailOrId)
+    ? await stores.users.findById(emailOrId)
+    : await stores.users.findByEmail(normalizeEmail(emailOrId).normalized)
+  if (!user) {
+    const what = isUuid(emailOrId) ? 'id' : 'email'
+    throw new TesseraError('NOT_FOUND', { detail: `No user with ${what} ${emailOrId}.` })
+  }
   return user
 }
 

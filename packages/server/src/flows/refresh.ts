@@ -13,13 +13,15 @@ import { accessTokenFor, type IssuedTokens } from './issued-tokens.js'
 
 type Decision =
   | { kind: 'rotated'; user: User; sessionId: string; successor: string; expiresAt: Date }
-  | { kind: 'repeat'; user: User; sessionId: string; sealed: string; expiresAt: Date }
+  | { kind: 'repeat'; user: User; sessionId: string; successor: string; expiresAt: Date }
   | { kind: 'reused'; userId: string; sessionId: string }
 
 /**
  * Exchanges a refresh token for a new one and a new access token. The presented token is spent.
- * - A repeat inside the reuse grace window (parallel tabs racing) gets the same successor back.
- * - A repeat after it is treated as theft: the whole session is revoked.
+ * - A repeat inside the reuse grace window (parallel tabs racing) gets the same successor back,
+ *   while that successor is unspent.
+ * - A repeat after it, or once the chain has moved past the successor, is treated as theft: the
+ *   whole session is revoked.
  * The token row is locked for the decision, so parallel refreshes of one token yield one successor.
  */
 export async function refresh(
@@ -49,8 +51,7 @@ export async function refresh(
     ...context,
     detail: { repeat: decision.kind === 'repeat' },
   })
-  const refreshToken =
-    decision.kind === 'rotated' ? decision.successor : await unsealSuccessor(presented, decision.sealed)
+  const refreshToken = decision.successor
   return {
     user: decision.user,
     sessionId: decision.sessionId,
@@ -113,12 +114,17 @@ function decide(
     if (token.usedAt !== null) {
       const sinceUse = now.getTime() - token.usedAt.getTime()
       if (sinceUse <= deps.config.refreshReuseGrace * 1000 && token.successorSealed !== null) {
-        return {
-          kind: 'repeat',
-          user,
-          sessionId: session.id,
-          sealed: token.successorSealed,
-          expiresAt: session.idle_expires_at,
+        // the same successor again, but only while nobody has spent it: once the chain has moved
+        // on, a quick thief replaying the parent must not join the session
+        const successor = await unsealSuccessor(presented, token.successorSealed)
+        if (await tx.refreshTokens.isUnspent(hashRefreshToken(successor))) {
+          return {
+            kind: 'repeat',
+            user,
+            sessionId: session.id,
+            successor,
+            expiresAt: session.idle_expires_at,
+          }
         }
       }
       await tx.sessions.revoke(session.id, undefined, now, 'refresh_token_reused')

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
-import { normalizeEmail } from './email.js'
 import { issuePasswordReset } from './forgot-password.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
 import { issueVerification } from './verify-email.js'
@@ -31,7 +31,8 @@ export async function register(
   context: ClientContext,
 ): Promise<RegisterResult> {
   const { email, normalized } = normalizeEmail(input.email)
-  const name = input.name?.trim() || null
+  // stored text is NFC, as the email is: one way to write each name
+  const name = input.name?.trim().normalize('NFC') || null
   deps.policy.check(input.password, { email, name })
   // hash before touching the database: the unique index, not a prior lookup, decides a race; and
   // a taken email spends the same time as a new one

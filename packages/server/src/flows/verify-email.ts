@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import { linkWithToken, verifyEmailMail } from '../mail/templates.js'
 import type { User } from '../store/database.js'
 import type { Stores } from '../store/stores.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
-import { normalizeEmail } from './email.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken, newOneTimeToken } from './one-time-token.js'
 
 type VerificationDeps = Pick<FlowDeps, 'stores' | 'mailer' | 'clock' | 'config'>

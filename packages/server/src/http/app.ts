@@ -4,13 +4,12 @@ import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Ajv } from 'ajv'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { TesseraError } from '../errors.js'
 import type { FlowDeps } from '../flows/deps.js'
-import { isEmail } from '../flows/email.js'
 import { createMetrics, type Metrics } from '../metrics.js'
 import type { RedisHandle } from '../redis.js'
+import { allowedMethods, clientErrorHandler, frameworkErrorHandler } from './early-errors.js'
 import { errorHandler, sendProblem } from './problem.js'
 import { observeRequests } from './request-metrics.js'
 import { accountRoutes } from './routes/account.js'
@@ -20,7 +19,8 @@ import { discoveryRoutes } from './routes/discovery.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { pageRoutes } from './routes/pages.js'
 import { Problem } from './schemas.js'
-import { registerSecurityHeaders } from './security-headers.js'
+import { registerSecurityHeaders, staticSecurityHeaders } from './security-headers.js'
+import { refuseUnstorableText } from './text-input.js'
 
 export interface AppDeps extends FlowDeps {
   /** Resolves when the database answers (readiness). */
@@ -40,16 +40,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.logger && typeof deps.logger === 'object' && 'child' in deps.logger
       ? { loggerInstance: deps.logger }
       : { logger: deps.logger ?? false }
+  const securityHeaders = staticSecurityHeaders(config)
   const app = Fastify({
     ...loggerOption,
+    // a client that trickles its headers or body is cut off (408), not kept for minutes; Node
+    // looks for such connections every connectionsCheckingInterval, so that is a second here
+    requestTimeout: config.requestTimeout * 1000,
+    http: { headersTimeout: config.headersTimeout * 1000, connectionsCheckingInterval: 1000 },
+    // what is refused before routing is problem+json with the security headers too
+    frameworkErrors: frameworkErrorHandler(securityHeaders),
+    clientErrorHandler: clientErrorHandler(securityHeaders),
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     genReqId: () => randomUUID(),
     // no type coercion: "123" is not a number and 123 is not an email
     ajv: {
-      customOptions: { coerceTypes: false, allErrors: true, removeAdditional: true },
-      // Unicode addresses are allowed (the stock `email` format is ASCII only); see flows/email.ts
-      onCreate: (ajv: Ajv) => ajv.addFormat('email', { type: 'string', validate: isEmail }),
+      // a property the schema does not list is refused, as the OpenAPI document says, not dropped
+      customOptions: { coerceTypes: false, allErrors: true, removeAdditional: false },
     },
     routerOptions: { ignoreTrailingSlash: true },
     // answered below as problem+json, where Fastify's own 503 is plain JSON
@@ -73,7 +80,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // only JSON bodies: a text/plain body (which a cross-site form can send) is 415
   app.removeContentTypeParser(['text/plain'])
   app.setErrorHandler(errorHandler)
-  app.setNotFoundHandler((_request, reply) => sendProblem(reply, new TesseraError('NOT_FOUND')))
+  refuseUnstorableText(app)
+  const methodsOf = allowedMethods(app)
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = methodsOf(request.url)
+    if (allowed.length === 0) return sendProblem(reply, new TesseraError('NOT_FOUND'))
+    return sendProblem(reply.header('allow', allowed.join(', ')), new TesseraError('METHOD_NOT_ALLOWED'))
+  })
   app.addSchema(Problem)
 
   // before every route, so their hooks reach all of them (404s included)

@@ -1,18 +1,14 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { EMAIL_PATTERN } from '../email-address.js'
 import { ERRORS, type ErrorCode, type FieldError, TesseraError } from '../errors.js'
 import { isDatabaseUnavailable } from '../store/errors.js'
 
 /** Seconds a client should wait after a 503 before trying again. */
 const UNAVAILABLE_RETRY_AFTER = 5
 
-/** Writes an RFC 9457 problem+json response. The only place that does. */
-export function sendProblem(reply: FastifyReply, error: TesseraError): FastifyReply {
+/** The problem+json body of an error: type, title, status, code, detail (and field errors). */
+export function problemBody(error: TesseraError): string {
   const { status, title } = ERRORS[error.code]
-  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
-  if (error.code === 'TOKEN_MISSING') reply.header('www-authenticate', 'Bearer realm="tessera"')
-  else if (error.code === 'TOKEN_INVALID' || error.code === 'TOKEN_EXPIRED') {
-    reply.header('www-authenticate', 'Bearer realm="tessera", error="invalid_token"')
-  }
   const body: Record<string, unknown> = {
     type: 'about:blank',
     title,
@@ -21,7 +17,18 @@ export function sendProblem(reply: FastifyReply, error: TesseraError): FastifyRe
     detail: error.detail,
   }
   if (error.errors) body.errors = error.errors
-  return reply.code(status).type('application/problem+json').send(JSON.stringify(body))
+  return JSON.stringify(body)
+}
+
+/** Writes an RFC 9457 problem+json response; with problemBody, the only place that writes one. */
+export function sendProblem(reply: FastifyReply, error: TesseraError): FastifyReply {
+  const { status } = ERRORS[error.code]
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
+  if (error.code === 'TOKEN_MISSING') reply.header('www-authenticate', 'Bearer realm="tessera"')
+  else if (error.code === 'TOKEN_INVALID' || error.code === 'TOKEN_EXPIRED') {
+    reply.header('www-authenticate', 'Bearer realm="tessera", error="invalid_token"')
+  }
+  return reply.code(status).type('application/problem+json').send(problemBody(error))
 }
 
 const FRAMEWORK_CODES: Partial<Record<string, ErrorCode>> = {
@@ -32,6 +39,13 @@ const FRAMEWORK_CODES: Partial<Record<string, ErrorCode>> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_REQUEST',
 }
 
+/** Ajv's message, in words for the two that would otherwise quote a schema. */
+function fieldMessage(keyword: string, params: Record<string, unknown>, message: string | undefined): string {
+  if (keyword === 'additionalProperties') return 'is not an allowed property'
+  if (keyword === 'pattern' && params.pattern === EMAIL_PATTERN) return 'must be an email address'
+  return message ?? 'is invalid'
+}
+
 /** Turns anything thrown while serving a request into a {@link TesseraError}. */
 export function toTesseraError(error: unknown): TesseraError {
   if (error instanceof TesseraError) return error
@@ -40,13 +54,19 @@ export function toTesseraError(error: unknown): TesseraError {
     const errors: FieldError[] = fastifyError.validation.map((issue) => {
       const params = issue.params as Record<string, unknown>
       const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
-      const missing = typeof params.missingProperty === 'string' ? params.missingProperty : undefined
-      const field = missing
+      // the field a missing or unexpected property names, rather than the object holding it
+      const named =
+        typeof params.missingProperty === 'string'
+          ? params.missingProperty
+          : typeof params.additionalProperty === 'string'
+            ? params.additionalProperty
+            : undefined
+      const field = named
         ? path
-          ? `${path}.${missing}`
-          : missing
+          ? `${path}.${named}`
+          : named
         : path || fastifyError.validationContext || 'body'
-      return { field, message: issue.message ?? 'is invalid' }
+      return { field, message: fieldMessage(issue.keyword, params, issue.message) }
     })
     return new TesseraError('VALIDATION_FAILED', { errors, cause: error })
   }

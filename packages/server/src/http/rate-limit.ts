@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RateLimit } from '../config.js'
+import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
-import { normalizeEmail } from '../flows/email.js'
 import type { Counter, CounterState } from '../limits/counter.js'
 import { emailKey, ipKey } from '../limits/keys.js'
 import type { Limits } from '../limits/limits.js'

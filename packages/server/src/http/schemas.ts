@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import type { Config } from '../config.js'
+import { EMAIL_PATTERN } from '../email-address.js'
 
 export const TokenDelivery = Type.Union([Type.Literal('cookie'), Type.Literal('body')], {
   description:
@@ -7,10 +8,16 @@ export const TokenDelivery = Type.Union([Type.Literal('cookie'), Type.Literal('b
 })
 export type TokenDelivery = Static<typeof TokenDelivery>
 
+/**
+ * An email address: a pattern rather than `format: email`, whose usual checkers accept `0@com` and
+ * refuse Unicode, so that the OpenAPI document says exactly what the server takes.
+ */
 export const Email = Type.String({
-  format: 'email',
+  pattern: EMAIL_PATTERN,
   maxLength: 254,
-  description: 'Compared case-insensitively.',
+  description:
+    'RFC 6531 address (Unicode allowed); surrounding spaces are trimmed. One account per mailbox: ' +
+    'the domain is compared in its IDNA (UTS #46) ASCII form and the local part NFKC-normalised and case-folded.',
 })
 
 /** Password bounds come from configuration, so the schema (and the OpenAPI document) is built per app. */
@@ -59,7 +66,13 @@ export const Problem = Type.Object(
 
 export const problemRef = Type.Unsafe<Static<typeof Problem>>(Type.Ref('Problem'))
 
+/** An error answer as the OpenAPI document declares it: `application/problem+json`, not JSON. */
+export const problemResponse = {
+  description: 'RFC 9457 problem details with a stable `code`',
+  content: { 'application/problem+json': { schema: problemRef } },
+}
+
 /** Response schemas for a route: its success shapes plus problem+json for every error status. */
 export function responses<T extends Record<number, unknown>>(success: T) {
-  return { ...success, '4xx': problemRef, '5xx': problemRef }
+  return { ...success, '4xx': problemResponse, '5xx': problemResponse }
 }

@@ -1,5 +1,7 @@
-import helmet, { type FastifyHelmetOptions } from '@fastify/helmet'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet'
 import type { FastifyInstance } from 'fastify'
+import helmet from 'helmet'
 import type { Config } from '../config.js'
 
 /**
@@ -38,7 +40,7 @@ export async function registerSecurityHeaders(
   app: FastifyInstance,
   config: Pick<Config, 'publicUrl'>,
 ): Promise<void> {
-  await app.register(helmet, helmetOptions(config))
+  await app.register(fastifyHelmet, helmetOptions(config))
   // the JWKS and the discovery document are for every verifier, wherever it runs: a no-cors load
   // from another site (which CORP governs) must work too
   app.addHook('onRequest', async (request, reply) => {
@@ -46,4 +48,27 @@ export async function registerSecurityHeaders(
       reply.header('cross-origin-resource-policy', 'cross-origin')
     }
   })
+}
+
+/**
+ * The headers helmet sets on every response, as a plain object, for the answers written before
+ * any hook runs (a bad URL, a malformed request, a timeout): the same helmet, the same options,
+ * run once against a response that only records what is set.
+ */
+export function staticSecurityHeaders(config: Pick<Config, 'publicUrl'>): Readonly<Record<string, string>> {
+  const { global: _global, ...options } = helmetOptions(config)
+  const headers: Record<string, string> = {}
+  const recorder = {
+    setHeader(name: string, value: number | string | readonly string[]) {
+      headers[name.toLowerCase()] = String(value)
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()]
+    },
+  }
+  // the same options, typed twice: @fastify/helmet reads helmet's CommonJS declarations, we its ESM ones
+  const helmetConfig = options as unknown as Parameters<typeof helmet>[0]
+  // helmet's middleware only calls setHeader and removeHeader, synchronously
+  helmet(helmetConfig)({} as IncomingMessage, recorder as unknown as ServerResponse, () => {})
+  return Object.freeze(headers)
 }

@@ -8,6 +8,7 @@ export interface Database {
   signing_keys: SigningKeysTable
   one_time_tokens: OneTimeTokensTable
   auth_events: AuthEventsTable
+  email_key_conflicts: EmailKeyConflictsTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -16,7 +17,10 @@ export interface UsersTable {
   id: string
   /** As the user typed it, trimmed and NFC-normalised. */
   email: string
-  /** The unique form: trimmed, NFC, lower case. */
+  /**
+   * The mailbox key, unique (email-address.ts: IDNA domain, NFKC case-folded local part), or
+   * `conflict:<id>` for an account migration 0005 found sharing a key (see email_key_conflicts).
+   */
   email_normalized: string
   name: string | null
   password_hash: string
@@ -95,3 +99,11 @@ export interface AuthEventsTable {
 export type User = Selectable<UsersTable>
 export type Session = Selectable<SessionsTable>
 export type SigningKeyRow = Selectable<SigningKeysTable>
+
+/** Accounts migration 0005 found sharing a mailbox key with another; never merged, for the operator. */
+export interface EmailKeyConflictsTable {
+  user_id: string
+  wanted_key: string
+  held_by: string
+  found_at: Date
+}

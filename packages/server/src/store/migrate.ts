@@ -3,14 +3,16 @@ import * as initial from './migrations/0001-initial.js'
 import * as oneTimeTokens from './migrations/0002-one-time-tokens.js'
 import * as rateLimits from './migrations/0003-rate-limits.js'
 import * as authEvents from './migrations/0004-auth-events.js'
+import * as mailboxKeys from './migrations/0005-mailbox-keys.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
-const MIGRATIONS: Record<string, Migration> = {
+const MIGRATIONS = {
   '0001-initial': initial,
   '0002-one-time-tokens': oneTimeTokens,
   '0003-rate-limits': rateLimits,
   '0004-auth-events': authEvents,
-}
+  '0005-mailbox-keys': mailboxKeys,
+} satisfies Record<string, Migration>
 
 /**
  * Applies pending migrations. On PostgreSQL Kysely takes an advisory lock inside one transaction,
@@ -18,13 +20,24 @@ const MIGRATIONS: Record<string, Migration> = {
  */
 // biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResult[]> {
-  const migrator = new Migrator({
+  const { error, results = [] } = await migrator(db).migrateToLatest()
+  if (error) throw error
+  return results
+}
+
+/** Applies migrations up to and including `name` only: tests of a migration start from before it. */
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
+export async function migrateTo(db: Kysely<any>, name: keyof typeof MIGRATIONS): Promise<void> {
+  const { error } = await migrator(db).migrateTo(name)
+  if (error) throw error
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the migrator works on any schema
+function migrator(db: Kysely<any>): Migrator {
+  return new Migrator({
     db,
     provider: { getMigrations: async () => MIGRATIONS },
     migrationTableName: 'tessera_migrations',
     migrationLockTableName: 'tessera_migrations_lock',
   })
-  const { error, results = [] } = await migrator.migrateToLatest()
-  if (error) throw error
-  return results
 }

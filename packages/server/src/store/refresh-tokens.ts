@@ -54,6 +54,8 @@ export interface RefreshTokenStore {
    * parallel presentations of one token are decided one after another.
    */
   findForUpdate(hash: Uint8Array): Promise<RefreshTokenLookup | undefined>
+  /** True when the token exists and has not been spent (a grace-window repeat checks its successor). */
+  isUnspent(hash: Uint8Array): Promise<boolean>
   /** The session of a token and its user, without a lock (logout). */
   findSession(hash: Uint8Array): Promise<{ sessionId: string; userId: string } | undefined>
   /**
@@ -109,6 +111,14 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
         session,
         user,
       }
+    },
+    async isUnspent(hash) {
+      const row = await db
+        .selectFrom('refresh_tokens')
+        .select('used_at')
+        .where('token_hash', '=', hash)
+        .executeTakeFirst()
+      return row !== undefined && row.used_at === null
     },
     async findSession(hash) {
       const row = await db

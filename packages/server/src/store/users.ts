@@ -11,6 +11,14 @@ export interface NewUser {
   createdAt: Date
 }
 
+export interface EmailKeyConflict {
+  userId: string
+  email: string
+  createdAt: Date
+  /** The account that holds the mailbox key and so signs in with the address (email null once deleted). */
+  heldBy: { userId: string; email: string | null }
+}
+
 export interface UserStore {
   /** Inserts the user, or answers 'email_taken' when the normalised email exists already. */
   create(user: NewUser): Promise<User | 'email_taken'>
@@ -22,6 +30,8 @@ export interface UserStore {
   markEmailVerified(id: string, email: string, at: Date): Promise<boolean>
   /** Sets `disabled_at` (disable) or clears it (enable). */
   setDisabled(id: string, disabledAt: Date | null, at: Date): Promise<void>
+  /** Accounts parked by migration 0005 because another holds their mailbox key, oldest first. */
+  emailKeyConflicts(): Promise<EmailKeyConflict[]>
   /** Deletes the user; sessions, refresh tokens and one-time tokens go with it (foreign keys cascade). */
   delete(id: string): Promise<boolean>
 }
@@ -76,6 +86,25 @@ export function createUserStore(db: Db): UserStore {
         .set({ disabled_at: disabledAt, updated_at: at })
         .where('id', '=', id)
         .execute()
+    },
+    async emailKeyConflicts() {
+      const rows = await db
+        .selectFrom('email_key_conflicts as c')
+        .innerJoin('users as parked', 'parked.id', 'c.user_id')
+        .leftJoin('users as holder', 'holder.id', 'c.held_by')
+        .select([
+          'parked.id as userId',
+          'parked.email as email',
+          'parked.created_at as createdAt',
+          'c.held_by as heldById',
+          'holder.email as heldByEmail',
+        ])
+        .orderBy('parked.created_at')
+        .execute()
+      return rows.map(({ heldById, heldByEmail, ...row }) => ({
+        ...row,
+        heldBy: { userId: heldById, email: heldByEmail },
+      }))
     },
     async delete(id) {
       const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()

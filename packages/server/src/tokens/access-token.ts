@@ -4,6 +4,7 @@ import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose'
 import { type Clock, epochSeconds } from '../clock.js'
 import type { Config } from '../config.js'
 import { TesseraError } from '../errors.js'
+import { isUuid } from '../ids.js'
 import type { KeyRing, SigningKey } from '../keys/key-ring.js'
 
 /** What Tessera puts in an access token beyond the registered claims. */
@@ -84,6 +85,9 @@ export async function issueAccessToken(deps: AccessTokenDeps, subject: AccessTok
   return sign({ ...claims })
 }
 
+/** Seconds an `iat` may be ahead of this server's clock: instances' clocks differ a little. */
+const IAT_SKEW = 5
+
 // header members that would let a token bring its own key or make us fetch one
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256'] as const
 
@@ -122,8 +126,13 @@ export async function verifyAccessToken(deps: AccessTokenDeps, token: string): P
       currentDate: deps.clock.now(),
       requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
     })
+    // ids that are not UUIDs never came from us, and would fail the session lookup's SQL;
+    // an `iat` ahead of the clock never came from us either (beyond the skew between instances)
     if (
-      typeof payload.sid !== 'string' ||
+      !isUuid(payload.sub) ||
+      !isUuid(payload.sid) ||
+      typeof payload.iat !== 'number' ||
+      payload.iat > epochSeconds(deps.clock.now()) + IAT_SKEW ||
       typeof payload.email !== 'string' ||
       typeof payload.email_verified !== 'boolean' ||
       !Array.isArray(payload.roles) ||

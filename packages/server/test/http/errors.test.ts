@@ -27,7 +27,23 @@ const expectProblem = (
 describe('errors are problem+json with the API.md codes', () => {
   it('unknown route: 404 NOT_FOUND', async () => {
     expectProblem(await server.app.inject({ url: '/nope' }), 404, 'NOT_FOUND')
-    expectProblem(await server.app.inject({ method: 'PUT', url: '/auth/login' }), 404, 'NOT_FOUND')
+    expectProblem(await server.app.inject({ method: 'PUT', url: '/auth/nope' }), 404, 'NOT_FOUND')
+  })
+
+  it('a known path with another method: 405 METHOD_NOT_ALLOWED with Allow', async () => {
+    const put = await server.app.inject({ method: 'PUT', url: '/auth/login' })
+    expectProblem(put, 405, 'METHOD_NOT_ALLOWED')
+    expect(put.headers.allow).toBe('POST')
+    const trace = await server.app.inject({ method: 'TRACE', url: '/healthz' })
+    expectProblem(trace, 405, 'METHOD_NOT_ALLOWED')
+    expect(trace.headers.allow).toBe('GET, HEAD')
+    expect(trace.headers['content-security-policy']).toContain("default-src 'none'")
+    const session = await server.app.inject({
+      method: 'GET',
+      url: '/auth/sessions/7d2c3c1e-4b5a-4c6d-8e9f-0a1b2c3d4e5f',
+    })
+    expectProblem(session, 405, 'METHOD_NOT_ALLOWED')
+    expect(session.headers.allow).toBe('DELETE')
   })
 
   it('malformed JSON: 400 MALFORMED_REQUEST', async () => {

@@ -90,19 +90,20 @@ describe('POST /auth/register', () => {
     expect(statuses).toEqual([201, 409, 409, 409])
   })
 
-  it('ignores fields a client may not set', async () => {
+  it('refuses fields a client may not set, naming them, and stores nothing', async () => {
+    const email = uniqueEmail()
     const response = await post('/auth/register', {
-      email: uniqueEmail(),
+      email,
       password: PASSWORD,
       roles: ['admin'],
       id: '00000000-0000-0000-0000-000000000000',
       emailVerified: true,
     })
-    expect(response.statusCode).toBe(201)
-    const { user } = json<UserBody>(response)
-    expect(user.roles).toEqual(['user'])
-    expect(user.emailVerified).toBe(false)
-    expect(user.id).not.toBe('00000000-0000-0000-0000-000000000000')
+    expect(response.statusCode).toBe(400)
+    const body = json<{ code: string; errors: { field: string }[] }>(response)
+    expect(body.code).toBe('VALIDATION_FAILED')
+    expect(body.errors.map((error) => error.field).sort()).toEqual(['emailVerified', 'id', 'roles'])
+    expect(await server.deps.stores.users.findByEmail(email)).toBeUndefined()
   })
 
   it.each([

@@ -141,7 +141,8 @@ export const authTokenRoutes =
           summary: 'Rotate the refresh token (cookie or body) and get a new access token',
           description:
             'The refresh token comes from the body (`refreshToken`) or else the `tessera_refresh` cookie. ' +
-            '`tokenDelivery` defaults to the way the token came: body in, body out; cookie in, cookie out.',
+            '`tokenDelivery` defaults to the way the token came (body in, body out); a token sent as the cookie ' +
+            'is always answered with the cookie, whatever `tokenDelivery` says, so a script cannot read it.',
           body: RefreshBody,
           response: responses({ 200: TokenResponse }),
         },
@@ -151,7 +152,9 @@ export const authTokenRoutes =
       async (request, reply) => {
         const fromBody = request.body.refreshToken
         const presented = fromBody ?? cookie.read(request)
-        const delivery = request.body.tokenDelivery ?? (fromBody !== undefined ? 'body' : 'cookie')
+        // a token that came as a cookie leaves as one, whatever the body asks: otherwise any
+        // script on the page (an XSS) could turn the HttpOnly cookie into a token it can read
+        const delivery = fromBody === undefined ? 'cookie' : (request.body.tokenDelivery ?? 'body')
         if (presented === undefined) {
           cookie.clear(reply)
           throw new TesseraError('REFRESH_TOKEN_INVALID')

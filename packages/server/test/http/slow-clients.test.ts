@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { rawRequest } from '../helpers/raw-http.js'
+import { startTestServer, type TestServer } from '../helpers/server.js'
+
+// Real sockets: what these tests check happens in Node's HTTP parser, before Fastify (and inject).
+let server: TestServer
+let port: number
+beforeAll(async () => {
+  server = await startTestServer({ TESSERA_REQUEST_TIMEOUT: '2s', TESSERA_HEADERS_TIMEOUT: '1s' })
+  await server.app.listen({ port: 0, host: '127.0.0.1' })
+  const address = server.app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  port = address.port
+})
+afterAll(() => server.close())
+
+const statusLine = (response: string) => response.split('\r\n', 1)[0]
+const bodyOf = (response: string) => JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4))
+const headerOf = (response: string, name: string) =>
+  new RegExp(`^${name}: (.*)$`, 'im').exec(response.slice(0, response.indexOf('\r\n\r\n')))?.[1]
+
+function expectEarlyProblem(response: string, status: string, code: string) {
+  expect(statusLine(response)).toBe(`HTTP/1.1 ${status}`)
+  expect(headerOf(response, 'content-type')).toMatch(/^application\/problem\+json/)
+  expect(headerOf(response, 'content-security-policy')).toContain("default-src 'none'")
+  expect(headerOf(response, 'x-frame-options')).toBe('DENY')
+  expect(bodyOf(response)).toMatchObject({ type: 'about:blank', code })
+}
+
+describe('slow clients', () => {
+  it('cuts off a body sent a byte at a time: 408 REQUEST_TIMEOUT once the request timeout passes', async () => {
+    const started = Date.now()
+    const head =
+      'POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{'
+    // a byte every 300 ms: the connection never idles, the request never completes
+    const response = await rawRequest(port, [head, ...Array.from({ length: 40 }, () => ' ')], 300)
+    const elapsed = Date.now() - started
+    expectEarlyProblem(response, '408 Request Timeout', 'REQUEST_TIMEOUT')
+    // 2 s of timeout, found by a check that runs every second
+    expect(elapsed).toBeGreaterThanOrEqual(1900)
+    expect(elapsed).toBeLessThan(6000)
+  })
+
+  it('cuts off headers that never end: 408 REQUEST_TIMEOUT once the headers timeout passes', async () => {
+    const started = Date.now()
+    const response = await rawRequest(
+      port,
+      ['GET /healthz HTTP/1.1\r\n', ...Array.from({ length: 20 }, (_, i) => `X-Slow-${i}: 1\r\n`)],
+      300,
+    )
+    expectEarlyProblem(response, '408 Request Timeout', 'REQUEST_TIMEOUT')
+    expect(Date.now() - started).toBeLessThan(5000)
+  })
+})
+
+describe('requests the HTTP parser refuses', () => {
+  it('answers headers over the size limit 431 HEADERS_TOO_LARGE as problem+json', async () => {
+    const response = await rawRequest(
+      port,
+      `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    )
+    expectEarlyProblem(response, '431 Request Header Fields Too Large', 'HEADERS_TOO_LARGE')
+  })
+
+  it('answers both Content-Length and Transfer-Encoding (smuggling framing) 400 MALFORMED_REQUEST', async () => {
+    const response = await rawRequest(
+      port,
+      'POST /auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    )
+    expectEarlyProblem(response, '400 Bad Request', 'MALFORMED_REQUEST')
+  })
+
+  it('answers a request line that is not HTTP 400 MALFORMED_REQUEST', async () => {
+    const response = await rawRequest(port, 'HELLO THERE\r\n\r\n')
+    expectEarlyProblem(response, '400 Bad Request', 'MALFORMED_REQUEST')
+  })
+})
