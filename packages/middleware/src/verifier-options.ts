@@ -85,6 +85,12 @@ export interface VerifierOptions {
   /** The current time, for `exp`, `nbf` and `iat`. Default the system clock. */
   clock?: { now(): Date }
   /**
+   * Where the verifier reports a mistake in this service's configuration that makes it refuse every
+   * token, once: today, a discovery document that names another issuer than `issuer`. Default
+   * `console` (its `warn`); `false` for silence.
+   */
+  logger?: { warn(message: string): void } | false
+  /**
    * How many verified tokens to remember, in entries, so that a token seen again skips the
    * signature check. The key is the exact token string; a hit is still checked against the clock
    * (`exp`, `nbf`) and `isRevoked`, and is verified in full again once `jwksCacheMaxAge` has passed
@@ -116,6 +122,7 @@ export interface VerifierConfig {
   readonly fetch: FetchLike | undefined
   readonly isRevoked: VerifierOptions['isRevoked']
   readonly clock: { now(): Date } | undefined
+  readonly logger: { warn(message: string): void } | false
   /** Entries of the verified-token cache; 0 when it is off. */
   readonly cacheSize: number
 }
@@ -259,6 +266,14 @@ function checkFunction<T>(name: string, value: T | undefined): T | undefined {
   return value
 }
 
+function checkLogger(value: VerifierOptions['logger']): { warn(message: string): void } | false {
+  if (value === undefined) return console
+  if (value === false) return false
+  if (typeof value?.warn !== 'function')
+    return fail('logger must be false or an object with a warn(message) method')
+  return value
+}
+
 /** Checks every option once and fills in the defaults; throws a `TypeError` naming the bad option. */
 export function resolveVerifierOptions(options: VerifierOptions): VerifierConfig {
   if (!isObject(options)) return fail('options are required: { issuer, audience, ... }')
@@ -280,6 +295,7 @@ export function resolveVerifierOptions(options: VerifierOptions): VerifierConfig
     fetch: checkFunction('fetch', options.fetch),
     isRevoked: checkFunction('isRevoked', options.isRevoked),
     clock: options.clock,
+    logger: checkLogger(options.logger),
     cacheSize: checkCacheSize(options.cacheSize),
   })
 }

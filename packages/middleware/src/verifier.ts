@@ -11,7 +11,7 @@ import {
 import { type AccessClaims, toAccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
 import { claimsCopier } from './lib/claims-copy.js'
-import { discoverJwksUrl } from './lib/discovery.js'
+import { discoverJwksUrl, IssuerMismatchError } from './lib/discovery.js'
 import { createHeaderReader } from './lib/protected-header.js'
 import { checkTimes } from './lib/time-claims.js'
 import { createTokenCache, type TokenCacheStats } from './lib/token-cache.js'
@@ -74,11 +74,17 @@ function remoteJwks(url: URL, config: VerifierConfig): JWTVerifyGetKey {
 /** Finds the JWKS through discovery on first use, then behaves as a remote set; a failure is retried next time. */
 function discoveredJwks(discoveryUrl: URL, config: VerifierConfig): JWTVerifyGetKey {
   let pending: Promise<JWTVerifyGetKey> | undefined
+  let warned = false
   return async (header, token) => {
     pending ??= discoverJwksUrl(discoveryUrl, config.issuer, config.fetch ?? fetch, config.timeoutMs).then(
       (url) => remoteJwks(url, config),
       (error: unknown) => {
         pending = undefined
+        // a wrong issuer would otherwise show only as every token refused, with nothing saying why
+        if (error instanceof IssuerMismatchError && !warned && config.logger) {
+          warned = true
+          config.logger.warn(`@tessera/middleware: ${error.message}`)
+        }
         throw error
       },
     )

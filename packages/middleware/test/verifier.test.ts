@@ -295,11 +295,38 @@ describe('remote keys', () => {
       [discoveryUrl]: json({ issuer: 'https://attacker.example', jwks_uri: jwksUrl }),
       [jwksUrl]: json({ keys: [publicJwk] }),
     })
-    const fooled = createVerifier({ issuer: ISSUER, audience: 'tessera', fetch: impostor.fetch })
+    const fooled = createVerifier({ issuer: ISSUER, audience: 'tessera', fetch: impostor.fetch, logger: false })
     const error = await authError(fooled.verify(await signed()))
     expect(error).toMatchObject({ code: 'TOKEN_INVALID', keysUnavailable: true })
     expect(String(error.cause)).toMatch(/attacker\.example/)
     expect(impostor.calls).not.toContain(jwksUrl)
+  })
+
+  it('warns once, naming both issuers, when the discovery document names another issuer', async () => {
+    const other = 'http://localhost:3000'
+    const mismatched = fakeFetch({
+      [discoveryUrl]: json({ issuer: other, jwks_uri: jwksUrl }),
+      [jwksUrl]: json({ keys: [publicJwk] }),
+    })
+    const warnings: string[] = []
+    const verifier = createVerifier({
+      issuer: ISSUER,
+      audience: 'tessera',
+      fetch: mismatched.fetch,
+      logger: { warn: (message) => warnings.push(message) },
+    })
+    for (let i = 0; i < 3; i++) {
+      expect(await authError(verifier.verify(await signed()))).toMatchObject({
+        code: 'TOKEN_INVALID',
+        status: 401,
+        keysUnavailable: true,
+      })
+    }
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain(`"${other}"`)
+    expect(warnings[0]).toContain(`"${ISSUER}"`)
+    expect(warnings[0]).toContain('TESSERA_PUBLIC_URL')
+    expect(() => createVerifier({ issuer: ISSUER, audience: 'tessera', logger: {} as never })).toThrow(/logger/)
   })
 
   it('tries discovery again on the next verify after a failure', async () => {

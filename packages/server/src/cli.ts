@@ -26,6 +26,7 @@ import { auditRetentionTask, runHousekeeping } from './housekeeping.js'
 import { createLogger } from './logging.js'
 import { createPasswordHasher } from './passwords/hasher.js'
 import { createPasswordPolicy } from './passwords/policy.js'
+import { describeStartupError } from './startup-errors.js'
 import type { Db } from './store/db.js'
 import { createHousekeepingStore } from './store/housekeeping.js'
 import { migrateToLatest } from './store/migrate.js'
@@ -72,7 +73,24 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`)
     return 0
   }
+  if (!COMMANDS.includes(command)) {
+    process.stderr.write(`tessera: unknown command "${command}". Run tessera help for the commands.\n`)
+    return 2
+  }
   const config = parseConfig(process.env)
+  try {
+    return await run(config, command, rest)
+  } catch (error) {
+    const line = describeStartupError(error, config)
+    if (line === undefined) throw error
+    process.stderr.write(`tessera: ${line}\n`)
+    return 1
+  }
+}
+
+const COMMANDS = ['serve', 'migrate', 'keys', 'users', 'housekeeping']
+
+async function run(config: Config, command: string, rest: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(config, rest)
@@ -106,7 +124,6 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`Deleted: ${counts.join(', ')}\n`)
       })
     default:
-      process.stderr.write(`Unknown command "${command}".\n\n${USAGE}\n`)
       return 2
   }
 }
@@ -218,6 +235,8 @@ function banner(config: Config, address: string, workers: number): string {
   const base = config.publicUrl
   return [
     `Tessera is listening on ${address}`,
+    `  Issuer       ${base}`,
+    '               (TESSERA_PUBLIC_URL: resource servers must use exactly this as the issuer)',
     `  API          ${base}/auth`,
     `  Docs         ${base}/docs`,
     `  OpenAPI      ${base}/openapi.json`,

@@ -115,6 +115,6 @@ describe('tessera users (no server running)', () => {
     expect(unknownSub.code).toBe(2)
     expect(unknownSub.stderr).toContain('Usage: tessera users create')
     expect(unknownCommand.code).toBe(2)
-    expect(unknownCommand.stderr).toContain('Unknown command "frobnicate"')
+    expect(unknownCommand.stderr).toContain('unknown command "frobnicate"')
   })
 })

@@ -131,7 +131,7 @@ export async function startServerProcess(
     const healthy = await waitUntilHealthy(url, spawned, options.timeoutMs ?? 30_000)
     if (healthy === 'exited') {
       // another process took the free port between our probe and the child's listen: try another
-      if (choosePort && attempt < 3 && spawned.stderr().includes('EADDRINUSE')) continue
+      if (choosePort && attempt < 3 && /EADDRINUSE|already in use/.test(spawned.stderr())) continue
       const exit = await spawned.exited
       throw new Error(
         `tessera serve exited before answering /healthz (code ${exit.code}, signal ${exit.signal})\n` +
