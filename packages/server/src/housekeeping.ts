@@ -85,12 +85,16 @@ export function startHousekeeping(deps: HousekeepingDeps): Housekeeping {
 
   const runOnce = (): Promise<HousekeepingReport> => {
     running ??= (async () => {
-      const started = Date.now()
+      const started = performance.now()
       try {
         const report = await runHousekeeping(deps)
         if (logger) {
           if (report.status === 'skipped') logger.debug('housekeeping: another instance is running it')
-          else logger.info({ deleted: report.deleted, ms: Date.now() - started }, 'housekeeping done')
+          else
+            logger.info(
+              { deleted: report.deleted, ms: Math.round(performance.now() - started) },
+              'housekeeping done',
+            )
         }
         return report
       } finally {

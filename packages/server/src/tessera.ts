@@ -255,6 +255,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       config,
       config.rateLimit
         ? createLimiterStore({
+            clock,
             db: database.db,
             redis,
             redisPrefix: config.redisPrefix,

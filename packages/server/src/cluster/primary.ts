@@ -62,7 +62,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
 
   function fork(): void {
     const worker = cluster.fork()
-    startedAt.set(worker, Date.now())
+    startedAt.set(worker, performance.now())
     worker.on('message', (raw: unknown) => onMessage(worker, raw))
     worker.on('exit', (code, signal) => onExit(worker, code, signal))
   }
@@ -125,7 +125,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
 
   function onExit(worker: Worker, code: number | null, signal: string | null): void {
     const pid = worker.process.pid
-    const lived = Date.now() - (startedAt.get(worker) ?? 0)
+    const lived = performance.now() - (startedAt.get(worker) ?? 0)
     startedAt.delete(worker)
     listening.delete(worker)
     // a worker that died mid-scrape no longer counts: the others' metrics still answer it

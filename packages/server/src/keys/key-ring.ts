@@ -228,7 +228,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       if (!signingRowAt(candidates, now)) throw new Error('no active signing key after ensureSigningKey')
     }
     signers = candidates
-    lastReload = Date.now()
+    lastReload = clock.now().getTime()
   }
 
   await reload()
@@ -252,7 +252,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       let entry = published.find((candidate) => candidate.kid === kid)
       // a key minted by another instance moments ago: re-read the ring, at most every 5 s so
       // forged kids cannot turn verification into database load
-      if (!entry && Date.now() - lastReload > 5000) {
+      if (!entry && clock.now().getTime() - lastReload > 5000) {
         await reload()
         entry = published.find((candidate) => candidate.kid === kid)
       }

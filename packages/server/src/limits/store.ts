@@ -5,6 +5,7 @@ import {
   RateLimiterPostgres,
   RateLimiterRedis,
 } from 'rate-limiter-flexible'
+import type { Clock } from '../clock.js'
 import type { RedisHandle } from '../redis.js'
 import { kyselyPgClient, type QueryExecutor } from './kysely-pg-client.js'
 
@@ -35,6 +36,8 @@ export interface LimiterStoreOptions {
   /** Prefix of every Redis key (`TESSERA_REDIS_PREFIX`). */
   redisPrefix: string
   logger: Logger | false
+  /** What "expired" is measured against when old rows are deleted. */
+  clock: Clock
   /** Milliseconds between deletions of expired database rows; default 5 minutes. */
   cleanupIntervalMs?: number
 }
@@ -89,7 +92,10 @@ function databaseStore(options: LimiterStoreOptions): LimiterStore {
     () => {
       // expired rows are dead weight: a hit on one starts a new window in place anyway
       client
-        .query({ text: `delete from ${RATE_LIMIT_TABLE} where expire < $1`, values: [Date.now()] })
+        .query({
+          text: `delete from ${RATE_LIMIT_TABLE} where expire < $1`,
+          values: [options.clock.now().getTime()],
+        })
         .catch((error: unknown) => {
           if (options.logger) options.logger.warn({ err: error }, 'deleting expired rate-limit rows failed')
         })

@@ -50,7 +50,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     await sql`update users set email_normalized = ${`migrating:${row.id}`} where id = ${row.id}`.execute(db)
   }
   changed.sort((a, b) => a.created_at.getTime() - b.created_at.getTime())
-  const now = new Date()
   for (const row of changed) {
     const { rows: holders } = await sql<{ id: string }>`
       select id from users where email_normalized = ${row.key}
@@ -63,7 +62,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     await sql`update users set email_normalized = ${`conflict:${row.id}`} where id = ${row.id}`.execute(db)
     await sql`
       insert into email_key_conflicts (user_id, wanted_key, held_by, found_at)
-      values (${row.id}, ${row.key}, ${holder.id}, ${now})
+      values (${row.id}, ${row.key}, ${holder.id}, now())
     `.execute(db)
   }
 }
