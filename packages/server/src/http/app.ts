@@ -93,6 +93,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics()
   observeRequests(app, metrics)
   await registerSecurityHeaders(app, config)
+  // an OPTIONS that is not a CORS preflight asks which methods a path takes (RFC 9110 §9.3.7):
+  // answered here, where the CORS plugin would say 400 in plain text
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'OPTIONS') return
+    if (
+      request.headers.origin !== undefined &&
+      request.headers['access-control-request-method'] !== undefined
+    ) {
+      return
+    }
+    const allowed = methodsOf(request.url)
+    if (allowed.length === 0) throw new TesseraError('NOT_FOUND')
+    return reply
+      .code(204)
+      .header('allow', [...allowed, 'OPTIONS'].join(', '))
+      .send()
+  })
   await app.register(cookie)
   await app.register(cors, {
     origin: [...config.allowedOrigins],

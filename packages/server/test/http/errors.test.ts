@@ -30,6 +30,25 @@ describe('errors are problem+json with the API.md codes', () => {
     expectProblem(await server.app.inject({ method: 'PUT', url: '/auth/nope' }), 404, 'NOT_FOUND')
   })
 
+  it('an OPTIONS that is not a CORS preflight: 204 with Allow, or 404 for an unknown path', async () => {
+    const known = await server.app.inject({
+      method: 'OPTIONS',
+      url: '/auth/sessions/7d2c3c1e-4b5a-4c6d-8e9f-0a1b2c3d4e5f',
+    })
+    expect(known.statusCode).toBe(204)
+    expect(known.headers.allow).toBe('DELETE, OPTIONS')
+    expect(known.headers['content-security-policy']).toContain("default-src 'none'")
+    expectProblem(await server.app.inject({ method: 'OPTIONS', url: '/nope' }), 404, 'NOT_FOUND')
+    // a preflight is still the CORS plugin's
+    const preflight = await server.app.inject({
+      method: 'OPTIONS',
+      url: '/auth/refresh',
+      headers: { origin: 'http://localhost:3000', 'access-control-request-method': 'POST' },
+    })
+    expect(preflight.statusCode).toBe(204)
+    expect(preflight.headers['access-control-allow-origin']).toBe('http://localhost:3000')
+  })
+
   it('a known path with another method: 405 METHOD_NOT_ALLOWED with Allow', async () => {
     const put = await server.app.inject({ method: 'PUT', url: '/auth/login' })
     expectProblem(put, 405, 'METHOD_NOT_ALLOWED')
