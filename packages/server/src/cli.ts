@@ -61,7 +61,8 @@ Commands:
                                         every TESSERA_HOUSEKEEPING_INTERVAL)
   help                                  show this text
 
-Configuration comes from the environment: see the README (DATABASE_URL, TESSERA_SECRET, …).`
+Configuration comes from the environment (DATABASE_URL, TESSERA_SECRET, …): every variable is in
+docs/configuration.md.`
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv

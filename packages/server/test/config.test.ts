@@ -314,3 +314,51 @@ describe('parseConfig refuses invalid values, naming the variable', () => {
     )
   })
 })
+
+describe('parseConfig reports every invalid variable at once', () => {
+  it('lists two bad variables, each with what it expects, in the order of the table', () => {
+    const error = configError({ TESSERA_ACCESS_TOKEN_TTL: 'soon', PORT: 'abc' })
+    expect(error.errors).toEqual([
+      { variable: 'PORT', message: 'expected a whole number from 0 to 65535, got "abc"' },
+      {
+        variable: 'TESSERA_ACCESS_TOKEN_TTL',
+        message: 'expected a duration such as 900, 15m, 12h or 7d, got "soon"',
+      },
+    ])
+    expect(error.variable).toBe('PORT')
+    expect(error.message).toBe(
+      '2 configuration variables are invalid:\n' +
+        '  PORT: expected a whole number from 0 to 65535, got "abc"\n' +
+        '  TESSERA_ACCESS_TOKEN_TTL: expected a duration such as 900, 15m, 12h or 7d, got "soon"',
+    )
+  })
+
+  it('reports broken rules across variables beside values that do not parse', () => {
+    const error = configError({
+      NODE_ENV: 'production',
+      TESSERA_HEADERS_TIMEOUT: '1m',
+      DATABASE_URL: 'mysql://x',
+      TESSERA_SIGNING_ALG: 'HS256',
+    })
+    expect(error.errors.map((e) => e.variable)).toEqual([
+      'TESSERA_PUBLIC_URL',
+      'TESSERA_HEADERS_TIMEOUT',
+      'TESSERA_SECRET',
+      'TESSERA_HS256_SECRET',
+      'DATABASE_URL',
+    ])
+  })
+
+  it('says nothing of values derived from a bad one (a bad PORT does not make the public URL bad)', () => {
+    // TESSERA_PUBLIC_URL, the allowed origins, the mailed links and MAIL_FROM all derive from PORT
+    expect(configError({ PORT: 'abc' }).errors.map((e) => e.variable)).toEqual(['PORT'])
+  })
+
+  it('checks the variables a bad one does not feed (an explicit origin list with a bad public URL)', () => {
+    const error = configError({
+      TESSERA_PUBLIC_URL: 'auth.example.com',
+      TESSERA_ALLOWED_ORIGINS: 'https://a.example.com/app',
+    })
+    expect(error.errors.map((e) => e.variable)).toEqual(['TESSERA_PUBLIC_URL', 'TESSERA_ALLOWED_ORIGINS'])
+  })
+})

@@ -24,6 +24,23 @@ describe('configuration errors stop the CLI before it does anything', () => {
     expect(await exists(dir)).toBe(false)
   })
 
+  it('names every bad variable at once, one line each, before doing anything', async () => {
+    const dir = await untouchedDataDir()
+    const result = await spawnCli(['serve'], {
+      TESSERA_DATA_DIR: dir,
+      PORT: 'abc',
+      TESSERA_ACCESS_TOKEN_TTL: 'soon',
+    })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toBe(
+      'tessera: 2 configuration variables are invalid:\n' +
+        '  PORT: expected a whole number from 0 to 65535, got "abc"\n' +
+        '  TESSERA_ACCESS_TOKEN_TTL: expected a duration such as 900, 15m, 12h or 7d, got "soon"\n',
+    )
+    expect(result.stdout).toBe('')
+    expect(await exists(dir)).toBe(false)
+  })
+
   it('refuses to serve in production without TESSERA_SECRET, saying how to make one', async () => {
     const dir = await untouchedDataDir()
     const result = await spawnCli(['serve'], {
