@@ -295,7 +295,12 @@ describe('remote keys', () => {
       [discoveryUrl]: json({ issuer: 'https://attacker.example', jwks_uri: jwksUrl }),
       [jwksUrl]: json({ keys: [publicJwk] }),
     })
-    const fooled = createVerifier({ issuer: ISSUER, audience: 'tessera', fetch: impostor.fetch, logger: false })
+    const fooled = createVerifier({
+      issuer: ISSUER,
+      audience: 'tessera',
+      fetch: impostor.fetch,
+      logger: false,
+    })
     const error = await authError(fooled.verify(await signed()))
     expect(error).toMatchObject({ code: 'TOKEN_INVALID', keysUnavailable: true })
     expect(String(error.cause)).toMatch(/attacker\.example/)
@@ -326,7 +331,9 @@ describe('remote keys', () => {
     expect(warnings[0]).toContain(`"${other}"`)
     expect(warnings[0]).toContain(`"${ISSUER}"`)
     expect(warnings[0]).toContain('TESSERA_PUBLIC_URL')
-    expect(() => createVerifier({ issuer: ISSUER, audience: 'tessera', logger: {} as never })).toThrow(/logger/)
+    expect(() => createVerifier({ issuer: ISSUER, audience: 'tessera', logger: {} as never })).toThrow(
+      /logger/,
+    )
   })
 
   it('tries discovery again on the next verify after a failure', async () => {
