@@ -4,12 +4,12 @@
  * 127.0.0.1, drives it with bounded loads, prints one table and writes bench/results/latest.json.
  * See docs/benchmarks.md for what each figure means.
  */
-import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { renderChart } from './chart.js'
-import { BENCH_DIR, killAllChildren, ROOT_DIR } from './lib/children.js'
+import { buildWorkspaces } from './lib/build.js'
+import { BENCH_DIR, killAllChildren } from './lib/children.js'
 import type { BenchContext } from './lib/context.js'
 import type { Figure, ScenarioName } from './lib/figures.js'
 import { currentLoad, describeMachine } from './lib/machine.js'
@@ -68,16 +68,7 @@ watchdog.unref()
 const started = performance.now()
 if (options.build) {
   log('building @tessera/server and @tessera/middleware (the CLI and the middleware run from dist/)')
-  const build = spawnSync('npm', ['run', 'build', '-w', '@tessera/server', '-w', '@tessera/middleware'], {
-    cwd: ROOT_DIR,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-    timeout: 180_000,
-  })
-  if (build.status !== 0) {
-    log(
-      `${build.stdout}${build.stderr}\nthe build failed; fix it, or run with --no-build to use the dist/ there is`,
-    )
+  if (!buildWorkspaces(['@tessera/server', '@tessera/middleware'], log)) {
     await cleanup()
     process.exit(1)
   }

@@ -8,11 +8,11 @@
  * bench/results/soak-latest.json and soak-latest.md. Exit code 1 on any unexpected status (every
  * 5xx), a request without an answer, or a server that stopped. See docs/benchmarks.md, "Soak".
  */
-import { spawnSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BENCH_DIR, cpuSeconds, killAllChildren, ROOT_DIR, rssMb } from './lib/children.js'
+import { buildWorkspaces } from './lib/build.js'
+import { BENCH_DIR, cpuSeconds, killAllChildren, rssMb } from './lib/children.js'
 import { currentLoad, describeMachine } from './lib/machine.js'
 import { type BenchDatabase, createDatabase, dropCreatedDatabases, postgresVersion } from './lib/postgres.js'
 import { unlabelledSamples } from './lib/prometheus-text.js'
@@ -103,16 +103,7 @@ process.exit(aborted ?? process.exitCode)
 async function soak(options: SoakOptions): Promise<number> {
   if (options.build) {
     log('building @tessera/server (tessera serve runs from dist/)')
-    const build = spawnSync('npm', ['run', 'build', '-w', '@tessera/server'], {
-      cwd: ROOT_DIR,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      encoding: 'utf8',
-      timeout: 180_000,
-    })
-    if (build.status !== 0) {
-      log(
-        `${build.stdout}${build.stderr}\nthe build failed; fix it, or run with --no-build to use the dist/ there is`,
-      )
+    if (!buildWorkspaces(['@tessera/server'], log)) {
       return 1
     }
   }

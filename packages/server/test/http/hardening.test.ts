@@ -6,7 +6,6 @@ import { EMAIL_PATTERN } from '../../src/email-address.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import {
   bearer,
-  cookiesOf,
   json,
   PASSWORD,
   refreshWith,
@@ -204,20 +203,6 @@ describe('refresh tokens', () => {
     const repeat = await refreshWith(server.app, user.refreshToken)
     expect(repeat.statusCode).toBe(200)
     expect(json<{ refreshToken: string }>(repeat).refreshToken).toBe(rt1)
-  })
-
-  it('never turns the refresh cookie into a token in the body', async () => {
-    const registered = await post('/auth/register', { email: uniqueEmail('cookie'), password: PASSWORD })
-    const cookie = cookiesOf(registered).get('tessera_refresh')?.value ?? ''
-    const response = await server.app.inject({
-      method: 'POST',
-      url: '/auth/refresh',
-      cookies: { tessera_refresh: cookie },
-      payload: { tokenDelivery: 'body' },
-    })
-    expect(response.statusCode).toBe(200)
-    expect(response.body).not.toContain('refreshToken')
-    expect(cookiesOf(response).get('tessera_refresh')?.value).toMatch(/^[A-Za-z0-9_-]{43}$/)
   })
 })
 
