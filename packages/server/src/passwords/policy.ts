@@ -50,7 +50,7 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
       const local = about.email.split('@')[0]?.toLowerCase() ?? ''
       if (local.length >= 3 && password.toLowerCase().includes(local)) {
         throw new TesseraError('WEAK_PASSWORD', {
-          detail: 'Your password must not contain your email address. Choose something unrelated to it.',
+          detail: `Your password must not contain your email address or its first part ("${local}"). Choose something unrelated to it.`,
         })
       }
       if (!estimator) return
