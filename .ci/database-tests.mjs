@@ -16,6 +16,8 @@ function testFiles(dir) {
   })
 }
 
-const files = testFiles('packages/server/test').filter((path) => USES_DATABASE.test(readFileSync(path, 'utf8')))
+const files = testFiles('packages/server/test').filter((path) =>
+  USES_DATABASE.test(readFileSync(path, 'utf8')),
+)
 if (files.length === 0) throw new Error('no database test found')
 console.log(files.sort().join('\n'))
