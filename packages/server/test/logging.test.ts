@@ -43,7 +43,7 @@ beforeAll(async () => {
   // a database error carrying secrets in its SQL parameters (PGlite attaches them to the error)
   server.app.post('/test/db-boom', async () => {
     const row = await server.deps.stores.users.findByEmail(email.toLowerCase())
-    await sql`select ${row?.password_hash ?? ''}::text as hash, ${email}::text as email, 1 / 0 as boom`.execute(
+    await sql`select ${row?.passwordHash ?? ''}::text as hash, ${email}::text as email, 1 / 0 as boom`.execute(
       server.database.handle.db,
     )
   })
@@ -59,7 +59,7 @@ beforeAll(async () => {
   secrets.emailKey = email.toLowerCase()
   secrets.localPart = email.slice(0, email.indexOf('@'))
   const stored = await server.deps.stores.users.findByEmail(email.toLowerCase())
-  secrets.passwordHash = stored?.password_hash ?? ''
+  secrets.passwordHash = stored?.passwordHash ?? ''
   secrets.hashDigest = secrets.passwordHash.split('$').at(-1) ?? ''
 
   const login = await post('/auth/login', { email, password: PASSWORD })

@@ -1,12 +1,12 @@
 import { TesseraError } from '../errors.js'
-import type { Session, User } from '../store/database.js'
+import type { SessionRecord, UserRecord } from '../store/records.js'
 import { type AccessTokenClaims, verifyAccessToken } from '../tokens/access-token.js'
 import type { FlowDeps } from './deps.js'
 
 export interface Authenticated {
   claims: AccessTokenClaims
-  user: User
-  session: Session
+  user: UserRecord
+  session: SessionRecord
 }
 
 /**
@@ -19,9 +19,7 @@ export async function authenticate(
 ): Promise<Authenticated> {
   const claims = await verifyAccessToken(deps, token)
   const now = deps.clock.now()
-  const session = await deps.stores.sessions.findLive(claims.sid, claims.sub, now)
-  if (!session) throw new TesseraError('TOKEN_INVALID')
-  const user = await deps.stores.users.findById(claims.sub)
-  if (!user || user.disabled_at !== null) throw new TesseraError('TOKEN_INVALID')
-  return { claims, user, session }
+  const live = await deps.stores.sessions.findLiveWithUser(claims.sid, claims.sub, now)
+  if (!live) throw new TesseraError('TOKEN_INVALID')
+  return { claims, user: live.user, session: live.session }
 }

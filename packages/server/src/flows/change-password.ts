@@ -14,7 +14,7 @@ export async function changePassword(
 ): Promise<void> {
   const user = await deps.stores.users.findById(who.userId)
   if (!user) throw new TesseraError('TOKEN_INVALID')
-  const check = await deps.hasher.verify(user.password_hash, input.currentPassword)
+  const check = await deps.hasher.verify(user.passwordHash, input.currentPassword)
   if (!check.ok) {
     throw new TesseraError('INVALID_CREDENTIALS', { detail: 'The current password is incorrect.' })
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { normalizeEmail } from '../email-address.js'
 import type { Mail } from '../mail/mail.js'
 import { accountExistsMail, linkWithToken, resetPasswordMail } from '../mail/templates.js'
-import type { User } from '../store/database.js'
+import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { newOneTimeToken } from './one-time-token.js'
@@ -13,7 +13,7 @@ type ResetMailKind = 'reset-password' | 'account-exists'
 export async function issuePasswordReset(
   stores: Stores,
   deps: Pick<FlowDeps, 'clock' | 'config'>,
-  user: User,
+  user: UserRecord,
   kind: ResetMailKind = 'reset-password',
 ): Promise<Mail> {
   const now = deps.clock.now()
@@ -46,7 +46,7 @@ export async function forgotPassword(
   context: ClientContext = NO_CLIENT,
 ): Promise<void> {
   const user = await deps.stores.users.findByEmail(normalizeEmail(email).normalized)
-  const mailed = user !== undefined && user.disabled_at === null
+  const mailed = user !== undefined && user.disabledAt === null
   // recorded for unknown addresses too (without the address): a burst of them is someone probing
   deps.events.record({
     type: 'password_reset_requested',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { User } from '../store/database.js'
+import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import { issueAccessToken } from '../tokens/access-token.js'
 import { hashRefreshToken, newRefreshToken } from '../tokens/refresh-token.js'
@@ -7,7 +7,7 @@ import type { ClientContext, FlowDeps } from './deps.js'
 
 /** What register, login and refresh hand back to the HTTP layer. */
 export interface IssuedTokens {
-  user: User
+  user: UserRecord
   sessionId: string
   accessToken: string
   /** Seconds. */
@@ -23,7 +23,7 @@ const USER_AGENT_MAX = 512
 export async function openSession(
   tx: Stores,
   deps: Pick<FlowDeps, 'clock' | 'config'>,
-  user: User,
+  user: UserRecord,
   context: ClientContext,
 ): Promise<{ sessionId: string; refreshToken: string; refreshExpiresAt: Date }> {
   const now = deps.clock.now()
@@ -51,7 +51,7 @@ export async function openSession(
 
 export async function accessTokenFor(
   deps: Pick<FlowDeps, 'keyRing' | 'clock' | 'config'>,
-  user: User,
+  user: UserRecord,
   sessionId: string,
 ): Promise<{ accessToken: string; expiresIn: number }> {
   const accessToken = await issueAccessToken(deps, {
@@ -59,7 +59,7 @@ export async function accessTokenFor(
     sessionId,
     roles: user.roles,
     email: user.email,
-    emailVerified: user.email_verified,
+    emailVerified: user.emailVerified,
   })
   return { accessToken, expiresIn: deps.config.accessTokenTtl }
 }

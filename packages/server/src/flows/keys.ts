@@ -1,6 +1,6 @@
 import { ConfigError } from '../config.js'
 import type { AsymmetricAlg } from '../keys/generate.js'
-import { ensureSigningKey, openPrivateKey, signingRowAt, wrappingKeys } from '../keys/key-ring.js'
+import { ensureSigningKey, openPrivateKey, wrappingKeys } from '../keys/key-ring.js'
 import { seal } from '../keys/secret.js'
 import type { FlowDeps } from './deps.js'
 
@@ -17,15 +17,18 @@ export interface KeyInfo {
 
 export async function listKeys(deps: Pick<FlowDeps, 'stores' | 'clock'>): Promise<KeyInfo[]> {
   const now = deps.clock.now()
-  const rows = await deps.stores.signingKeys.listAll()
-  const activeKid = signingRowAt(rows, now)?.kid
-  return rows.map((row) => ({
-    kid: row.kid,
-    alg: row.alg,
-    state: row.kid === activeKid ? 'active' : row.activates_at > now ? 'next' : 'retired',
-    createdAt: row.created_at,
-    activatesAt: row.activates_at,
-    retiredAt: row.retired_at,
+  const keys = await deps.stores.signingKeys.listAll()
+  // keys/key-ring.ts's signingRowAt, on records (it still takes rows)
+  const activeKid = keys.find(
+    (key) => key.activatesAt <= now && (key.retiredAt === null || key.retiredAt > now),
+  )?.kid
+  return keys.map((key) => ({
+    kid: key.kid,
+    alg: key.alg,
+    state: key.kid === activeKid ? 'active' : key.activatesAt > now ? 'next' : 'retired',
+    createdAt: key.createdAt,
+    activatesAt: key.activatesAt,
+    retiredAt: key.retiredAt,
   }))
 }
 
@@ -65,7 +68,7 @@ export async function reencryptKeys(deps: {
     const reencrypted: string[] = []
     const unchanged: string[] = []
     for (const row of await ring.all()) {
-      const opened = await openPrivateKey(keys, row.private_jwe)
+      const opened = await openPrivateKey(keys, row.privateJwe)
       if (!opened) {
         const which =
           deps.previousSecret === undefined

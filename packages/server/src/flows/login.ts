@@ -51,15 +51,15 @@ export async function login(
     await countFailure(null)
     throw failed('unknown_user', null, 'INVALID_CREDENTIALS')
   }
-  const check = await deps.hasher.verify(user.password_hash, input.password).catch(abandon)
+  const check = await deps.hasher.verify(user.passwordHash, input.password).catch(abandon)
   if (!check.ok) {
     await countFailure(user.id)
     throw failed('wrong_password', user.id, 'INVALID_CREDENTIALS')
   }
   await attempt.succeeded()
   // only someone with the password learns the account is disabled
-  if (user.disabled_at !== null) throw failed('account_disabled', user.id, 'ACCOUNT_DISABLED')
-  if (deps.config.requireEmailVerification && !user.email_verified)
+  if (user.disabledAt !== null) throw failed('account_disabled', user.id, 'ACCOUNT_DISABLED')
+  if (deps.config.requireEmailVerification && !user.emailVerified)
     throw failed('email_not_verified', user.id, 'EMAIL_NOT_VERIFIED')
 
   // bcrypt or weaker argon2 parameters: upgrade while we hold the plain password, hashing before

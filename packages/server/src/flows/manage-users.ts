@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { isEmail, normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import { isUuid } from '../ids.js'
-import type { User } from '../store/database.js'
+import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import type { FlowDeps } from './deps.js'
 
@@ -31,7 +31,7 @@ export interface CreateUserInput {
 export async function createUser(
   deps: Pick<FlowDeps, 'stores' | 'hasher' | 'policy' | 'clock'>,
   input: CreateUserInput,
-): Promise<User> {
+): Promise<UserRecord> {
   const { email, normalized } = normalizeEmail(input.email)
   if (!isEmail(email)) {
     throw new TesseraError('VALIDATION_FAILED', {
@@ -64,7 +64,7 @@ export async function changeRoles(
   deps: Pick<FlowDeps, 'stores' | 'clock'>,
   email: string,
   change: { add: string[]; remove: string[] },
-): Promise<User> {
+): Promise<UserRecord> {
   checkRoles([...change.add, ...change.remove])
   return deps.stores.transaction(async (tx) => {
     const user = await tx.users.findByEmail(normalizeEmail(email).normalized)
@@ -79,7 +79,7 @@ export async function changeRoles(
  * A user by email, or by id: an account parked by migration 0005 (email_key_conflicts) has no
  * address that leads to it, so the operator names it by id.
  */
-export async function findUser(stores: Stores, emailOrId: string): Promise<User> {
+export async function findUser(stores: Stores, emailOrId: string): Promise<UserRecord> {
   const user = isUuid(emailOrId)
     ? await stores.users.findById(emailOrId)
     : await stores.users.findByEmail(normalizeEmail(emailOrId).normalized)
@@ -91,7 +91,7 @@ export async function findUser(stores: Stores, emailOrId: string): Promise<User>
 }
 
 export interface LifecycleChange {
-  user: User
+  user: UserRecord
   /** Sessions this change ended (revoked, or deleted with the user). */
   sessions: number
   /** False when the account already was as asked (disabling a disabled user): nothing but sessions changed. */
@@ -110,11 +110,11 @@ export async function disableUser(deps: LifecycleDeps, email: string): Promise<L
     const user = await findUser(tx, email)
     const now = deps.clock.now()
     // disabling twice keeps the first time: it says since when the account has been off
-    const disabledAt = user.disabled_at ?? now
-    if (user.disabled_at === null) await tx.users.setDisabled(user.id, disabledAt, now)
+    const disabledAt = user.disabledAt ?? now
+    if (user.disabledAt === null) await tx.users.setDisabled(user.id, disabledAt, now)
     // revoked even when already disabled: a session opened by a race with the first disable goes too
     const sessions = await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
-    return { user: { ...user, disabled_at: disabledAt }, sessions, changed: user.disabled_at === null }
+    return { user: { ...user, disabledAt: disabledAt }, sessions, changed: user.disabledAt === null }
   })
   if (change.changed) deps.events.record({ type: 'user_disabled', userId: change.user.id })
   return change
@@ -125,12 +125,12 @@ export async function enableUser(deps: LifecycleDeps, email: string): Promise<Li
   const change = await deps.stores.transaction(async (tx) => {
     const user = await findUser(tx, email)
     const now = deps.clock.now()
-    if (user.disabled_at !== null) await tx.users.setDisabled(user.id, null, now)
+    if (user.disabledAt !== null) await tx.users.setDisabled(user.id, null, now)
     // a disabled account has no usable session; one a login opened while racing the disable would
     // come back to life here, so it is revoked
     const sessions =
-      user.disabled_at === null ? 0 : await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
-    return { user: { ...user, disabled_at: null }, sessions, changed: user.disabled_at !== null }
+      user.disabledAt === null ? 0 : await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
+    return { user: { ...user, disabledAt: null }, sessions, changed: user.disabledAt !== null }
   })
   if (change.changed) deps.events.record({ type: 'user_enabled', userId: change.user.id })
   return change

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { TesseraError } from '../errors.js'
-import type { User } from '../store/database.js'
+import type { UserRecord } from '../store/records.js'
+import { isLive } from '../store/sessions.js'
 import {
   hashRefreshToken,
   isWellFormedRefreshToken,
@@ -12,8 +13,8 @@ import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { accessTokenFor, type IssuedTokens } from './issued-tokens.js'
 
 type Decision =
-  | { kind: 'rotated'; user: User; sessionId: string; successor: string; expiresAt: Date }
-  | { kind: 'repeat'; user: User; sessionId: string; successor: string; expiresAt: Date }
+  | { kind: 'rotated'; user: UserRecord; sessionId: string; successor: string; expiresAt: Date }
+  | { kind: 'repeat'; user: UserRecord; sessionId: string; successor: string; expiresAt: Date }
   | { kind: 'reused'; userId: string; sessionId: string }
 
 /**
@@ -102,14 +103,7 @@ function decide(
     const found = await tx.refreshTokens.findForUpdate(hash)
     if (!found) throw new TesseraError('REFRESH_TOKEN_INVALID')
     const { token, session, user } = found
-    if (
-      session.revoked_at !== null ||
-      session.idle_expires_at <= now ||
-      session.absolute_expires_at <= now ||
-      user.disabled_at !== null
-    ) {
-      throw new TesseraError('REFRESH_TOKEN_INVALID')
-    }
+    if (!isLive(session, user, now)) throw new TesseraError('REFRESH_TOKEN_INVALID')
 
     if (token.usedAt !== null) {
       const sinceUse = now.getTime() - token.usedAt.getTime()
@@ -123,7 +117,7 @@ function decide(
             user,
             sessionId: session.id,
             successor,
-            expiresAt: session.idle_expires_at,
+            expiresAt: session.idleExpiresAt,
           }
         }
       }

@@ -61,7 +61,7 @@ export async function register(
   if (outcome.kind === 'taken') {
     const owner = await deps.stores.users.findByEmail(normalized)
     // the owner hears of it, with a reset link in case that is why they tried to register
-    if (owner && owner.disabled_at === null) {
+    if (owner && owner.disabledAt === null) {
       deps.mailer.send(await issuePasswordReset(deps.stores, deps, owner, 'account-exists'))
     }
     return { kind: 'verification-pending' }

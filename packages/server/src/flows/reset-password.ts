@@ -18,7 +18,7 @@ export async function resetPassword(
   const pending = await deps.stores.oneTimeTokens.peek(hash, 'password_reset', deps.clock.now())
   if (!pending) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
   const user = await deps.stores.users.findById(pending.userId)
-  if (!user || user.disabled_at !== null) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+  if (!user || user.disabledAt !== null) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
   deps.policy.check(input.password, { email: user.email, name: user.name })
   const passwordHash = await deps.hasher.hash(input.password)
 
@@ -32,7 +32,7 @@ export async function resetPassword(
     return tx.sessions.revokeAllForUser(user.id, now, 'password_reset')
   })
   // whoever holds the mailbox may sign in again at once
-  await deps.limits.lockout.clear(user.email_normalized)
+  await deps.limits.lockout.clear(user.emailNormalized)
   deps.events.record({
     type: 'password_reset',
     userId: user.id,

@@ -1,9 +1,12 @@
 import { TesseraError } from '../errors.js'
-import type { Session } from '../store/database.js'
+import type { SessionRecord } from '../store/records.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 
 /** The user's live sessions, most recently used first. */
-export function listSessions(deps: Pick<FlowDeps, 'stores' | 'clock'>, userId: string): Promise<Session[]> {
+export function listSessions(
+  deps: Pick<FlowDeps, 'stores' | 'clock'>,
+  userId: string,
+): Promise<SessionRecord[]> {
   return deps.stores.sessions.listLive(userId, deps.clock.now())
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import { linkWithToken, verifyEmailMail } from '../mail/templates.js'
-import type { User } from '../store/database.js'
+import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken, newOneTimeToken } from './one-time-token.js'
@@ -13,7 +13,7 @@ type VerificationDeps = Pick<FlowDeps, 'stores' | 'mailer' | 'clock' | 'config'>
 export async function issueVerification(
   tx: Stores,
   deps: Omit<VerificationDeps, 'stores' | 'mailer'>,
-  user: User,
+  user: UserRecord,
 ) {
   const now = deps.clock.now()
   const { token, hash } = newOneTimeToken()
@@ -59,7 +59,7 @@ export async function verifyEmail(
  */
 export async function resendVerification(deps: VerificationDeps, email: string): Promise<void> {
   const user = await deps.stores.users.findByEmail(normalizeEmail(email).normalized)
-  if (!user || user.email_verified || user.disabled_at !== null) return
+  if (!user || user.emailVerified || user.disabledAt !== null) return
   const mail = await deps.stores.transaction((tx) => issueVerification(tx, deps, user))
   deps.mailer.send(mail)
 }

@@ -1,21 +1,21 @@
-import type { Session, User } from '../store/database.js'
+import type { SessionRecord, UserRecord } from '../store/records.js'
 import type { UserView } from './schemas.js'
 
 /** The public face of a user: never the password hash. */
-export const userView = (user: User): UserView => ({
+export const userView = (user: UserRecord): UserView => ({
   id: user.id,
   email: user.email,
   name: user.name,
   roles: user.roles,
-  emailVerified: user.email_verified,
-  createdAt: user.created_at.toISOString(),
+  emailVerified: user.emailVerified,
+  createdAt: user.createdAt.toISOString(),
 })
 
-export const sessionView = (session: Session, currentId: string) => ({
+export const sessionView = (session: SessionRecord, currentId: string) => ({
   id: session.id,
-  createdAt: session.created_at.toISOString(),
-  lastUsedAt: session.last_used_at.toISOString(),
-  userAgent: session.user_agent,
+  createdAt: session.createdAt.toISOString(),
+  lastUsedAt: session.lastUsedAt.toISOString(),
+  userAgent: session.userAgent,
   ip: session.ip,
   current: session.id === currentId,
 })

@@ -1,24 +1,14 @@
-import type { Selectable } from 'kysely'
-import type { AuthEventsTable } from './database.js'
 import type { Db } from './db.js'
+import { type AuthEventRecord, toAuthEvent } from './records.js'
 
-export interface NewAuthEvent {
-  id: string
-  type: string
-  userId: string | null
-  sessionId: string | null
-  ip: string | null
-  userAgent: string | null
+export interface NewAuthEvent extends Omit<AuthEventRecord, 'detail'> {
   detail: Record<string, string | number | boolean>
-  createdAt: Date
 }
-
-export type AuthEventRow = Selectable<AuthEventsTable>
 
 export interface AuthEventStore {
   insert(event: NewAuthEvent): Promise<void>
   /** The user's events, newest first. */
-  listForUser(userId: string, limit: number): Promise<AuthEventRow[]>
+  listForUser(userId: string, limit: number): Promise<AuthEventRecord[]>
   /**
    * Deletes events recorded before `cutoff` (the retention job), in batches of `batchSize` so a
    * large backlog never holds one long lock on the table. Answers how many went.
@@ -45,14 +35,16 @@ export function createAuthEventStore(db: Db): AuthEventStore {
         })
         .execute()
     },
-    listForUser: (userId, limit) =>
-      db
+    async listForUser(userId, limit) {
+      const rows = await db
         .selectFrom('auth_events')
         .selectAll()
         .where('user_id', '=', userId)
         .orderBy('created_at', 'desc')
         .limit(limit)
-        .execute(),
+        .execute()
+      return rows.map(toAuthEvent)
+    },
     async deleteOlderThan(cutoff, batchSize = DELETE_BATCH) {
       let total = 0
       for (;;) {

@@ -96,9 +96,11 @@ export interface AuthEventsTable {
   created_at: CreatedAt
 }
 
-export type User = Selectable<UsersTable>
-export type Session = Selectable<SessionsTable>
+// rows, for store/ only: the stores hand out records (records.ts)
+export type UserRow = Selectable<UsersTable>
+export type SessionRow = Selectable<SessionsTable>
 export type SigningKeyRow = Selectable<SigningKeysTable>
+export type AuthEventRow = Selectable<AuthEventsTable>
 
 /** Accounts migration 0005 found sharing a mailbox key with another; never merged, for the operator. */
 export interface EmailKeyConflictsTable {

@@ -1,28 +1,17 @@
 import { sql } from 'kysely'
-import type { Session, User, UsersTable } from './database.js'
+import type { UserRow } from './database.js'
 import type { Db } from './db.js'
 import { preparedAs } from './postgres-pool.js'
-
-// the user's columns, named: a prepared statement's `users.*` would stop working (its result type
-// changed) once a migration adds a column beside a running server. A record, so that a column
-// added to UsersTable and left out here fails to compile.
-const USER_COLUMNS: Record<keyof UsersTable, true> = {
-  id: true,
-  email: true,
-  email_normalized: true,
-  name: true,
-  password_hash: true,
-  roles: true,
-  email_verified: true,
-  disabled_at: true,
-  created_at: true,
-  updated_at: true,
-}
-const userColumns = sql.raw(
-  Object.keys(USER_COLUMNS)
-    .map((column) => `users.${column}`)
-    .join(', '),
-)
+import {
+  type SessionRecord,
+  type SessionWithUserRow,
+  sessionWithUserColumns,
+  toSessionWithUser,
+  toUser,
+  type UserRecord,
+  userColumns,
+} from './records.js'
+import { liveSession } from './sessions.js'
 
 export interface RefreshTokenRecord {
   id: string
@@ -33,8 +22,8 @@ export interface RefreshTokenRecord {
 
 export interface RefreshTokenLookup {
   token: RefreshTokenRecord
-  session: Session
-  user: User
+  session: SessionRecord
+  user: UserRecord
 }
 
 export interface Rotation {
@@ -64,7 +53,9 @@ export interface RefreshTokenStore {
    * successor and moves the session's idle expiry. Answers undefined for anything else (unknown,
    * spent, dead session, disabled user), and changes nothing: the caller decides in a transaction.
    */
-  rotate(rotation: Rotation): Promise<{ user: User; sessionId: string; idleExpiresAt: Date } | undefined>
+  rotate(
+    rotation: Rotation,
+  ): Promise<{ user: UserRecord; sessionId: string; idleExpiresAt: Date } | undefined>
 }
 
 export function createRefreshTokenStore(db: Db): RefreshTokenStore {
@@ -81,35 +72,33 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
         .execute()
     },
     async findForUpdate(hash) {
-      const row = await db
-        .selectFrom('refresh_tokens')
-        .select(['id', 'session_id', 'used_at', 'successor_sealed'])
-        .where('token_hash', '=', hash)
-        .forUpdate()
-        .executeTakeFirst()
+      // one statement: the token row FOR UPDATE (parallel presentations queue here), its session
+      // FOR NO KEY UPDATE (a revocation committing meanwhile is waited for, not overwritten), its user
+      const result = await sql<
+        {
+          token_id: string
+          token_used_at: Date | null
+          token_successor_sealed: string | null
+        } & SessionWithUserRow
+      >`
+        select t.id as token_id, t.used_at as token_used_at, t.successor_sealed as token_successor_sealed,
+          ${sessionWithUserColumns('s', 'u')}
+        from refresh_tokens t
+        join sessions s on s.id = t.session_id
+        join users u on u.id = s.user_id
+        where t.token_hash = ${hash}
+        for update of t for no key update of s
+      `.execute(db)
+      const row = result.rows[0]
       if (!row) return undefined
-      const session = await db
-        .selectFrom('sessions')
-        .selectAll()
-        .where('id', '=', row.session_id)
-        .forNoKeyUpdate()
-        .executeTakeFirst()
-      if (!session) return undefined
-      const user = await db
-        .selectFrom('users')
-        .selectAll()
-        .where('id', '=', session.user_id)
-        .executeTakeFirst()
-      if (!user) return undefined
       return {
         token: {
-          id: row.id,
-          sessionId: row.session_id,
-          usedAt: row.used_at,
-          successorSealed: row.successor_sealed,
+          id: row.token_id,
+          sessionId: row.id,
+          usedAt: row.token_used_at,
+          successorSealed: row.token_successor_sealed,
         },
-        session,
-        user,
+        ...toSessionWithUser(row),
       }
     },
     async isUnspent(hash) {
@@ -132,7 +121,7 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
     async rotate({ hash, successor, at, idleExpiresAt }) {
       // FOR UPDATE OF the token: a parallel presentation of the same token waits here, then
       // re-checks `used_at is null` on the committed row and finds nothing, so exactly one wins
-      const result = await sql<User & { session_id: string; session_idle_expires_at: Date }>`${sql.raw(
+      const result = await sql<UserRow & { session_id: string; session_idle_expires_at: Date }>`${sql.raw(
         preparedAs('rotate_refresh_token'),
       )}with current_token as (
           select t.id, t.session_id
@@ -140,8 +129,7 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
           join sessions s on s.id = t.session_id
           join users u on u.id = s.user_id
           where t.token_hash = ${hash} and t.used_at is null
-            and s.revoked_at is null and s.idle_expires_at > ${at} and s.absolute_expires_at > ${at}
-            and u.disabled_at is null
+            and ${liveSession(at, { session: 's', user: 'u' })}
           -- the session too: a revocation committing meanwhile is seen (the row re-checked) rather
           -- than overwritten by the touch below
           for update of t for no key update of s
@@ -157,13 +145,12 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
           from spent where sessions.id = spent.session_id
           returning sessions.id, sessions.user_id, sessions.idle_expires_at
         )
-        select ${userColumns}, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at
+        select ${userColumns('users')}, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at
         from touched join users on users.id = touched.user_id
       `.execute(db)
       const row = result.rows[0]
       if (!row) return undefined
-      const { session_id: sessionId, session_idle_expires_at: rotatedIdle, ...user } = row
-      return { user, sessionId, idleExpiresAt: rotatedIdle }
+      return { user: toUser(row), sessionId: row.session_id, idleExpiresAt: row.session_idle_expires_at }
     },
   }
 }

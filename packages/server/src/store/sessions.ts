@@ -1,5 +1,45 @@
-import type { Session } from './database.js'
+import { type RawBuilder, sql } from 'kysely'
 import type { Db } from './db.js'
+import {
+  type SessionRecord,
+  type SessionWithUserRow,
+  sessionWithUserColumns,
+  toSession,
+  toSessionWithUser,
+  type UserRecord,
+} from './records.js'
+
+/*
+ * A live session, defined twice, side by side: `liveSession` in SQL for the queries (the rotation
+ * statement, the authentication lookup, listLive, countLive) and `isLive` in TypeScript for a flow
+ * deciding on a row it holds locked (refresh). The two must agree; test/store/live-session.test.ts
+ * runs both on the same cases.
+ */
+
+/**
+ * SQL: the session (table or alias `session`) is not revoked and has neither idled out nor reached
+ * its absolute lifetime at `at`; with `user` (the joined users table), its user is not disabled.
+ */
+export function liveSession(at: Date, tables: { session: string; user?: string }): RawBuilder<boolean> {
+  const column = (name: string) => sql.ref(`${tables.session}.${name}`)
+  const session = sql<boolean>`${column('revoked_at')} is null and ${column('idle_expires_at')} > ${at} and ${column('absolute_expires_at')} > ${at}`
+  if (tables.user === undefined) return session
+  return sql<boolean>`${session} and ${sql.ref(`${tables.user}.disabled_at`)} is null`
+}
+
+/** TypeScript: the same as `liveSession` with the user, on records already read. */
+export function isLive(
+  session: Pick<SessionRecord, 'revokedAt' | 'idleExpiresAt' | 'absoluteExpiresAt'>,
+  user: Pick<UserRecord, 'disabledAt'>,
+  at: Date,
+): boolean {
+  return (
+    session.revokedAt === null &&
+    session.idleExpiresAt > at &&
+    session.absoluteExpiresAt > at &&
+    user.disabledAt === null
+  )
+}
 
 export interface NewSession {
   id: string
@@ -22,9 +62,17 @@ export type RevokeReason =
 
 export interface SessionStore {
   create(session: NewSession): Promise<void>
-  /** The session when it exists, belongs to `userId`, is not revoked and has not expired at `now`. */
-  findLive(id: string, userId: string, now: Date): Promise<Session | undefined>
-  listLive(userId: string, now: Date): Promise<Session[]>
+  /**
+   * The session with its user when the session exists, belongs to `userId` and is live at `now`
+   * (its user enabled): what an access token needs to be honoured.
+   */
+  findLiveWithUser(
+    id: string,
+    userId: string,
+    now: Date,
+  ): Promise<{ session: SessionRecord; user: UserRecord } | undefined>
+  /** The user's live sessions, most recently used first. */
+  listLive(userId: string, now: Date): Promise<SessionRecord[]>
   /** How many sessions of all users are live at `now` (the active-sessions gauge). */
   countLive(now: Date): Promise<number>
   /** Revokes one live session; answers whether it was live. */
@@ -39,14 +87,6 @@ export interface SessionStore {
 }
 
 export function createSessionStore(db: Db): SessionStore {
-  const live = (now: Date) =>
-    db
-      .selectFrom('sessions')
-      .selectAll()
-      .where('revoked_at', 'is', null)
-      .where('idle_expires_at', '>', now)
-      .where('absolute_expires_at', '>', now)
-
   return {
     async create(session) {
       await db
@@ -63,17 +103,30 @@ export function createSessionStore(db: Db): SessionStore {
         })
         .execute()
     },
-    findLive: (id, userId, now) =>
-      live(now).where('id', '=', id).where('user_id', '=', userId).executeTakeFirst(),
-    listLive: (userId, now) =>
-      live(now).where('user_id', '=', userId).orderBy('last_used_at', 'desc').execute(),
+    async findLiveWithUser(id, userId, now) {
+      const result = await sql<SessionWithUserRow>`
+        select ${sessionWithUserColumns('s', 'u')}
+        from sessions s join users u on u.id = s.user_id
+        where s.id = ${id} and s.user_id = ${userId} and ${liveSession(now, { session: 's', user: 'u' })}
+      `.execute(db)
+      const row = result.rows[0]
+      return row && toSessionWithUser(row)
+    },
+    async listLive(userId, now) {
+      const rows = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where(liveSession(now, { session: 'sessions' }))
+        .where('user_id', '=', userId)
+        .orderBy('last_used_at', 'desc')
+        .execute()
+      return rows.map(toSession)
+    },
     async countLive(now) {
       const row = await db
         .selectFrom('sessions')
         .select((eb) => eb.fn.countAll<string | number | bigint>().as('count'))
-        .where('revoked_at', 'is', null)
-        .where('idle_expires_at', '>', now)
-        .where('absolute_expires_at', '>', now)
+        .where(liveSession(now, { session: 'sessions' }))
         .executeTakeFirstOrThrow()
       return Number(row.count)
     },

@@ -1,20 +1,15 @@
 import { sql } from 'kysely'
 import type { SigningKeyRow } from './database.js'
 import type { Db } from './db.js'
+import { type SigningKeyRecord, toSigningKey } from './records.js'
 
-export interface NewSigningKey {
-  kid: string
-  alg: string
-  publicJwk: Record<string, unknown>
-  privateJwe: string
-  createdAt: Date
-  activatesAt: Date
-}
+export type NewSigningKey = Omit<SigningKeyRecord, 'retiredAt'>
 
 export interface SigningKeyStore {
   /** Keys not retired, or retired after `retiredAfter` (their tokens may still be alive). */
   listPublishable(retiredAfter: Date): Promise<SigningKeyRow[]>
-  listAll(): Promise<SigningKeyRow[]>
+  /** Every key, retired ones too, newest activation first. */
+  listAll(): Promise<SigningKeyRecord[]>
   /**
    * Runs `decide` under a database-wide lock on the key ring, so two instances or a CLI do not
    * create or rotate keys at the same time. `decide` sees the unretired keys and may insert one.
@@ -29,7 +24,7 @@ export interface KeyRingTx {
   /** Retires every other key at `at` (a time in the future schedules it), earlier ones kept. */
   retireAllExcept(kid: string, at: Date): Promise<void>
   /** Every key, retired ones too, newest activation first. */
-  all(): Promise<SigningKeyRow[]>
+  all(): Promise<SigningKeyRecord[]>
   /** Replaces a key's sealed private half (re-encrypted under a new secret). */
   setPrivateJwe(kid: string, privateJwe: string): Promise<void>
 }
@@ -43,7 +38,10 @@ export function createSigningKeyStore(db: Db): SigningKeyStore {
         .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', retiredAfter)]))
         .orderBy('activates_at', 'desc')
         .execute(),
-    listAll: () => db.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute(),
+    listAll: async () =>
+      (await db.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute()).map(
+        toSigningKey,
+      ),
     withRingLock: (decide) =>
       db.transaction().execute(async (trx) => {
         await sql`select pg_advisory_xact_lock(hashtext('tessera.signing_keys'))`.execute(trx)
@@ -76,7 +74,10 @@ export function createSigningKeyStore(db: Db): SigningKeyStore {
               .where('kid', '!=', kid)
               .execute()
           },
-          all: () => trx.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute(),
+          all: async () =>
+            (await trx.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute()).map(
+              toSigningKey,
+            ),
           setPrivateJwe: async (kid, privateJwe) => {
             await trx
               .updateTable('signing_keys')

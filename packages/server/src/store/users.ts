@@ -1,15 +1,10 @@
-import type { User } from './database.js'
 import type { Db } from './db.js'
+import { toUser, type UserRecord } from './records.js'
 
-export interface NewUser {
-  id: string
-  email: string
-  emailNormalized: string
-  name: string | null
-  passwordHash: string
-  roles: string[]
-  createdAt: Date
-}
+export type NewUser = Pick<
+  UserRecord,
+  'id' | 'email' | 'emailNormalized' | 'name' | 'passwordHash' | 'roles' | 'createdAt'
+>
 
 export interface EmailKeyConflict {
   userId: string
@@ -21,14 +16,14 @@ export interface EmailKeyConflict {
 
 export interface UserStore {
   /** Inserts the user, or answers 'email_taken' when the normalised email exists already. */
-  create(user: NewUser): Promise<User | 'email_taken'>
-  findByEmail(emailNormalized: string): Promise<User | undefined>
-  findById(id: string): Promise<User | undefined>
+  create(user: NewUser): Promise<UserRecord | 'email_taken'>
+  findByEmail(emailNormalized: string): Promise<UserRecord | undefined>
+  findById(id: string): Promise<UserRecord | undefined>
   setPasswordHash(id: string, passwordHash: string, at: Date): Promise<void>
   setRoles(id: string, roles: string[], at: Date): Promise<void>
   /** Marks the email verified, if it is still the user's address. */
   markEmailVerified(id: string, email: string, at: Date): Promise<boolean>
-  /** Sets `disabled_at` (disable) or clears it (enable). */
+  /** Sets the time the account was disabled (disable) or clears it (enable). */
   setDisabled(id: string, disabledAt: Date | null, at: Date): Promise<void>
   /** Accounts parked by migration 0005 because another holds their mailbox key, oldest first. */
   emailKeyConflicts(): Promise<EmailKeyConflict[]>
@@ -56,11 +51,20 @@ export function createUserStore(db: Db): UserStore {
         .onConflict((oc) => oc.column('email_normalized').doNothing())
         .returningAll()
         .executeTakeFirst()
-      return row ?? 'email_taken'
+      return row ? toUser(row) : 'email_taken'
     },
-    findByEmail: (emailNormalized) =>
-      db.selectFrom('users').selectAll().where('email_normalized', '=', emailNormalized).executeTakeFirst(),
-    findById: (id) => db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst(),
+    async findByEmail(emailNormalized) {
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('email_normalized', '=', emailNormalized)
+        .executeTakeFirst()
+      return row && toUser(row)
+    },
+    async findById(id) {
+      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+      return row && toUser(row)
+    },
     async setPasswordHash(id, passwordHash, at) {
       await db
         .updateTable('users')

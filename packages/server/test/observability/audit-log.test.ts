@@ -6,7 +6,7 @@ import { createEventRecorder } from '../../src/audit/recorder.js'
 import { pruneAuditLog } from '../../src/audit/retention.js'
 import type { Mail } from '../../src/mail/mail.js'
 import { createMetrics } from '../../src/metrics.js'
-import type { AuthEventRow } from '../../src/store/auth-events.js'
+import type { AuthEventRecord } from '../../src/store/records.js'
 import { testClock } from '../helpers/clock.js'
 import { recordingMailer } from '../helpers/mail.js'
 import {
@@ -38,7 +38,7 @@ const post = (url: string, payload: object, headers: Record<string, string> = {}
 const sessionOf = (accessToken: string): string => String(decodeJwt(accessToken).sid)
 
 /** The user's audit rows once one of `type` is there: rows are written after the answer. */
-async function eventsOf(userId: string, type: string): Promise<AuthEventRow[]> {
+async function eventsOf(userId: string, type: string): Promise<AuthEventRecord[]> {
   return vi.waitFor(
     async () => {
       const rows = await server.deps.stores.authEvents.listForUser(userId, 100)
@@ -49,10 +49,10 @@ async function eventsOf(userId: string, type: string): Promise<AuthEventRow[]> {
   )
 }
 
-async function eventOf(userId: string, type: string): Promise<AuthEventRow> {
+async function eventOf(userId: string, type: string): Promise<AuthEventRecord> {
   const rows = (await eventsOf(userId, type)).filter((row) => row.type === type)
   expect(rows, `${type} events`).toHaveLength(1)
-  return rows[0] as AuthEventRow
+  return rows[0] as AuthEventRecord
 }
 
 async function registerWithAgent(): Promise<Registered> {
@@ -75,12 +75,12 @@ describe('the audit log', () => {
     const user = await registerWithAgent()
     const row = await eventOf(user.userId, 'register')
     expect(row).toMatchObject({
-      user_id: user.userId,
-      session_id: sessionOf(user.accessToken),
+      userId: user.userId,
+      sessionId: sessionOf(user.accessToken),
       ip: '127.0.0.1',
-      user_agent: USER_AGENT,
+      userAgent: USER_AGENT,
     })
-    expect(row.created_at.getTime()).toBe(server.clock.now().getTime())
+    expect(row.createdAt.getTime()).toBe(server.clock.now().getTime())
   })
 
   it('records logins, a failed one with the reason and never the password', async () => {
@@ -92,12 +92,12 @@ describe('the audit log', () => {
 
     const succeeded = await eventOf(user.userId, 'login_succeeded')
     expect(succeeded).toMatchObject({
-      session_id: sessionOf(json<{ accessToken: string }>(ok).accessToken),
+      sessionId: sessionOf(json<{ accessToken: string }>(ok).accessToken),
       ip: '127.0.0.1',
-      user_agent: USER_AGENT,
+      userAgent: USER_AGENT,
     })
     const failed = await eventOf(user.userId, 'login_failed')
-    expect(failed).toMatchObject({ session_id: null, ip: '127.0.0.1', detail: { reason: 'wrong_password' } })
+    expect(failed).toMatchObject({ sessionId: null, ip: '127.0.0.1', detail: { reason: 'wrong_password' } })
     expect(JSON.stringify(failed)).not.toContain(wrong)
   })
 
@@ -125,8 +125,8 @@ describe('the audit log', () => {
       expect((await post('/auth/logout', { refreshToken: user.refreshToken })).statusCode).toBe(204)
     }
     expect(await eventOf(user.userId, 'logout')).toMatchObject({
-      session_id: sessionOf(user.accessToken),
-      user_agent: USER_AGENT,
+      sessionId: sessionOf(user.accessToken),
+      userAgent: USER_AGENT,
     })
   })
 
@@ -142,9 +142,9 @@ describe('the audit log', () => {
     expect(replay.json()).toMatchObject({ code: 'REFRESH_TOKEN_REUSED' })
     const rows = await eventsOf(user.userId, 'refresh_reuse_detected')
     expect(rows.find((row) => row.type === 'refresh_reuse_detected')).toMatchObject({
-      session_id: sessionOf(user.accessToken),
+      sessionId: sessionOf(user.accessToken),
       ip: '127.0.0.1',
-      user_agent: 'thief/0.1',
+      userAgent: 'thief/0.1',
     })
     // a refresh every few minutes per client would swamp the table: metrics count it instead
     expect(rows.map((row) => row.type)).not.toContain('refresh')
@@ -159,9 +159,9 @@ describe('the audit log', () => {
     )
     expect(change.statusCode).toBe(204)
     expect(await eventOf(user.userId, 'password_changed')).toMatchObject({
-      session_id: sessionOf(user.accessToken),
+      sessionId: sessionOf(user.accessToken),
       ip: '127.0.0.1',
-      user_agent: USER_AGENT,
+      userAgent: USER_AGENT,
       detail: { otherSessionsRevoked: 0 },
     })
   })
@@ -176,10 +176,10 @@ describe('the audit log', () => {
       headers: bearer(user.accessToken),
     })
     expect(revoke.statusCode).toBe(204)
-    expect(await eventOf(user.userId, 'session_revoked')).toMatchObject({ session_id: secondSession })
+    expect(await eventOf(user.userId, 'session_revoked')).toMatchObject({ sessionId: secondSession })
     expect((await post('/auth/logout-all', {}, bearer(user.accessToken))).statusCode).toBe(204)
     expect(await eventOf(user.userId, 'logout_all')).toMatchObject({
-      session_id: sessionOf(user.accessToken),
+      sessionId: sessionOf(user.accessToken),
       detail: { sessions: 1 },
     })
   })
@@ -191,7 +191,7 @@ describe('the audit log', () => {
       return /[?&]token=([A-Za-z0-9_-]+)/.exec(mail?.text ?? '')?.[1] ?? ''
     }
     expect((await post('/auth/verify-email', { token: tokenOf('verify-email') })).statusCode).toBe(204)
-    expect(await eventOf(user.userId, 'email_verified')).toMatchObject({ user_agent: USER_AGENT })
+    expect(await eventOf(user.userId, 'email_verified')).toMatchObject({ userAgent: USER_AGENT })
 
     expect((await post('/auth/forgot-password', { email: user.email })).statusCode).toBe(202)
     expect(await eventOf(user.userId, 'password_reset_requested')).toMatchObject({ detail: { mailed: true } })

@@ -1,0 +1,182 @@
+import { type RawBuilder, sql } from 'kysely'
+import type {
+  AuthEventRow,
+  SessionRow,
+  SessionsTable,
+  SigningKeyRow,
+  UserRow,
+  UsersTable,
+} from './database.js'
+
+/**
+ * What the stores hand out: domain records in camelCase. Rows (database.ts) stay inside store/;
+ * each table's rows become records here, in one mapper per table.
+ */
+
+export interface UserRecord {
+  id: string
+  /** As the user typed it, trimmed and NFC-normalised. */
+  email: string
+  /** The mailbox key (email-address.ts), or `conflict:<id>` for an account parked by migration 0005. */
+  emailNormalized: string
+  name: string | null
+  passwordHash: string
+  roles: string[]
+  emailVerified: boolean
+  disabledAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface SessionRecord {
+  id: string
+  userId: string
+  createdAt: Date
+  lastUsedAt: Date
+  /** Moves forward on every refresh, never past `absoluteExpiresAt`. */
+  idleExpiresAt: Date
+  absoluteExpiresAt: Date
+  revokedAt: Date | null
+  revokedReason: string | null
+  userAgent: string | null
+  ip: string | null
+}
+
+export interface SigningKeyRecord {
+  kid: string
+  alg: string
+  publicJwk: Record<string, unknown>
+  /** The private JWK as a compact JWE under a key derived from TESSERA_SECRET. */
+  privateJwe: string
+  createdAt: Date
+  /** The key signs from this time on (a key may be published before it signs). */
+  activatesAt: Date
+  /** Set when a newer key took over; the public key stays published while its tokens may live. */
+  retiredAt: Date | null
+}
+
+export interface AuthEventRecord {
+  id: string
+  /** One of AUTH_EVENT_TYPES (events.ts). */
+  type: string
+  userId: string | null
+  sessionId: string | null
+  ip: string | null
+  userAgent: string | null
+  detail: Record<string, unknown>
+  createdAt: Date
+}
+
+export const toUser = (row: UserRow): UserRecord => ({
+  id: row.id,
+  email: row.email,
+  emailNormalized: row.email_normalized,
+  name: row.name,
+  passwordHash: row.password_hash,
+  roles: row.roles,
+  emailVerified: row.email_verified,
+  disabledAt: row.disabled_at,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+})
+
+export const toSession = (row: SessionRow): SessionRecord => ({
+  id: row.id,
+  userId: row.user_id,
+  createdAt: row.created_at,
+  lastUsedAt: row.last_used_at,
+  idleExpiresAt: row.idle_expires_at,
+  absoluteExpiresAt: row.absolute_expires_at,
+  revokedAt: row.revoked_at,
+  revokedReason: row.revoked_reason,
+  userAgent: row.user_agent,
+  ip: row.ip,
+})
+
+export const toSigningKey = (row: SigningKeyRow): SigningKeyRecord => ({
+  kid: row.kid,
+  alg: row.alg,
+  publicJwk: row.public_jwk,
+  privateJwe: row.private_jwe,
+  createdAt: row.created_at,
+  activatesAt: row.activates_at,
+  retiredAt: row.retired_at,
+})
+
+export const toAuthEvent = (row: AuthEventRow): AuthEventRecord => ({
+  id: row.id,
+  type: row.type,
+  userId: row.user_id,
+  sessionId: row.session_id,
+  ip: row.ip,
+  userAgent: row.user_agent,
+  detail: row.detail,
+  createdAt: row.created_at,
+})
+
+// the columns, named: a prepared statement's `users.*` would stop working (its result type
+// changed) once a migration adds a column beside a running server. Records, so that a column
+// added to a table and left out here fails to compile.
+export const USER_COLUMNS: Record<keyof UsersTable, true> = {
+  id: true,
+  email: true,
+  email_normalized: true,
+  name: true,
+  password_hash: true,
+  roles: true,
+  email_verified: true,
+  disabled_at: true,
+  created_at: true,
+  updated_at: true,
+}
+
+export const SESSION_COLUMNS: Record<keyof SessionsTable, true> = {
+  id: true,
+  user_id: true,
+  created_at: true,
+  last_used_at: true,
+  idle_expires_at: true,
+  absolute_expires_at: true,
+  revoked_at: true,
+  revoked_reason: true,
+  user_agent: true,
+  ip: true,
+}
+
+/** A row's columns under a prefix, as a joined select returns them (`u.email as user_email`). */
+export type Prefixed<P extends string, T> = { [K in keyof T & string as `${P}${K}`]: T[K] }
+
+/** The select list `alias.column as <prefix>column, …` of a table's columns, for raw SQL. */
+function columnList(columns: Record<string, true>, alias: string, prefix = ''): RawBuilder<unknown> {
+  return sql.raw(
+    Object.keys(columns)
+      .map((column) => `${alias}.${column} as ${prefix}${column}`)
+      .join(', '),
+  )
+}
+
+/** The row of one table out of a joined select that named its columns with `columnList`. */
+function unprefixed<T, P extends string>(
+  columns: Record<keyof T & string, true>,
+  row: Prefixed<P, T>,
+  prefix: P,
+): T {
+  const source: Record<string, unknown> = row
+  // every column of `columns` is in `row` under its prefix, typed as in T (Prefixed)
+  return Object.fromEntries(Object.keys(columns).map((column) => [column, source[prefix + column]])) as T
+}
+
+/** A session with its user, as a joined select returns them: the user's columns under `u_`. */
+export type SessionWithUserRow = SessionRow & Prefixed<'u_', UserRow>
+
+/** The select list of `SessionWithUserRow`, from the tables (or aliases) `session` and `user`. */
+export const sessionWithUserColumns = (session: string, user: string): RawBuilder<unknown> =>
+  sql`${columnList(SESSION_COLUMNS, session)}, ${columnList(USER_COLUMNS, user, 'u_')}`
+
+export const toSessionWithUser = (row: SessionWithUserRow): { session: SessionRecord; user: UserRecord } => ({
+  session: toSession(row),
+  user: toUser(unprefixed(USER_COLUMNS, row, 'u_')),
+})
+
+/** The user's columns, for a raw select of the users table (or alias) `user`. */
+export const userColumns = (user: string): RawBuilder<unknown> => columnList(USER_COLUMNS, user)
