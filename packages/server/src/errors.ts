@@ -69,6 +69,8 @@ export interface TesseraErrorOptions {
   errors?: FieldError[]
   /** Seconds, sent as `Retry-After`. */
   retryAfter?: number
+  /** What broke, for the log only (an INTERNAL invariant): the client gets `detail`, never this. */
+  reason?: string
 }
 
 /** The one error class of the server: a stable code; the HTTP status comes from {@link ERRORS}. */
@@ -77,6 +79,7 @@ export class TesseraError extends Error {
   readonly detail: string
   readonly errors: FieldError[] | undefined
   readonly retryAfter: number | undefined
+  readonly reason: string | undefined
 
   constructor(code: ErrorCode, options: TesseraErrorOptions = {}) {
     const detail = options.detail ?? DEFAULT_DETAIL[code]
@@ -86,6 +89,7 @@ export class TesseraError extends Error {
     this.detail = detail
     this.errors = options.errors
     this.retryAfter = options.retryAfter
+    this.reason = options.reason
   }
 
   get status(): number {
@@ -94,3 +98,27 @@ export class TesseraError extends Error {
 }
 
 export const isTesseraError = (value: unknown): value is TesseraError => value instanceof TesseraError
+
+/** Why the key ring cannot sign or load; never sent to a client, which sees INTERNAL. */
+export const KEY_RING_ERROR_CODES = [
+  /** No key signs now, even after the ring made sure one does: the ring's rows are inconsistent. */
+  'NO_SIGNING_KEY',
+  /** Neither TESSERA_SECRET nor TESSERA_SECRET_PREVIOUS decrypts a signing key (see `kid`). */
+  'KEY_UNREADABLE',
+] as const
+
+export type KeyRingErrorCode = (typeof KEY_RING_ERROR_CODES)[number]
+
+/** A failure of the key ring, for the operator: branch on `code`, never on the message. */
+export class KeyRingError extends Error {
+  readonly code: KeyRingErrorCode
+  /** The key concerned, when there is one. */
+  readonly kid: string | undefined
+
+  constructor(code: KeyRingErrorCode, message: string, kid?: string) {
+    super(message)
+    this.name = 'KeyRingError'
+    this.code = code
+    this.kid = kid
+  }
+}

@@ -102,7 +102,7 @@ export function byBodyEmail(request: FastifyRequest): string {
   const body: unknown = request.body
   if (typeof body !== 'object' || body === null || !('email' in body) || typeof body.email !== 'string') {
     // the route's schema requires the field; without it this limit is on the wrong route
-    throw new Error('byBodyEmail on a route without an email in its body')
+    throw new TesseraError('INTERNAL', { reason: 'byBodyEmail on a route without an email in its body' })
   }
   return emailKey(normalizeEmail(body.email).normalized)
 }

@@ -1,11 +1,31 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { type CryptoKey, importJWK, type JWK } from 'jose'
 import type { Clock } from '../clock.js'
 import type { Config, SigningAlg } from '../config.js'
-import type { SigningKeyRow } from '../store/database.js'
+import { KeyRingError } from '../errors.js'
 import type { SigningKeyStore } from '../store/signing-keys.js'
 import { type AsymmetricAlg, generateSigningKey } from './generate.js'
-import { deriveKey, unseal } from './secret.js'
+import { hs256Key } from './hs256.js'
+import {
+  decideSigningKey,
+  liveAt,
+  mayReloadForUnknownKid,
+  publishedSince,
+  signerAt,
+  signingRowAt,
+} from './signing-policy.js'
+import { keyWrappingKey, openPrivateKey, wrappingKeys } from './wrapping.js'
+
+// the modules this ring was split into, still importable from here
+export { hs256Kid } from './hs256.js'
+export { signingRowAt } from './signing-policy.js'
+export {
+  keyWrappingKey,
+  openPrivateKey,
+  sealPrivateKey,
+  type WrappingKeys,
+  wrappingKeys,
+} from './wrapping.js'
 
 export interface SigningKey {
   kid: string
@@ -56,47 +76,6 @@ export interface KeyRingDeps {
   onRotated?: (kid: string) => void
 }
 
-/** The wrapping key for private keys at rest. */
-export const keyWrappingKey = (secret: string): Uint8Array => deriveKey(secret, 'signing-key-encryption v1')
-
-/** The wrapping keys of TESSERA_SECRET and, during a secret rotation, of TESSERA_SECRET_PREVIOUS. */
-export interface WrappingKeys {
-  current: Uint8Array
-  previous: Uint8Array | undefined
-}
-
-export const wrappingKeys = (secret: string, previousSecret?: string | undefined): WrappingKeys => ({
-  current: keyWrappingKey(secret),
-  previous: previousSecret === undefined ? undefined : keyWrappingKey(previousSecret),
-})
-
-/**
- * Decrypts a sealed private key with the current secret, else the previous one; `undefined` when
- * neither opens it. `sealedUnder: 'previous'` means `tessera keys reencrypt` has yet to run.
- */
-export async function openPrivateKey(
-  keys: WrappingKeys,
-  jwe: string,
-): Promise<{ jwk: string; sealedUnder: 'current' | 'previous' } | undefined> {
-  for (const sealedUnder of ['current', 'previous'] as const) {
-    const key = keys[sealedUnder]
-    if (!key) continue
-    try {
-      return { jwk: await unseal(key, jwe), sealedUnder }
-    } catch {
-      // a wrong key fails authentication: try the next secret
-    }
-  }
-  return undefined
-}
-
-/** The key that signs at `now`: the newest one activated and not yet retired. Rows come newest first. */
-export const signingRowAt = <R extends Pick<SigningKeyRow, 'activates_at' | 'retired_at'>>(
-  rows: R[],
-  now: Date,
-): R | undefined =>
-  rows.find((row) => row.activates_at <= now && (row.retired_at === null || row.retired_at > now))
-
 export interface EnsureSigningKeyOptions extends Pick<KeyRingDeps, 'store' | 'secret' | 'clock'> {
   alg: AsymmetricAlg
   /** Rotate now, whatever the age of the active key. */
@@ -120,33 +99,22 @@ export async function ensureSigningKey(
 ): Promise<{ kid: string; activatesAt: Date; created: boolean; replaced: boolean }> {
   return options.store.withRingLock(async (ring) => {
     const now = options.clock.now()
-    const live = await ring.live(now)
-    const signing = signingRowAt(live, now)
-    const pending = live.find((row) => row.activates_at > now)
-    const rotationDue =
-      signing !== undefined &&
-      options.rotateAfter != null &&
-      now.getTime() + options.lead * 1000 - signing.activates_at.getTime() >= options.rotateAfter * 1000
-    const upToDate =
-      signing !== undefined &&
-      !options.rotate &&
-      (pending ? pending.alg === options.alg : signing.alg === options.alg && !rotationDue)
-    if (upToDate) {
-      const current = pending ?? signing
-      return { kid: current.kid, activatesAt: current.activates_at, created: false, replaced: false }
+    const decision = decideSigningKey(await ring.live(now), now, options)
+    if (decision.action === 'keep') {
+      return {
+        kid: decision.key.kid,
+        activatesAt: decision.key.activates_at,
+        created: false,
+        replaced: false,
+      }
     }
-    const activatesAt = signing ? new Date(now.getTime() + options.lead * 1000) : now
+    const { activatesAt } = decision
     const key = await generateSigningKey(options.alg, keyWrappingKey(options.secret), now, activatesAt)
     await ring.insert(key)
     await ring.retireAllExcept(key.kid, activatesAt)
-    // replaced: a rotation; otherwise the first key of the ring
-    return { kid: key.kid, activatesAt, created: true, replaced: signing !== undefined }
+    return { kid: key.kid, activatesAt, created: true, replaced: decision.replaces }
   })
 }
-
-/** The kid under which HS256 tokens are signed: derived from the secret without revealing it. */
-const hs256Kid = (secret: string): string =>
-  `hs256-${createHmac('sha256', secret).update('tessera kid').digest('base64url').slice(0, 16)}`
 
 /**
  * Loads the key ring from the database and re-reads it every `keyRefreshInterval`, so a rotation
@@ -157,7 +125,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
   const wrapKeys = wrappingKeys(deps.secret, deps.previousSecret)
   const hs256 =
     config.signingAlg === 'HS256' && config.hs256Secret !== undefined
-      ? { kid: hs256Kid(config.hs256Secret), key: createSecretKey(Buffer.from(config.hs256Secret, 'utf8')) }
+      ? hs256Key(config.hs256Secret)
       : undefined
 
   let published: PublicKeyEntry[] = []
@@ -185,10 +153,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       if (ensured.replaced) deps.onRotated?.(ensured.kid)
     }
     const now = clock.now()
-    // a retired key stays while a token it signed may live: its lifetime, plus the time other
-    // instances may go on signing with it before they reload, plus a minute of margin
-    const keepMs = (config.accessTokenTtl + config.keyRefreshInterval + 60) * 1000
-    const rows = await store.listPublishable(new Date(now.getTime() - keepMs))
+    const rows = await store.listPublishable(publishedSince(now, config))
     const entries: PublicKeyEntry[] = []
     for (const row of rows) {
       const jwk = row.public_jwk as JWK
@@ -203,15 +168,15 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
     // every key that signs now or will: their private halves, decrypted once and kept by kid
     const candidates: SignerCandidate[] = []
     if (!hs256) {
-      for (const row of rows.filter(
-        (candidate) => candidate.retired_at === null || candidate.retired_at > now,
-      )) {
+      for (const row of liveAt(rows, now)) {
         let key = privateKeys.get(row.kid)
         if (!key) {
           const opened = await openPrivateKey(wrapKeys, row.private_jwe)
           if (!opened) {
-            throw new Error(
+            throw new KeyRingError(
+              'KEY_UNREADABLE',
               `neither TESSERA_SECRET nor TESSERA_SECRET_PREVIOUS decrypts the signing key ${row.kid}`,
+              row.kid,
             )
           }
           key = (await importJWK(JSON.parse(opened.jwk), row.alg)) as KeyObject | CryptoKey
@@ -225,7 +190,9 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
           retired_at: row.retired_at,
         })
       }
-      if (!signingRowAt(candidates, now)) throw new Error('no active signing key after ensureSigningKey')
+      if (!signingRowAt(candidates, now)) {
+        throw new KeyRingError('NO_SIGNING_KEY', 'no active signing key after ensureSigningKey')
+      }
     }
     signers = candidates
     lastReload = clock.now().getTime()
@@ -241,18 +208,16 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
     signingKey() {
       if (hs256) return { kid: hs256.kid, alg: 'HS256', key: hs256.key }
       // chosen at each call, so a scheduled key takes over at its activation time on every instance
-      // a clock stepped back before every activation still signs, with the oldest live key
-      const signer = signingRowAt(signers, clock.now()) ?? signers.at(-1)
-      if (!signer) throw new Error('no signing key is loaded')
+      const signer = signerAt(signers, clock.now())
+      if (!signer) throw new KeyRingError('NO_SIGNING_KEY', 'no signing key is loaded')
       return { kid: signer.kid, alg: signer.alg, key: signer.key }
     },
     jwks: () => ({ keys: published.map((entry) => entry.jwk) }),
     async verificationKey(kid, alg) {
       if (hs256 && alg === 'HS256') return kid === hs256.kid ? hs256.key : undefined
       let entry = published.find((candidate) => candidate.kid === kid)
-      // a key minted by another instance moments ago: re-read the ring, at most every 5 s so
-      // forged kids cannot turn verification into database load
-      if (!entry && clock.now().getTime() - lastReload > 5000) {
+      // a key minted by another instance moments ago: re-read the ring, throttled
+      if (!entry && mayReloadForUnknownKid(clock.now(), lastReload)) {
         await reload()
         entry = published.find((candidate) => candidate.kid === kid)
       }

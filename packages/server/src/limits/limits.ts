@@ -20,10 +20,14 @@ export function createLimits(config: Pick<Config, 'lockout'>, store: LimiterStor
   const { threshold, window, duration } = config.lockout
   return {
     counter: (name, rule) => createCounter(store.limiter(name, rule), rule),
-    lockout: createLockout(
-      store.limiter('lockout:email', { points: threshold, duration: window, blockDuration: duration }),
-      config.lockout,
-    ),
+    lockout: createLockout({
+      failures: store.limiter('lockout:email', { points: threshold, duration: window }),
+      // a lock's record outlives the lock and the failure window: its end is read from the record
+      // and compared with the clock, and the storage expiry only clears it away eventually
+      locks: store.limiter('lockout:lock', { points: 1, duration: duration + window + 60 }),
+      clock: store.clock,
+      config: config.lockout,
+    }),
     close: () => store.close(),
   }
 }

@@ -1,4 +1,5 @@
 import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible'
+import type { Clock } from '../clock.js'
 import type { LockoutConfig } from '../config.js'
 import { emailKey } from './keys.js'
 
@@ -26,22 +27,58 @@ export interface Lockout {
   clear(emailNormalized: string): Promise<void>
 }
 
+/** What a lockout counts with and where it keeps its locks. */
+export interface LockoutDeps {
+  /** `threshold` points per `window`: the failure streak of each email. */
+  failures: RateLimiterAbstract
+  /** One record per locked email, holding the lock's end; outlives the lock (see {@link LOCK_EPOCH}). */
+  locks: RateLimiterAbstract
+  /** Decides when a lock ends, so tests move their clock instead of waiting. */
+  clock: Clock
+  config: LockoutConfig
+}
+
 /**
- * A lockout over one limiter of `threshold` points per `window` with a `blockDuration` of the lock's
- * duration (see limits.ts). Each attempt takes a point up front, so parallel requests cannot all
- * slip past the threshold while their passwords are being checked; a right password clears the
- * points and an attempt without a verdict gives its point back.
+ * A lock's end is kept as the points of its record: seconds since this epoch, which an integer
+ * column holds for decades (epoch seconds would overflow it in 2038).
  */
-export function createLockout(limiter: RateLimiterAbstract, config: LockoutConfig): Lockout {
+export const LOCK_EPOCH = Date.UTC(2025, 0, 1)
+
+const toLockPoints = (end: Date): number => Math.ceil((end.getTime() - LOCK_EPOCH) / 1000)
+const fromLockPoints = (points: number): Date => new Date(LOCK_EPOCH + points * 1000)
+
+/**
+ * Each attempt takes a failure point up front, so parallel requests cannot all slip past the
+ * threshold while their passwords are being checked; a right password clears the points and an
+ * attempt without a verdict gives its point back. The failure that completes the streak writes the
+ * lock's end by the clock; the first attempt after that end clears the lock and the streak.
+ */
+export function createLockout(deps: LockoutDeps): Lockout {
+  const { failures, locks, clock, config } = deps
+
+  /** Seconds left of the email's lock, or undefined when it has none (an ended one is cleared). */
+  async function lockedFor(key: string): Promise<number | undefined> {
+    const lock = await locks.get(key)
+    if (!lock) return undefined
+    const left = fromLockPoints(lock.consumedPoints).getTime() - clock.now().getTime()
+    if (left > 0) return Math.max(1, Math.ceil(left / 1000))
+    // the lock is over: the streak that caused it is forgotten with it
+    await Promise.all([locks.delete(key), failures.delete(key)])
+    return undefined
+  }
+
   return {
     async begin(emailNormalized) {
       const key = emailKey(emailNormalized)
+      const locked = await lockedFor(key)
+      if (locked !== undefined) return refused(locked)
       let count: number
       try {
-        count = (await limiter.consume(key)).consumedPoints
+        count = (await failures.consume(key)).consumedPoints
       } catch (error) {
         if (!(error instanceof RateLimiterRes)) throw error
-        return refused(Math.max(1, Math.ceil(error.msBeforeNext / 1000)))
+        // past the threshold with no lock yet: a parallel attempt is starting it right now
+        return refused((await lockedFor(key)) ?? config.duration)
       }
       return {
         lockedFor: undefined,
@@ -49,19 +86,21 @@ export function createLockout(limiter: RateLimiterAbstract, config: LockoutConfi
           // only the failure that completes the streak starts the lock: exactly one attempt holds
           // that count, so a lock starts once and nothing later moves its end
           if (count !== config.threshold) return undefined
-          await limiter.block(key, config.duration)
+          const end = new Date(clock.now().getTime() + config.duration * 1000)
+          await locks.set(key, toLockPoints(end), config.duration + config.window + 60)
           return config.duration
         },
         async succeeded() {
-          await limiter.delete(key)
+          await failures.delete(key)
         },
         async abandoned() {
-          await limiter.reward(key)
+          await failures.reward(key)
         },
       }
     },
     async clear(emailNormalized) {
-      await limiter.delete(emailKey(emailNormalized))
+      const key = emailKey(emailNormalized)
+      await Promise.all([locks.delete(key), failures.delete(key)])
     },
   }
 }

@@ -25,6 +25,11 @@ export interface LimiterOptions {
 export interface LimiterStore {
   /** A limiter whose keys are kept under `name`, unique per purpose (`login:ip`). */
   limiter(name: string, options: LimiterOptions): RateLimiterAbstract
+  /**
+   * The server's clock. The limiters count windows by the system time (rate-limiter-flexible reads
+   * Date.now); what must follow the injected clock (a lock's end) is decided against this one.
+   */
+  readonly clock: Clock
   /** Stops the periodic clean-up of expired rows. */
   close(): void
 }
@@ -67,6 +72,7 @@ function redisStore(redis: RedisHandle, options: LimiterStoreOptions): LimiterSt
   }
   redis.client.on('ready', onReady)
   return {
+    clock: options.clock,
     limiter(name, limits) {
       const keyPrefix = `${options.redisPrefix}rl:${name}`
       const memory = new RateLimiterMemory({ ...limits, keyPrefix })
@@ -104,6 +110,7 @@ function databaseStore(options: LimiterStoreOptions): LimiterStore {
   )
   cleanup.unref()
   return {
+    clock: options.clock,
     limiter(name, limits) {
       return new RateLimiterPostgres({
         ...limits,

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
+import { TesseraError } from '../errors.js'
 import { unseal } from '../keys/secret.js'
 
 /** 32 random bytes, base64url: 256 bits, 43 characters. */
@@ -37,7 +38,8 @@ export async function unsealSuccessor(parent: string, sealed: string): Promise<s
   // a JWE, sealed by a version before this one: a repeat that raced an upgrade
   if (!sealed.startsWith(SEALED)) return unseal(new Uint8Array(successorKey(parent)), sealed)
   const bytes = Buffer.from(sealed.slice(SEALED.length), 'base64url')
-  if (bytes.length < IV_BYTES + TAG_BYTES) throw new Error('sealed successor too short')
+  if (bytes.length < IV_BYTES + TAG_BYTES)
+    throw new TesseraError('INTERNAL', { reason: 'sealed successor too short' })
   const decipher = createDecipheriv('aes-256-gcm', successorKey(parent), bytes.subarray(0, IV_BYTES), {
     authTagLength: TAG_BYTES,
   })

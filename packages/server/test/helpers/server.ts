@@ -2,6 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { type Config, parseConfig } from '../../src/config.js'
 import type { FlowDeps } from '../../src/flows/deps.js'
 import type { Housekeeping } from '../../src/housekeeping.js'
+import { type Argon2Params, createPasswordHasher } from '../../src/passwords/hasher.js'
 import { createTessera, type TesseraOptions } from '../../src/tessera.js'
 import { type TestClock, testClock } from './clock.js'
 import { freshDatabase, type TestDatabase } from './database.js'
@@ -20,14 +21,26 @@ export interface TestServer {
 }
 
 /**
+ * argon2id at its cheapest (1 MiB, one pass): a test server hashes in a millisecond instead of the
+ * ~50 ms of OWASP's parameters. Tests about hashing itself ask for the real one.
+ */
+export const CHEAP_ARGON2ID: Argon2Params = Object.freeze({ memoryCost: 1024, timeCost: 1, parallelism: 1 })
+
+export interface TestServerOptions extends Partial<Omit<TesseraOptions, 'clock' | 'database'>> {
+  /** Hash with OWASP's argon2id parameters, as production does; default: {@link CHEAP_ARGON2ID}. */
+  realHasher?: boolean
+}
+
+/**
  * A whole server on a fresh database (PGlite in memory, or PostgreSQL with TEST_DATABASE_URL), a
  * clock that stands still, and the environment a test adds.
  */
 export async function startTestServer(
   env: Record<string, string> = {},
   clock: TestClock = testClock(),
-  options: Partial<Omit<TesseraOptions, 'clock' | 'database'>> = {},
+  options: TestServerOptions = {},
 ): Promise<TestServer> {
+  const { realHasher = false, ...tesseraOptions } = options
   const config = parseConfig({
     TESSERA_SECRET: TEST_SECRET,
     TESSERA_RATE_LIMIT: 'off',
@@ -38,7 +51,13 @@ export async function startTestServer(
     DATABASE_URL: 'memory://',
   })
   const database = await freshDatabase()
-  const tessera = await createTessera(config, { logger: false, ...options, clock, database: database.handle })
+  const tessera = await createTessera(config, {
+    logger: false,
+    ...(realHasher ? {} : { hasher: createPasswordHasher(CHEAP_ARGON2ID) }),
+    ...tesseraOptions,
+    clock,
+    database: database.handle,
+  })
   return {
     app: tessera.app,
     deps: tessera.deps,

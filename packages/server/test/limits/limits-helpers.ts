@@ -66,5 +66,3 @@ export function memoryLogger(): { logger: Logger; lines: () => Array<Record<stri
   })
   return { logger: pino({ level: 'info' }, stream), lines: () => lines }
 }
-
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

@@ -4,7 +4,6 @@ import type { AuthEvent } from '../../src/events.js'
 import { recordingMailer } from '../helpers/mail.js'
 import { PASSWORD, startTestServer, type TestServer, uniqueEmail } from '../helpers/server.js'
 import {
-  delay,
   LIMITS_ON,
   loginFrom,
   mailedToken,
@@ -70,7 +69,7 @@ describe('account lockout', () => {
   it('does not extend a lock with attempts made during it', async () => {
     const email = uniqueEmail('nobody')
     const first = await lock(server.app, email)
-    await delay(1100)
+    server.clock.advance(2)
     const later = await failLogin(server.app, email)
     expect(later.statusCode).toBe(423)
     expect(Number(later.headers['retry-after'])).toBeLessThan(Number(first.headers['retry-after']))
@@ -127,10 +126,13 @@ describe('a lock that ends', () => {
   it('opens the account again once TESSERA_LOCKOUT_DURATION has passed, attempts during it notwithstanding', async () => {
     const email = await registerFrom(short.app)
     expect((await lock(short.app, email)).statusCode).toBe(423)
-    await delay(1000)
+    short.clock.advance(1)
     // a failure during the lock does not move its end
     expect((await failLogin(short.app, email)).statusCode).toBe(423)
-    await delay(2200)
+    short.clock.advance(1)
+    const lastSecond = await loginFrom(short.app, nextIp(), email, PASSWORD)
+    expect([lastSecond.statusCode, lastSecond.headers['retry-after']]).toEqual([423, '1'])
+    short.clock.advance(1)
     expect((await loginFrom(short.app, nextIp(), email, PASSWORD)).statusCode).toBe(200)
   })
 })

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
+import { TesseraError } from '../../errors.js'
 import { type Authenticated, authenticate } from '../../flows/authenticate.js'
 import { changePassword } from '../../flows/change-password.js'
 import type { FlowDeps } from '../../flows/deps.js'
@@ -33,7 +34,8 @@ export const accountRoutes =
       request.authenticated = await authenticate(deps, bearerToken(request))
     })
     const authOf = (request: FastifyRequest): Authenticated => {
-      if (!request.authenticated) throw new Error('authentication hook did not run')
+      if (!request.authenticated)
+        throw new TesseraError('INTERNAL', { reason: 'authentication hook did not run' })
       return request.authenticated
     }
 
