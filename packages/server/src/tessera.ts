@@ -99,7 +99,7 @@ export async function assertSecretOpensSigningKeys(
   const rows = await store.listAll()
   const sealedUnderPrevious: string[] = []
   for (const [index, row] of rows.entries()) {
-    const opened = await openPrivateKey(keys, row.private_jwe)
+    const opened = await openPrivateKey(keys, row.privateJwe)
     if (opened?.sealedUnder === 'previous') sealedUnderPrevious.push(row.kid)
     // the newest key (the one that signs, or is about to) must open; retired ones only verify
     if (index > 0 || opened) continue

@@ -1,4 +1,5 @@
-import type { Readable, Writable } from 'node:stream'
+import type { Readable } from 'node:stream'
+import type { CliOutput } from './io.js'
 
 /**
  * Reads a password from an interactive prompt (not echoed, asked twice) or, when stdin is not a
@@ -6,7 +7,7 @@ import type { Readable, Writable } from 'node:stream'
  */
 export async function readPassword(
   input: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => void },
-  output: Writable,
+  output: CliOutput,
 ): Promise<string> {
   if (!input.isTTY || !input.setRawMode) {
     let text = ''
@@ -26,7 +27,7 @@ export async function readPassword(
 
 function prompt(
   input: Readable & { setRawMode?: (raw: boolean) => void },
-  output: Writable,
+  output: CliOutput,
   question: string,
 ): Promise<string> {
   output.write(question)

@@ -1,7 +1,8 @@
 import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanupProcesses, spawnCli, tempDir } from '../helpers/process.js'
+import { runCli } from '../helpers/cli.js'
+import { cleanupProcesses, tempDir } from '../helpers/process.js'
 
 afterEach(cleanupProcesses)
 
@@ -17,7 +18,7 @@ const exists = (path: string) =>
 describe('configuration errors stop the CLI before it does anything', () => {
   it('refuses to serve with PORT=abc, naming PORT on stderr', async () => {
     const dir = await untouchedDataDir()
-    const result = await spawnCli(['serve'], { TESSERA_DATA_DIR: dir, PORT: 'abc' })
+    const result = await runCli(['serve'], { TESSERA_DATA_DIR: dir, PORT: 'abc' })
     expect(result.code).toBe(1)
     expect(result.stderr).toBe('tessera: PORT: expected a whole number from 0 to 65535, got "abc"\n')
     expect(result.stdout).toBe('')
@@ -26,7 +27,7 @@ describe('configuration errors stop the CLI before it does anything', () => {
 
   it('names every bad variable at once, one line each, before doing anything', async () => {
     const dir = await untouchedDataDir()
-    const result = await spawnCli(['serve'], {
+    const result = await runCli(['serve'], {
       TESSERA_DATA_DIR: dir,
       PORT: 'abc',
       TESSERA_ACCESS_TOKEN_TTL: 'soon',
@@ -43,7 +44,7 @@ describe('configuration errors stop the CLI before it does anything', () => {
 
   it('refuses to serve in production without TESSERA_SECRET, saying how to make one', async () => {
     const dir = await untouchedDataDir()
-    const result = await spawnCli(['serve'], {
+    const result = await runCli(['serve'], {
       TESSERA_DATA_DIR: dir,
       NODE_ENV: 'production',
       TESSERA_PUBLIC_URL: 'https://auth.example.com',
@@ -56,14 +57,14 @@ describe('configuration errors stop the CLI before it does anything', () => {
 
   it('refuses other commands on a bad configuration too (DATABASE_URL=mysql://x for keys list)', async () => {
     const dir = await untouchedDataDir()
-    const result = await spawnCli(['keys', 'list'], { TESSERA_DATA_DIR: dir, DATABASE_URL: 'mysql://x' })
+    const result = await runCli(['keys', 'list'], { TESSERA_DATA_DIR: dir, DATABASE_URL: 'mysql://x' })
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(/^tessera: DATABASE_URL: expected postgres:\/\//)
     expect(await exists(dir)).toBe(false)
   })
 
   it('still shows the help whatever the configuration', async () => {
-    const result = await spawnCli(['help'], { PORT: 'abc' })
+    const result = await runCli(['help'], { PORT: 'abc' })
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('Usage: tessera <command>')
     expect(result.stdout).toContain('users create --email E')

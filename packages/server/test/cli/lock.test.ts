@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
+import { runCli } from '../helpers/cli.js'
 import {
   cleanupProcesses,
   freePort,
@@ -25,6 +26,7 @@ function expectLockedMessage(stderr: string, dataDir: string, serverPid: number)
   expect(stderr).not.toMatch(/\n\s+at /)
 }
 
+// the servers are processes of their own; the refused commands run in this one (the lock is per process)
 describe('the data-dir lock of the embedded database', () => {
   it('refuses a second serve on the same data dir and leaves the first one serving', async () => {
     const dir = await preparedDataDir()
@@ -53,16 +55,13 @@ describe('the data-dir lock of the embedded database', () => {
 
     const pid = server.proc.pid ?? 0
     const refused = await Promise.all([
-      spawnCli(['keys', 'rotate'], env),
+      runCli(['keys', 'rotate'], env),
       // refused before the password is asked for: stdin stays open, and the command still ends
-      spawnCli(['users', 'create', '--email', 'new@example.com'], env, undefined, {
-        keepStdinOpen: true,
-        timeoutMs: 10_000,
-      }),
-      spawnCli(['users', 'create', '--email', 'new@example.com'], env, `${PASSWORD}\n`),
-      spawnCli(['users', 'roles', '--email', 'holder@example.com', '--add', 'admin'], env),
-      spawnCli(['migrate'], env),
-      spawnCli(['keys', 'list'], env),
+      runCli(['users', 'create', '--email', 'new@example.com'], env, undefined, { keepStdinOpen: true }),
+      runCli(['users', 'create', '--email', 'new@example.com'], env, `${PASSWORD}\n`),
+      runCli(['users', 'roles', '--email', 'holder@example.com', '--add', 'admin'], env),
+      runCli(['migrate'], env),
+      runCli(['keys', 'list'], env),
     ])
     for (const result of refused) {
       expect(result.code).toBe(1)
@@ -85,7 +84,7 @@ describe('the data-dir lock of the embedded database', () => {
     const server = await startServerProcess({ TESSERA_DATA_DIR: dir })
     expect(await server.stop()).toMatchObject({ code: 0 })
     expect(await readdir(dir)).not.toContain('tessera.lock')
-    const list = await spawnCli(['keys', 'list'], { TESSERA_DATA_DIR: dir })
+    const list = await runCli(['keys', 'list'], { TESSERA_DATA_DIR: dir })
     expect(list.stderr).toBe('')
     expect(list.code).toBe(0)
     expect(list.stdout).toMatch(/^\S+\s+RS256\s+active\s+created /)

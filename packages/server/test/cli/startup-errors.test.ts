@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { runCli } from '../helpers/cli.js'
 import { TEST_DATABASE_URL } from '../helpers/database.js'
 import { cleanupProcesses, freePort, preparedDataDir, spawnCli, tempDir } from '../helpers/process.js'
 
@@ -23,7 +24,7 @@ describe('start-up errors are one line that names what to change', () => {
     const blocker: Server = createServer()
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
     try {
-      const result = await spawnCli(['serve'], {
+      const result = await runCli(['serve'], {
         TESSERA_DATA_DIR: await preparedDataDir(),
         PORT: String(port),
         HOST: '127.0.0.1',
@@ -39,7 +40,7 @@ describe('start-up errors are one line that names what to change', () => {
 
   it('says that PostgreSQL refused the connection, with DATABASE_URL and its password masked', async () => {
     const port = await freePort()
-    const result = await spawnCli(['serve'], {
+    const result = await runCli(['serve'], {
       DATABASE_URL: `postgres://app:s3cret-pw@127.0.0.1:${port}/tessera`,
     })
     expectOneLine(
@@ -54,7 +55,7 @@ describe('start-up errors are one line that names what to change', () => {
     const file = join(await tempDir(), 'a-file')
     await writeFile(file, 'not a directory')
     const dir = join(file, 'data')
-    const result = await spawnCli(['serve'], { TESSERA_DATA_DIR: dir })
+    const result = await runCli(['serve'], { TESSERA_DATA_DIR: dir })
     expectOneLine(
       result,
       new RegExp(
@@ -64,6 +65,7 @@ describe('start-up errors are one line that names what to change', () => {
   })
 
   it('says that a command is unknown, and exits 2', async () => {
+    // through the real binary: the exit code is the process's
     const result = await spawnCli(['frobnicate'], {})
     expect(result.code).toBe(2)
     expect(result.stderr).toBe('tessera: unknown command "frobnicate". Run tessera help for the commands.\n')
@@ -76,7 +78,7 @@ describe('start-up errors are one line that names what to change', () => {
     it('says that the database does not exist, and how to create it', async () => {
       const url = new URL(base.href)
       url.pathname = '/tessera_missing_db'
-      const result = await spawnCli(['serve'], { DATABASE_URL: url.href })
+      const result = await runCli(['serve'], { DATABASE_URL: url.href })
       expectOneLine(
         result,
         `tessera: database "tessera_missing_db" does not exist on PostgreSQL at ${at} (DATABASE_URL=${url.href}): ` +
@@ -88,7 +90,7 @@ describe('start-up errors are one line that names what to change', () => {
       const url = new URL(base.href)
       url.username = 'tessera_no_such_role'
       url.password = 'hunter2'
-      const result = await spawnCli(['keys', 'list'], { DATABASE_URL: url.href })
+      const result = await runCli(['keys', 'list'], { DATABASE_URL: url.href })
       expectOneLine(
         result,
         /^tessera: PostgreSQL refused (the password of )?user "tessera_no_such_role" \(DATABASE_URL=postgres:\/\/tessera_no_such_role:\*\*\*\*@/,

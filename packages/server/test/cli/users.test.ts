@@ -1,10 +1,14 @@
 import { decodeJwt } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
-import { cleanupProcesses, login, preparedDataDir, spawnCli, startServerProcess } from '../helpers/process.js'
+import { runCli, startServerInProcess, stopInProcessServers } from '../helpers/cli.js'
+import { cleanupProcesses, login, preparedDataDir, spawnCli } from '../helpers/process.js'
 
 const PASSWORD = 'correct horse battery staple'
 
-afterEach(cleanupProcesses)
+afterEach(async () => {
+  await stopInProcessServers()
+  await cleanupProcesses()
+})
 
 const rolesOf = (accessToken: string): unknown => decodeJwt(accessToken).roles
 
@@ -12,6 +16,7 @@ describe('tessera users (no server running)', () => {
   it('creates a user with the password from stdin and the given roles, who can then log in', async () => {
     const dir = await preparedDataDir()
     const env = { TESSERA_DATA_DIR: dir }
+    // through the real binary, with the password on a piped stdin
     const created = await spawnCli(
       ['users', 'create', '--email', 'admin@example.com', '--role', 'admin', '--name', 'Ada'],
       env,
@@ -23,7 +28,7 @@ describe('tessera users (no server running)', () => {
     // the password is never echoed
     expect(created.stdout + created.stderr).not.toContain(PASSWORD)
 
-    const server = await startServerProcess(env)
+    const server = await startServerInProcess(env)
     const loggedIn = await login(server.url, 'admin@example.com', PASSWORD)
     expect(loggedIn.status).toBe(200)
     expect(rolesOf(loggedIn.body.accessToken)).toContain('admin')
@@ -34,20 +39,20 @@ describe('tessera users (no server running)', () => {
     const dir = await preparedDataDir()
     const env = { TESSERA_DATA_DIR: dir }
 
-    const short = await spawnCli(['users', 'create', '--email', 'short@example.com'], env, 'short\n')
+    const short = await runCli(['users', 'create', '--email', 'short@example.com'], env, 'short\n')
     expect(short.code).not.toBe(0)
     expect(short.stderr).toMatch(/^tessera: .*password: must be 8 to 256 characters\n$/)
 
-    expect(
-      (await spawnCli(['users', 'create', '--email', 'dup@example.com'], env, `${PASSWORD}\n`)).code,
-    ).toBe(0)
+    expect((await runCli(['users', 'create', '--email', 'dup@example.com'], env, `${PASSWORD}\n`)).code).toBe(
+      0,
+    )
     // the same address, differently cased
-    const duplicate = await spawnCli(['users', 'create', '--email', 'DUP@example.com'], env, `${PASSWORD}\n`)
+    const duplicate = await runCli(['users', 'create', '--email', 'DUP@example.com'], env, `${PASSWORD}\n`)
     expect(duplicate.code).not.toBe(0)
     expect(duplicate.stderr).toMatch(/^tessera: An account with this email already exists\.\n$/)
 
     // a password on the command line would land in `ps` and the shell history
-    const option = await spawnCli(
+    const option = await runCli(
       ['users', 'create', '--email', 'opt@example.com', '--password', PASSWORD],
       env,
       `${PASSWORD}\n`,
@@ -62,11 +67,11 @@ describe('tessera users (no server running)', () => {
   it('changes roles with users roles --add and --remove, seen in the next login', async () => {
     const dir = await preparedDataDir()
     const env = { TESSERA_DATA_DIR: dir }
-    expect(
-      (await spawnCli(['users', 'create', '--email', 'ops@example.com'], env, `${PASSWORD}\n`)).code,
-    ).toBe(0)
+    expect((await runCli(['users', 'create', '--email', 'ops@example.com'], env, `${PASSWORD}\n`)).code).toBe(
+      0,
+    )
 
-    const changed = await spawnCli(
+    const changed = await runCli(
       [
         'users',
         'roles',
@@ -85,18 +90,15 @@ describe('tessera users (no server running)', () => {
     expect(changed.code).toBe(0)
     expect(changed.stdout).toBe('ops@example.com now has roles ops, auditor\n')
 
-    const unknown = await spawnCli(['users', 'roles', '--email', 'nobody@example.com', '--add', 'ops'], env)
+    const unknown = await runCli(['users', 'roles', '--email', 'nobody@example.com', '--add', 'ops'], env)
     expect(unknown.code).not.toBe(0)
     expect(unknown.stderr).toBe('tessera: No user with email nobody@example.com.\n')
 
-    const badRole = await spawnCli(
-      ['users', 'roles', '--email', 'ops@example.com', '--add', 'no spaces'],
-      env,
-    )
+    const badRole = await runCli(['users', 'roles', '--email', 'ops@example.com', '--add', 'no spaces'], env)
     expect(badRole.code).not.toBe(0)
     expect(badRole.stderr).toContain('"no spaces" is not a role name')
 
-    const server = await startServerProcess(env)
+    const server = await startServerInProcess(env)
     const loggedIn = await login(server.url, 'ops@example.com', PASSWORD)
     expect(loggedIn.status).toBe(200)
     expect(rolesOf(loggedIn.body.accessToken)).toEqual(['ops', 'auditor'])
@@ -106,9 +108,9 @@ describe('tessera users (no server running)', () => {
     // none of these opens the database, so they may run at once
     const env = { TESSERA_DATA_DIR: await preparedDataDir() }
     const [noEmail, unknownSub, unknownCommand] = await Promise.all([
-      spawnCli(['users', 'create'], env, `${PASSWORD}\n`),
-      spawnCli(['users', 'rename', '--email', 'a@example.com'], env),
-      spawnCli(['frobnicate'], env),
+      runCli(['users', 'create'], env, `${PASSWORD}\n`),
+      runCli(['users', 'rename', '--email', 'a@example.com'], env),
+      runCli(['frobnicate'], env),
     ])
     expect(noEmail.code).toBe(2)
     expect(noEmail.stderr).toContain('--email is required')

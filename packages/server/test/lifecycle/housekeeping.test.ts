@@ -9,9 +9,10 @@ import {
   type HousekeepingTx,
 } from '../../src/store/housekeeping.js'
 import { migrateToLatest } from '../../src/store/migrate.js'
+import { runCli } from '../helpers/cli.js'
 import { testClock } from '../helpers/clock.js'
 import { freshDatabase, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js'
-import { cleanupProcesses, preparedDataDir, spawnCli } from '../helpers/process.js'
+import { cleanupProcesses, preparedDataDir } from '../helpers/process.js'
 import {
   json,
   type Registered,
@@ -272,7 +273,7 @@ describe('housekeeping configuration and command', () => {
   })
 
   it('runs once from the CLI and says what it deleted', async () => {
-    const run = await spawnCli(['housekeeping'], { TESSERA_DATA_DIR: await preparedDataDir() })
+    const run = await runCli(['housekeeping'], { TESSERA_DATA_DIR: await preparedDataDir() })
     expect(run).toMatchObject({
       code: 0,
       stderr: '',

@@ -8,6 +8,7 @@ import { createKeyRing } from '../../src/keys/key-ring.js'
 import { migrateToLatest } from '../../src/store/migrate.js'
 import { createStores, type Stores } from '../../src/store/stores.js'
 import { assertSecretOpensSigningKeys } from '../../src/tessera.js'
+import { runCli, startServerInProcess, stopInProcessServers } from '../helpers/cli.js'
 import { testClock } from '../helpers/clock.js'
 import { freshDatabase, freshPostgresUrl, type TestDatabase } from '../helpers/database.js'
 import {
@@ -18,8 +19,6 @@ import {
   preparedDataDir,
   register,
   requestJson,
-  spawnCli,
-  startServerProcess,
   type TokenResponse,
 } from '../helpers/process.js'
 
@@ -29,6 +28,7 @@ const newSecret = () => randomBytes(36).toString('base64url')
 const databases: TestDatabase[] = []
 const drops: (() => Promise<void>)[] = []
 afterEach(async () => {
+  await stopInProcessServers()
   await cleanupProcesses()
   await Promise.all(databases.splice(0).map((database) => database.drop()))
   await Promise.all(drops.splice(0).map((drop) => drop()))
@@ -174,14 +174,14 @@ describe('rotating TESSERA_SECRET (processes)', () => {
   it('serves with the new secret and the previous one, then, after keys reencrypt, with the new one alone', async () => {
     const database = await databaseEnv()
     const [a, b] = [newSecret(), newSecret()]
-    const first = await startServerProcess({ ...database, TESSERA_SECRET: a })
+    const first = await startServerInProcess({ ...database, TESSERA_SECRET: a })
     const before = await register(first.url, 'rotate@example.com', PASSWORD)
     expect(before.status).toBe(201)
     expect(await first.stop()).toMatchObject({ code: 0 })
 
     // the same port: the same issuer, so tokens from before stay valid
     const during = { ...database, TESSERA_SECRET: b, TESSERA_SECRET_PREVIOUS: a, PORT: String(first.port) }
-    const second = await startServerProcess(during)
+    const second = await startServerInProcess(during)
     expect(second.stdout()).toContain('run tessera keys reencrypt')
     expect((await me(second.url, before.body.accessToken)).status).toBe(200)
     const refreshed = await requestJson<TokenResponse>(`${second.url}/auth/refresh`, {
@@ -193,7 +193,7 @@ describe('rotating TESSERA_SECRET (processes)', () => {
     expect((await register(second.url, 'during@example.com', PASSWORD)).status).toBe(201)
     expect(await second.stop()).toMatchObject({ code: 0 })
 
-    const reencrypted = await spawnCli(['keys', 'reencrypt'], during)
+    const reencrypted = await runCli(['keys', 'reencrypt'], during)
     expect(reencrypted.stderr).toBe('')
     expect(reencrypted.code).toBe(0)
     expect(reencrypted.stdout).toMatch(
@@ -201,14 +201,14 @@ describe('rotating TESSERA_SECRET (processes)', () => {
     )
 
     const after = { ...database, TESSERA_SECRET: b, PORT: String(first.port) }
-    const third = await startServerProcess(after)
+    const third = await startServerInProcess(after)
     expect(third.stdout()).not.toContain('reencrypt')
     expect((await me(third.url, refreshed.body.accessToken)).status).toBe(200)
     expect((await login(third.url, 'rotate@example.com', PASSWORD)).status).toBe(200)
     expect(await third.stop()).toMatchObject({ code: 0 })
 
     // the old secret opens nothing any more: refused with a message, not a stack trace
-    const old = await spawnCli(['serve'], { ...database, TESSERA_SECRET: a, PORT: String(await freePort()) })
+    const old = await runCli(['serve'], { ...database, TESSERA_SECRET: a, PORT: String(await freePort()) })
     expect(old.code).toBe(1)
     expect(old.stderr).toMatch(
       /^tessera: TESSERA_SECRET: does not decrypt the signing key [A-Za-z0-9_-]{43} /,
@@ -219,23 +219,23 @@ describe('rotating TESSERA_SECRET (processes)', () => {
   it('refuses to start when neither secret opens the signing key, and keys reencrypt then changes nothing', async () => {
     const database = await databaseEnv()
     const [a, b, c] = [newSecret(), newSecret(), newSecret()]
-    const first = await startServerProcess({ ...database, TESSERA_SECRET: a })
+    const first = await startServerInProcess({ ...database, TESSERA_SECRET: a })
     expect((await register(first.url, 'wrong@example.com', PASSWORD)).status).toBe(201)
     expect(await first.stop()).toMatchObject({ code: 0 })
 
     const wrong = { ...database, TESSERA_SECRET: b, TESSERA_SECRET_PREVIOUS: c }
-    const serve = await spawnCli(['serve'], { ...wrong, PORT: String(await freePort()) })
+    const serve = await runCli(['serve'], { ...wrong, PORT: String(await freePort()) })
     expect(serve.code).toBe(1)
     expect(serve.stderr).toMatch(
       /^tessera: TESSERA_SECRET: does not, nor does TESSERA_SECRET_PREVIOUS, decrypt the signing key /,
     )
-    const reencrypt = await spawnCli(['keys', 'reencrypt'], { ...database, TESSERA_SECRET: b })
+    const reencrypt = await runCli(['keys', 'reencrypt'], { ...database, TESSERA_SECRET: b })
     expect(reencrypt.code).toBe(1)
     expect(reencrypt.stderr).toMatch(
       /^tessera: TESSERA_SECRET_PREVIOUS: is not set, and TESSERA_SECRET does not decrypt the signing key .*; no key was changed\./,
     )
 
-    const again = await startServerProcess({ ...database, TESSERA_SECRET: a })
+    const again = await startServerInProcess({ ...database, TESSERA_SECRET: a })
     expect((await login(again.url, 'wrong@example.com', PASSWORD)).status).toBe(200)
   }, 120_000)
 })

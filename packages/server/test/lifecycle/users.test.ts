@@ -6,6 +6,7 @@ import { confirm } from '../../src/cli/confirm.js'
 import type { AuthEvent } from '../../src/events.js'
 import { deleteUser, disableUser, enableUser } from '../../src/flows/manage-users.js'
 import { openDatabase } from '../../src/store/db.js'
+import { runCli, startServerInProcess, stopInProcessServers } from '../helpers/cli.js'
 import { freshPostgresUrl, TEST_DATABASE_URL } from '../helpers/database.js'
 import {
   CLI_PATH,
@@ -16,8 +17,6 @@ import {
   preparedDataDir,
   register,
   requestJson,
-  spawnCli,
-  startServerProcess,
 } from '../helpers/process.js'
 import {
   bearer,
@@ -62,6 +61,7 @@ const PROCESS_TIMEOUT = 120_000
 const servers: TestServer[] = []
 const drops: (() => Promise<void>)[] = []
 afterEach(async () => {
+  await stopInProcessServers()
   await Promise.all(servers.splice(0).map((server) => server.close()))
   await cleanupProcesses()
   await Promise.all(drops.splice(0).map((drop) => drop()))
@@ -120,8 +120,8 @@ describe('user lifecycle flows', () => {
     test.clock.advance(3600)
     const again = await disableUser(deps, user.email)
     expect(again).toMatchObject({ changed: false, sessions: 0 })
-    expect(again.user.disabled_at).toEqual(first.user.disabled_at)
-    expect((await test.deps.stores.users.findById(user.userId))?.disabled_at).toEqual(first.user.disabled_at)
+    expect(again.user.disabledAt).toEqual(first.user.disabledAt)
+    expect((await test.deps.stores.users.findById(user.userId))?.disabledAt).toEqual(first.user.disabledAt)
     expect(recorder.events.map((event) => event.type)).toEqual(['user_disabled'])
   })
 
@@ -132,7 +132,7 @@ describe('user lifecycle flows', () => {
     const deps = { ...test.deps, events: recorder }
     await disableUser(deps, user.email)
 
-    expect(await enableUser(deps, user.email)).toMatchObject({ changed: true, user: { disabled_at: null } })
+    expect(await enableUser(deps, user.email)).toMatchObject({ changed: true, user: { disabledAt: null } })
     expect(await enableUser(deps, user.email)).toMatchObject({ changed: false })
     expect(recorder.events.map((event) => event.type)).toEqual(['user_disabled', 'user_enabled'])
 
@@ -191,18 +191,18 @@ describe('tessera users disable | enable | delete on an embedded data dir (no se
     'disables: the next server refuses the old tokens and the right password; enable lets the user back in',
     async () => {
       const env = { TESSERA_DATA_DIR: await preparedDataDir() }
-      const first = await startServerProcess(env)
+      const first = await startServerInProcess(env)
       const registered = await register(first.url, 'ada@example.com', PASSWORD)
       expect(registered.status).toBe(201)
       expect(await first.stop()).toMatchObject({ code: 0 })
 
-      const disabled = await spawnCli(['users', 'disable', '--email', 'Ada@example.com'], env)
+      const disabled = await runCli(['users', 'disable', '--email', 'Ada@example.com'], env)
       expect(disabled.stderr).toBe('')
       expect(disabled.code).toBe(0)
       expect(disabled.stdout).toBe('Disabled ada@example.com; 1 session revoked.\n')
 
       // the same port: the same issuer, so the old access token is still well-formed for this server
-      const second = await startServerProcess({ ...env, PORT: String(first.port) })
+      const second = await startServerInProcess({ ...env, PORT: String(first.port) })
       expect(
         (await requestJson(`${second.url}/auth/me`, { token: registered.body.accessToken })).status,
       ).toBe(401)
@@ -220,14 +220,14 @@ describe('tessera users disable | enable | delete on an embedded data dir (no se
       })
 
       // the data dir is the running server's: the CLI refuses instead of opening it beside it
-      const busy = await spawnCli(['users', 'enable', '--email', 'ada@example.com'], env)
+      const busy = await runCli(['users', 'enable', '--email', 'ada@example.com'], env)
       expect(busy.code).toBe(1)
       expect(busy.stderr).toContain('is in use by')
       expect(await second.stop()).toMatchObject({ code: 0 })
 
-      const enabled = await spawnCli(['users', 'enable', '--email', 'ada@example.com'], env)
+      const enabled = await runCli(['users', 'enable', '--email', 'ada@example.com'], env)
       expect(enabled).toMatchObject({ code: 0, stdout: 'Enabled ada@example.com.\n', stderr: '' })
-      const third = await startServerProcess(env)
+      const third = await startServerInProcess(env)
       expect((await login(third.url, 'ada@example.com', PASSWORD)).status).toBe(200)
     },
     PROCESS_TIMEOUT,
@@ -237,26 +237,26 @@ describe('tessera users disable | enable | delete on an embedded data dir (no se
     'deletes only with --yes when stdin is not a terminal; the email is then free again',
     async () => {
       const env = { TESSERA_DATA_DIR: await preparedDataDir() }
-      const first = await startServerProcess(env)
+      const first = await startServerInProcess(env)
       const registered = await register(first.url, 'gone@example.com', PASSWORD)
       expect(registered.status).toBe(201)
       expect(await first.stop()).toMatchObject({ code: 0 })
 
       // a script without --yes: refused before the database is opened, whatever stdin says
-      const refused = await spawnCli(['users', 'delete', '--email', 'gone@example.com'], env, 'y\n')
+      const refused = await runCli(['users', 'delete', '--email', 'gone@example.com'], env, 'y\n')
       expect(refused.code).toBe(2)
       expect(refused.stderr).toBe(
         'tessera: users delete needs --yes when stdin is not a terminal; nothing was deleted.\n',
       )
-      const unknown = await spawnCli(['users', 'delete', '--email', 'nobody@example.com', '--yes'], env)
+      const unknown = await runCli(['users', 'delete', '--email', 'nobody@example.com', '--yes'], env)
       expect(unknown).toMatchObject({ code: 1, stderr: 'tessera: No user with email nobody@example.com.\n' })
 
-      const deleted = await spawnCli(['users', 'delete', '--email', 'gone@example.com', '--yes'], env)
+      const deleted = await runCli(['users', 'delete', '--email', 'gone@example.com', '--yes'], env)
       expect(deleted.stderr).toBe('')
       expect(deleted.code).toBe(0)
       expect(deleted.stdout).toMatch(/^Deleted gone@example\.com \([0-9a-f-]{36}\) and 1 live session\.\n$/)
 
-      const second = await startServerProcess({ ...env, PORT: String(first.port) })
+      const second = await startServerInProcess({ ...env, PORT: String(first.port) })
       expect(
         (await requestJson(`${second.url}/auth/me`, { token: registered.body.accessToken })).status,
       ).toBe(401)
@@ -276,7 +276,7 @@ describe('tessera users disable | enable | delete on an embedded data dir (no se
     'asks on a terminal: anything but y keeps the account, y deletes it',
     async () => {
       const env = { TESSERA_DATA_DIR: await preparedDataDir() }
-      const created = await spawnCli(['users', 'create', '--email', 'tty@example.com'], env, `${PASSWORD}\n`)
+      const created = await runCli(['users', 'create', '--email', 'tty@example.com'], env, `${PASSWORD}\n`)
       expect(created.code).toBe(0)
 
       const kept = await onTerminal(['users', 'delete', '--email', 'tty@example.com'], env, 'n\n')
@@ -285,12 +285,12 @@ describe('tessera users disable | enable | delete on an embedded data dir (no se
         /Delete tty@example\.com \([0-9a-f-]{36}\) and every session of it\? .*\[y\/N\] /,
       )
       expect(kept.output).toContain('Nothing was deleted.')
-      expect((await spawnCli(['users', 'enable', '--email', 'tty@example.com'], env)).code).toBe(0)
+      expect((await runCli(['users', 'enable', '--email', 'tty@example.com'], env)).code).toBe(0)
 
       const deleted = await onTerminal(['users', 'delete', '--email', 'tty@example.com'], env, 'y\n')
       expect(deleted.code).toBe(0)
       expect(deleted.output).toContain('Deleted tty@example.com')
-      expect(await spawnCli(['users', 'enable', '--email', 'tty@example.com'], env)).toMatchObject({
+      expect(await runCli(['users', 'enable', '--email', 'tty@example.com'], env)).toMatchObject({
         code: 1,
         stderr: 'tessera: No user with email tty@example.com.\n',
       })
@@ -303,8 +303,8 @@ describe('tessera users disable | enable | delete on an embedded data dir (no se
     async () => {
       const env = { TESSERA_DATA_DIR: await preparedDataDir() }
       const [noEmail, yesOnDisable] = await Promise.all([
-        spawnCli(['users', 'disable'], env),
-        spawnCli(['users', 'disable', '--email', 'a@example.com', '--yes'], env),
+        runCli(['users', 'disable'], env),
+        runCli(['users', 'disable', '--email', 'a@example.com', '--yes'], env),
       ])
       expect(noEmail.code).toBe(2)
       expect(noEmail.stderr).toContain('--email is required')
@@ -326,13 +326,13 @@ describe.skipIf(!TEST_DATABASE_URL)('tessera users beside a running server on Po
         DATABASE_URL: database.url,
         TESSERA_SECRET: 'Zq3v8N1xR7kPw2LmT9yB4cHd6FgJs0Ue-lifecycle',
       }
-      const running = await startServerProcess(env)
+      const running = await startServerInProcess(env)
       const registered = await register(running.url, 'pg@example.com', PASSWORD)
       expect(
         (await requestJson(`${running.url}/auth/me`, { token: registered.body.accessToken })).status,
       ).toBe(200)
 
-      const disabled = await spawnCli(['users', 'disable', '--email', 'pg@example.com'], env)
+      const disabled = await runCli(['users', 'disable', '--email', 'pg@example.com'], env)
       expect(disabled).toMatchObject({ code: 0, stderr: '' })
       expect(
         (await requestJson(`${running.url}/auth/me`, { token: registered.body.accessToken })).status,
@@ -345,7 +345,7 @@ describe.skipIf(!TEST_DATABASE_URL)('tessera users beside a running server on Po
         ).body,
       ).toMatchObject({ code: 'REFRESH_TOKEN_INVALID' })
 
-      const deleted = await spawnCli(['users', 'delete', '--email', 'pg@example.com', '--yes'], env)
+      const deleted = await runCli(['users', 'delete', '--email', 'pg@example.com', '--yes'], env)
       expect(deleted).toMatchObject({ code: 0, stderr: '' })
       expect((await login(running.url, 'pg@example.com', PASSWORD)).body).toMatchObject({
         code: 'INVALID_CREDENTIALS',

@@ -1,0 +1,115 @@
+import { type Config, ConfigError, parseConfig } from '../config.js'
+import { DataDirLockedError } from '../data-dir-lock.js'
+import { TesseraError } from '../errors.js'
+import { describeStartupError } from '../startup-errors.js'
+import { housekeeping } from './housekeeping.js'
+import type { CliIo } from './io.js'
+import { keys } from './keys.js'
+import { migrate } from './migrate.js'
+import { serve } from './serve.js'
+import { users } from './users.js'
+
+const USAGE = `Usage: tessera <command> [options]
+
+Commands:
+  serve [--workers N|auto]              run the server (PORT, HOST and the rest from the environment);
+                                        --workers runs N processes on the one port, auto one per CPU
+                                        (PostgreSQL only; default TESSERA_WORKERS, or 1)
+  migrate                               apply pending database migrations
+  keys rotate [--now]                   publish a new signing key; it signs after TESSERA_KEY_PUBLISH_LEAD
+                                        (90 s), or at once with --now; the old one stays in the JWKS
+                                        until every token it signed has expired
+  keys list                             list signing keys
+  keys reencrypt                        re-encrypt every private key under TESSERA_SECRET, after a
+                                        secret rotation (then TESSERA_SECRET_PREVIOUS can go)
+  users create --email E [--role R]... [--name N]
+                                        create a user; the password is read from a prompt or stdin
+  users roles --email E [--add R]... [--remove R]...
+                                        change a user's roles
+  users disable --email E|--id ID       disable an account and end every session of it at once
+  users enable --email E|--id ID        enable a disabled account
+  users delete --email E|--id ID [--yes]
+                                        delete an account and its sessions; asks first unless --yes
+  users conflicts                       accounts that share a mailbox with an older one (found when
+                                        the email rule changed); never merged: delete or keep by --id
+  housekeeping                          delete dead sessions and spent tokens now (servers do it
+                                        every TESSERA_HOUSEKEEPING_INTERVAL)
+  help                                  show this text
+
+Configuration comes from the environment (DATABASE_URL, TESSERA_SECRET, …): every variable is in
+docs/configuration.md.`
+
+const COMMANDS = ['serve', 'migrate', 'keys', 'users', 'housekeeping']
+
+/**
+ * Runs `tessera <argv>` with `io` as its environment and standard streams; resolves with the exit
+ * code. Every error ends as a line on `io.stderr` and exit code 1 (2 for a usage error).
+ */
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  try {
+    return await dispatch(argv, io)
+  } catch (error) {
+    return report(error, io)
+  }
+}
+
+async function dispatch(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    if (command === undefined) {
+      io.stderr.write(`${USAGE}\n`)
+      return 2
+    }
+    io.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  if (!COMMANDS.includes(command)) {
+    io.stderr.write(`tessera: unknown command "${command}". Run tessera help for the commands.\n`)
+    return 2
+  }
+  const config = parseConfig(io.env)
+  try {
+    return await runCommand(config, command, rest, io)
+  } catch (error) {
+    const line = describeStartupError(error, config)
+    if (line === undefined) throw error
+    io.stderr.write(`tessera: ${line}\n`)
+    return 1
+  }
+}
+
+function runCommand(config: Config, command: string, rest: string[], io: CliIo): Promise<number> {
+  switch (command) {
+    case 'serve':
+      return serve(config, rest, io)
+    case 'migrate':
+      return migrate(config, io)
+    case 'keys':
+      return keys(config, rest, io)
+    case 'users':
+      return users(config, rest, io)
+    case 'housekeeping':
+      return housekeeping(config, rest, io)
+    default:
+      return Promise.resolve(2)
+  }
+}
+
+/** The one line (or, for a bug, the stack trace) an error that ends a command leaves on stderr. */
+function report(error: unknown, io: CliIo): number {
+  if (String((error as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS_')) {
+    // a mistyped option is a usage error, not a crash: no stack trace
+    io.stderr.write(`tessera: ${(error as Error).message}\n\n${USAGE}\n`)
+    return 2
+  }
+  if (error instanceof ConfigError || error instanceof DataDirLockedError) {
+    io.stderr.write(`tessera: ${error.message}\n`)
+  } else if (error instanceof TesseraError) {
+    io.stderr.write(
+      `tessera: ${error.detail}${error.errors ? ` ${error.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}` : ''}\n`,
+    )
+  } else {
+    io.stderr.write(`tessera: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+  }
+  return 1
+}

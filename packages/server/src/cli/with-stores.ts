@@ -1,0 +1,35 @@
+import { createEventRecorder } from '../audit/recorder.js'
+import { systemClock } from '../clock.js'
+import type { Config } from '../config.js'
+import type { AuthEvents } from '../events.js'
+import type { Db } from '../store/db.js'
+import { migrateToLatest } from '../store/migrate.js'
+import { createStores, type Stores } from '../store/stores.js'
+import { openTesseraDatabase } from '../tessera.js'
+
+/** Opens the database as the CLI does (migrating first, under the data-dir lock for PGlite). */
+export async function withStores(
+  config: Config,
+  command: string,
+  work: (stores: Stores, migrations: Awaited<ReturnType<typeof migrateToLatest>>, db: Db) => Promise<void>,
+): Promise<number> {
+  const { database, lock } = await openTesseraDatabase(config, { command, logger: false, migrate: false })
+  try {
+    const results = await migrateToLatest(database.db)
+    await work(createStores(database.db), results, database.db)
+    return 0
+  } finally {
+    await database.close()
+    await lock?.release()
+  }
+}
+
+/** Runs a command with the audit log as its events, written before the command exits. */
+export async function withEvents<T>(stores: Stores, work: (events: AuthEvents) => Promise<T>): Promise<T> {
+  const recorder = createEventRecorder({ store: stores.authEvents, clock: systemClock, logger: false })
+  try {
+    return await work(recorder)
+  } finally {
+    await recorder.flush()
+  }
+}
