@@ -2,6 +2,7 @@ import { ConfigError } from '../config.js'
 import type { AsymmetricAlg } from '../keys/generate.js'
 import { ensureSigningKey, openPrivateKey, wrappingKeys } from '../keys/key-ring.js'
 import { seal } from '../keys/secret.js'
+import { signingRowAt } from '../keys/signing-policy.js'
 import type { FlowDeps } from './deps.js'
 
 export interface KeyInfo {
@@ -18,10 +19,7 @@ export interface KeyInfo {
 export async function listKeys(deps: Pick<FlowDeps, 'stores' | 'clock'>): Promise<KeyInfo[]> {
   const now = deps.clock.now()
   const keys = await deps.stores.signingKeys.listAll()
-  // keys/key-ring.ts's signingRowAt, on records (it still takes rows)
-  const activeKid = keys.find(
-    (key) => key.activatesAt <= now && (key.retiredAt === null || key.retiredAt > now),
-  )?.kid
+  const activeKid = signingRowAt(keys, now)?.kid
   return keys.map((key) => ({
     kid: key.kid,
     alg: key.alg,

@@ -34,8 +34,8 @@ export interface SigningKey {
 }
 
 interface SignerCandidate extends SigningKey {
-  activates_at: Date
-  retired_at: Date | null
+  activatesAt: Date
+  retiredAt: Date | null
 }
 
 export interface PublicKeyEntry {
@@ -103,7 +103,7 @@ export async function ensureSigningKey(
     if (decision.action === 'keep') {
       return {
         kid: decision.key.kid,
-        activatesAt: decision.key.activates_at,
+        activatesAt: decision.key.activatesAt,
         created: false,
         replaced: false,
       }
@@ -156,7 +156,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
     const rows = await store.listPublishable(publishedSince(now, config))
     const entries: PublicKeyEntry[] = []
     for (const row of rows) {
-      const jwk = row.public_jwk as JWK
+      const jwk = row.publicJwk as JWK
       entries.push({
         kid: row.kid,
         alg: row.alg as SigningAlg,
@@ -171,7 +171,7 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
       for (const row of liveAt(rows, now)) {
         let key = privateKeys.get(row.kid)
         if (!key) {
-          const opened = await openPrivateKey(wrapKeys, row.private_jwe)
+          const opened = await openPrivateKey(wrapKeys, row.privateJwe)
           if (!opened) {
             throw new KeyRingError(
               'KEY_UNREADABLE',
@@ -186,8 +186,8 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
           kid: row.kid,
           alg: row.alg as SigningAlg,
           key,
-          activates_at: row.activates_at,
-          retired_at: row.retired_at,
+          activatesAt: row.activatesAt,
+          retiredAt: row.retiredAt,
         })
       }
       if (!signingRowAt(candidates, now)) {

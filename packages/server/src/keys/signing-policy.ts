@@ -7,13 +7,13 @@ import type { Config } from '../config.js'
 
 /** The times of a key that the policy reads. */
 export interface KeySchedule {
-  activates_at: Date
-  retired_at: Date | null
+  activatesAt: Date
+  retiredAt: Date | null
 }
 
 /** The key that signs at `now`: the newest one activated and not yet retired. Rows come newest first. */
 export const signingRowAt = <R extends KeySchedule>(rows: readonly R[], now: Date): R | undefined =>
-  rows.find((row) => row.activates_at <= now && (row.retired_at === null || row.retired_at > now))
+  rows.find((row) => row.activatesAt <= now && (row.retiredAt === null || row.retiredAt > now))
 
 /**
  * The key that signs at `now`, or, with a clock stepped back before every activation, the oldest
@@ -24,7 +24,7 @@ export const signerAt = <R extends KeySchedule>(rows: readonly R[], now: Date): 
 
 /** The keys that sign now or will: not retired at `now`. */
 export const liveAt = <R extends KeySchedule>(rows: readonly R[], now: Date): R[] =>
-  rows.filter((row) => row.retired_at === null || row.retired_at > now)
+  rows.filter((row) => row.retiredAt === null || row.retiredAt > now)
 
 /**
  * Whether the key signing at `now` is due for its scheduled rotation: its successor, published
@@ -36,7 +36,7 @@ export const rotationDue = (
   rotateAfter: number | null,
   lead: number,
 ): boolean =>
-  rotateAfter !== null && now.getTime() + lead * 1000 - signing.activates_at.getTime() >= rotateAfter * 1000
+  rotateAfter !== null && now.getTime() + lead * 1000 - signing.activatesAt.getTime() >= rotateAfter * 1000
 
 export interface SigningKeyRules<A extends string> {
   alg: A
@@ -63,7 +63,7 @@ export function decideSigningKey<A extends string, R extends KeySchedule & { alg
 ): SigningKeyDecision<R> {
   const signing = signingRowAt(live, now)
   if (!signing) return { action: 'create', activatesAt: now, replaces: false }
-  const pending = live.find((row) => row.activates_at > now)
+  const pending = live.find((row) => row.activatesAt > now)
   const upToDate =
     !rules.rotate &&
     (pending

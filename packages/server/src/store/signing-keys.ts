@@ -1,5 +1,4 @@
 import { sql } from 'kysely'
-import type { SigningKeyRow } from './database.js'
 import type { Db } from './db.js'
 import { type SigningKeyRecord, toSigningKey } from './records.js'
 
@@ -7,7 +6,7 @@ export type NewSigningKey = Omit<SigningKeyRecord, 'retiredAt'>
 
 export interface SigningKeyStore {
   /** Keys not retired, or retired after `retiredAfter` (their tokens may still be alive). */
-  listPublishable(retiredAfter: Date): Promise<SigningKeyRow[]>
+  listPublishable(retiredAfter: Date): Promise<SigningKeyRecord[]>
   /** Every key, retired ones too, newest activation first. */
   listAll(): Promise<SigningKeyRecord[]>
   /**
@@ -19,7 +18,7 @@ export interface SigningKeyStore {
 
 export interface KeyRingTx {
   /** Keys not retired at `now` (signing, or scheduled to), newest activation first. */
-  live(now: Date): Promise<SigningKeyRow[]>
+  live(now: Date): Promise<SigningKeyRecord[]>
   insert(key: NewSigningKey): Promise<void>
   /** Retires every other key at `at` (a time in the future schedules it), earlier ones kept. */
   retireAllExcept(kid: string, at: Date): Promise<void>
@@ -31,13 +30,15 @@ export interface KeyRingTx {
 
 export function createSigningKeyStore(db: Db): SigningKeyStore {
   return {
-    listPublishable: (retiredAfter) =>
-      db
-        .selectFrom('signing_keys')
-        .selectAll()
-        .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', retiredAfter)]))
-        .orderBy('activates_at', 'desc')
-        .execute(),
+    listPublishable: async (retiredAfter) =>
+      (
+        await db
+          .selectFrom('signing_keys')
+          .selectAll()
+          .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', retiredAfter)]))
+          .orderBy('activates_at', 'desc')
+          .execute()
+      ).map(toSigningKey),
     listAll: async () =>
       (await db.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute()).map(
         toSigningKey,
@@ -46,13 +47,15 @@ export function createSigningKeyStore(db: Db): SigningKeyStore {
       db.transaction().execute(async (trx) => {
         await sql`select pg_advisory_xact_lock(hashtext('tessera.signing_keys'))`.execute(trx)
         return decide({
-          live: (now) =>
-            trx
-              .selectFrom('signing_keys')
-              .selectAll()
-              .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]))
-              .orderBy('activates_at', 'desc')
-              .execute(),
+          live: async (now) =>
+            (
+              await trx
+                .selectFrom('signing_keys')
+                .selectAll()
+                .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]))
+                .orderBy('activates_at', 'desc')
+                .execute()
+            ).map(toSigningKey),
           insert: async (key) => {
             await trx
               .insertInto('signing_keys')

@@ -16,14 +16,14 @@ const DAY = 86_400
 interface Row {
   kid: string
   alg: string
-  activates_at: Date
-  retired_at: Date | null
+  activatesAt: Date
+  retiredAt: Date | null
 }
 const row = (kid: string, activates: number, retired: number | null = null, alg = 'ES256'): Row => ({
   kid,
   alg,
-  activates_at: at(activates),
-  retired_at: retired === null ? null : at(retired),
+  activatesAt: at(activates),
+  retiredAt: retired === null ? null : at(retired),
 })
 
 describe('which key signs', () => {
