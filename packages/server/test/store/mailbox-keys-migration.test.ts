@@ -27,7 +27,7 @@ async function insertOldUser(
 
 describe('migration 0005: mailbox keys', () => {
   it('recomputes every key and parks, never merges, accounts that now share a mailbox', async () => {
-    database = await freshDatabase()
+    database = await freshDatabase({ empty: true })
     const { db } = database.handle
     await migrateTo(db, '0004-auth-events')
     const day = (n: number) => new Date(Date.UTC(2026, 0, n))
@@ -65,7 +65,7 @@ describe('migration 0005: mailbox keys', () => {
   })
 
   it('moves a key to a row while its holder moves away, without tripping the unique index', async () => {
-    database = await freshDatabase()
+    database = await freshDatabase({ empty: true })
     const { db } = database.handle
     await migrateTo(db, '0004-auth-events')
     // a row holding (from a hand edit, say) the key another row moves to, while itself moving away:
