@@ -28,17 +28,20 @@ export interface KeyRingTx {
   setPrivateJwe(kid: string, privateJwe: string): Promise<void>
 }
 
+/** Keys not retired at `at` (never retired, or retiring later), newest activation first. */
+async function notRetiredBy(db: Db, at: Date): Promise<SigningKeyRecord[]> {
+  const rows = await db
+    .selectFrom('signing_keys')
+    .selectAll()
+    .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', at)]))
+    .orderBy('activates_at', 'desc')
+    .execute()
+  return rows.map(toSigningKey)
+}
+
 export function createSigningKeyStore(db: Db): SigningKeyStore {
   return {
-    listPublishable: async (retiredAfter) =>
-      (
-        await db
-          .selectFrom('signing_keys')
-          .selectAll()
-          .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', retiredAfter)]))
-          .orderBy('activates_at', 'desc')
-          .execute()
-      ).map(toSigningKey),
+    listPublishable: (retiredAfter) => notRetiredBy(db, retiredAfter),
     listAll: async () =>
       (await db.selectFrom('signing_keys').selectAll().orderBy('activates_at', 'desc').execute()).map(
         toSigningKey,
@@ -47,15 +50,7 @@ export function createSigningKeyStore(db: Db): SigningKeyStore {
       db.transaction().execute(async (trx) => {
         await sql`select pg_advisory_xact_lock(hashtext('tessera.signing_keys'))`.execute(trx)
         return decide({
-          live: async (now) =>
-            (
-              await trx
-                .selectFrom('signing_keys')
-                .selectAll()
-                .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', now)]))
-                .orderBy('activates_at', 'desc')
-                .execute()
-            ).map(toSigningKey),
+          live: (now) => notRetiredBy(trx, now),
           insert: async (key) => {
             await trx
               .insertInto('signing_keys')
