@@ -71,6 +71,8 @@ const ERROR_FIELDS = [
   'routine',
   'errno',
   'syscall',
+  // TesseraError's words for the log (never sent): which invariant broke
+  'reason',
 ]
 
 /** An error as it may be logged: its kind, message, stack and codes, its causes likewise; nothing else. */

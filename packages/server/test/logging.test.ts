@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TesseraError } from '../src/errors.js'
 import { createLogger, redactUrl } from '../src/logging.js'
 import type { Mail } from '../src/mail/mail.js'
 import { testClock } from './helpers/clock.js'
@@ -39,6 +40,10 @@ beforeAll(async () => {
   // a bug: the 500 path must log the error and the request id, not the request's credentials
   server.app.post('/test/boom', async () => {
     throw new Error('boom')
+  })
+  // a broken invariant: its reason is for the log, never the answer
+  server.app.post('/test/invariant', async () => {
+    throw new TesseraError('INTERNAL', { reason: 'an invariant that broke' })
   })
   // a database error carrying secrets in its SQL parameters (PGlite attaches them to the error)
   server.app.post('/test/db-boom', async () => {
@@ -106,6 +111,9 @@ beforeAll(async () => {
   expect((await post('/auth/register', { email, password: PASSWORD, name: 'a\u0000b' })).statusCode).toBe(400)
   expect((await post('/auth/login', { email: `${email}\u0000`, password: PASSWORD })).statusCode).toBe(400)
   expect((await post('/auth/login', { email, password: PASSWORD, extra: email })).statusCode).toBe(400)
+  const invariant = await post('/test/invariant', {})
+  expect(invariant.statusCode).toBe(500)
+  expect(invariant.body).not.toContain('an invariant that broke')
   const dbBoom = await post('/test/db-boom', {}, auth)
   expect(dbBoom.statusCode).toBe(500)
   const change = await post(
@@ -205,7 +213,8 @@ describe('logs', () => {
     expect(requestLines.length).toBeGreaterThan(10)
     for (const entry of requestLines) expect(entry.reqId).toMatch(/^[0-9a-f-]{36}$/)
     const failures = entries.filter((entry) => entry.msg === 'unhandled error')
-    expect(failures).toHaveLength(2)
+    expect(failures).toHaveLength(3)
+    expect(JSON.stringify(failures)).toContain('an invariant that broke')
     for (const failure of failures) expect(failure.reqId).toMatch(/^[0-9a-f-]{36}$/)
     expect(JSON.stringify(failures)).toContain('boom')
   })
