@@ -4,6 +4,7 @@ import { TesseraError } from '../errors.js'
 import { isUuid } from '../ids.js'
 import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
+import { unstorableText } from '../text.js'
 import type { FlowDeps } from './deps.js'
 
 export const ROLE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
@@ -38,11 +39,8 @@ export async function createUser(
       errors: [{ field: 'email', message: 'must be an email address' }],
     })
   }
-  if (input.name !== undefined && (input.name.includes('\u0000') || !input.name.isWellFormed())) {
-    throw new TesseraError('VALIDATION_FAILED', {
-      errors: [{ field: 'name', message: 'must be valid text without U+0000' }],
-    })
-  }
+  const badName = input.name === undefined ? undefined : unstorableText(input.name)
+  if (badName) throw new TesseraError('VALIDATION_FAILED', { errors: [{ field: 'name', message: badName }] })
   // operators pick weak passwords too: the same policy as self-service registration
   deps.policy.check(input.password, { email, name: input.name ?? null })
   checkRoles(input.roles)

@@ -3,6 +3,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EMAIL_PATTERN } from '../../src/email-address.js'
+import { createUser } from '../../src/flows/manage-users.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import {
   bearer,
@@ -76,6 +77,20 @@ describe('text that cannot be stored', () => {
       400,
       'VALIDATION_FAILED',
     )
+  })
+
+  it('refuses the same text when an operator creates the user (tessera users create)', async () => {
+    const email = uniqueEmail('cli-text')
+    const create = (name: string) =>
+      createUser(server.deps, { email, password: PASSWORD, name, roles: ['user'] })
+    await expect(create('a\u0000b')).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ field: 'name', message: 'must not contain U+0000' }],
+    })
+    await expect(create('x\ud800')).rejects.toMatchObject({
+      errors: [{ field: 'name', message: 'must be valid Unicode' }],
+    })
+    expect(await server.deps.stores.users.findByEmail(email.toLowerCase())).toBeUndefined()
   })
 
   it('stores the name NFC-normalised', async () => {
