@@ -6,7 +6,7 @@ import type { Config } from './config.js'
  * which keeps its stack trace).
  */
 export function describeStartupError(error: unknown, config: Config): string | undefined {
-  const code = codeOf(error)
+  const code = fieldOf(error, 'code')
   if (code === undefined) return undefined
   const database = config.database.kind === 'postgres' ? postgresTarget(config.database.url) : undefined
 
@@ -65,19 +65,11 @@ const REASONS: Record<string, string> = {
 }
 const reason = (code: string): string => REASONS[code] ?? code
 
-/** The SQLSTATE or Node error code of the error or of one of its causes. */
-function codeOf(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    if (typeof current !== 'object') return undefined
-    const { code } = current as { code?: unknown }
-    if (typeof code === 'string') return code
-    current = (current as { cause?: unknown }).cause
-  }
-  return undefined
-}
-
-/** A string property (`path`, `syscall`) of the error or of one of its causes. */
-function fieldOf(error: unknown, name: 'path' | 'syscall'): string | undefined {
+/**
+ * A string property of the error or of its nearest cause that has one: `code` (a SQLSTATE or a Node
+ * error code), `path`, `syscall`.
+ */
+function fieldOf(error: unknown, name: 'code' | 'path' | 'syscall'): string | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     if (typeof current !== 'object') return undefined
     const value = (current as Record<string, unknown>)[name]
