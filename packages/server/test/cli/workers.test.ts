@@ -271,9 +271,13 @@ describe.skipIf(!TEST_DATABASE_URL)('serve --workers on PostgreSQL', () => {
       30_000,
       100,
     )
-    // the survivor answered alone while the replacement started
+    // the survivor answered while the replacement started; the replacement may answer the last
+    // probes too, since it takes requests a moment before the primary logs that it listens. The
+    // killed worker answered none.
     expect(answeredDuringRestart).toBeGreaterThan(1)
-    expect([...answeredBy(server, '/healthz?probe=during')]).toEqual([survivor])
+    const answerers = [...answeredBy(server, '/healthz?probe=during')]
+    expect(answerers).toContain(survivor)
+    expect(answerers.filter((pid) => pid !== survivor && pid !== replacement)).toEqual([])
     expect(alive(victim)).toBe(false)
     for (let i = 0; i < 8; i++) expect((await send(`${url}/auth/me`, { token })).status).toBe(200)
     expect(answeredBy(server, '/auth/me')).toContain(replacement)
