@@ -84,6 +84,10 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
   const counts = { refresh: 0, profile: 0 }
   // the next verification by the example API runs this many seconds ahead (a skewed clock)
   let skewNextVerification = 0
+  // how far (ms) the test has moved time on: the server, the example API and the pages all run
+  // this far ahead of the real clock, so tokens expire without the test waiting for them
+  let offset = 0
+  const now = () => Date.now() + offset
 
   beforeAll(async () => {
     page = pageServer()
@@ -104,7 +108,11 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
       TESSERA_ALLOWED_ORIGINS: pageOrigin,
       TESSERA_ACCESS_TOKEN_TTL: String(TTL_SECONDS),
     })
-    tessera = await createTessera(config, { logger: false, database: database.handle })
+    tessera = await createTessera(config, {
+      logger: false,
+      database: database.handle,
+      clock: { now: () => new Date(now()) },
+    })
     tessera.app.server.on('request', (request) => {
       if (request.method === 'POST' && request.url === '/auth/refresh') counts.refresh++
     })
@@ -118,7 +126,7 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
           now: () => {
             const skew = skewNextVerification
             skewNextVerification = 0
-            return new Date(Date.now() + skew * 1000)
+            return new Date(now() + skew * 1000)
           },
         },
       },
@@ -141,6 +149,10 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
       ],
     })
     context = await browser.newContext()
+    // every page of the context (the reloads and the second tab too) runs on Playwright's clock,
+    // installed before any page script: it flows with real time and its timers fire as usual, and
+    // setSystemTime below only moves Date.now, which @tessera/client reads to decide expiry
+    await context.clock.install()
     pageUrl =
       `${pageOrigin}/?tessera=${encodeURIComponent(tesseraUrl)}` +
       `&api=${encodeURIComponent(`http://127.0.0.1:${apiPort}`)}`
@@ -157,7 +169,11 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
   })
 
   const email = `browser-${Date.now()}@example.com`
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+  /** Moves time on by `seconds` for the server, the example API and every page at once. */
+  const advance = async (seconds: number) => {
+    offset += seconds * 1000
+    await context.clock.setSystemTime(now())
+  }
 
   it('starts signed out, registers and calls the API', async () => {
     expect(await tab.evaluate(() => window.ready)).toBeNull()
@@ -182,10 +198,13 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
 
   it('refreshes silently once the 2-second access token has expired', async () => {
     const before = counts.refresh
-    await sleep(TTL_SECONDS * 1000 + 500)
+    const calls = counts.profile
+    await advance(TTL_SECONDS + 1)
     const profile = await tab.evaluate(() => window.callApi('/api/profile'))
     expect(profile).toMatchObject({ status: 200 })
     expect(counts.refresh - before).toBe(1)
+    // the page saw the expiry on its own clock and refreshed first: no rejected call, no retry
+    expect(counts.profile - calls).toBe(1)
   })
 
   it('stays signed in across a reload, with one refresh', async () => {
@@ -201,8 +220,9 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
     try {
       await second.goto(pageUrl)
       expect(await second.evaluate(() => window.ready)).toBe(email)
-      await sleep(TTL_SECONDS * 1000 + 500)
+      await advance(TTL_SECONDS + 1)
       const before = counts.refresh
+      const calls = counts.profile
       const [a, b] = await Promise.all([
         tab.evaluate(() => window.callApi('/api/profile')),
         second.evaluate(() => window.callApi('/api/profile')),
@@ -210,6 +230,7 @@ describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {
       expect(a).toMatchObject({ status: 200 })
       expect(b).toMatchObject({ status: 200 })
       expect(counts.refresh - before).toBe(1)
+      expect(counts.profile - calls).toBe(2)
     } finally {
       await second.close()
     }

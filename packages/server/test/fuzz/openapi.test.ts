@@ -21,7 +21,7 @@ import { createStatusTally } from './status-tally.js'
  * valid and invalid bodies derived from the schemas, real, forged and garbage credentials,
  * hostile path parameters and content types. Every answer must keep the contract of API.md.
  *
- *   FUZZ_SEED=123 FUZZ_RUNS=500 npx vitest run --project server packages/server/test/fuzz/
+ *   FUZZ_SEED=123 FUZZ_RUNS=500 npx vitest run --project database packages/server/test/fuzz/
  */
 
 // about 12 s on in-memory PGlite or PostgreSQL on two idle cores; 40 s with the rest of the suite running

@@ -7,10 +7,12 @@ import { fileURLToPath } from 'node:url'
 /**
  * vitest globalSetup: compiles the server once (`tsc -p tsconfig.build.json`) so the CLI tests can
  * spawn `node dist/cli.js` as a user would. Skipped when nothing the build reads changed since the
- * last successful build of this setup.
+ * last successful build of this setup or of the e2e setup's `npm run build`.
  */
 const serverRoot = fileURLToPath(new URL('../..', import.meta.url))
 const stampPath = join(serverRoot, 'dist', '.test-build-stamp')
+// written by e2e/helpers/build.ts after its `npm run build`, which compiles the server too
+const packagesStampPath = join(serverRoot, 'dist', '.e2e-build-stamp')
 const inputs = [
   join(serverRoot, 'tsconfig.build.json'),
   join(serverRoot, '..', '..', 'tsconfig.base.json'),
@@ -36,13 +38,16 @@ export default async function setup(): Promise<void> {
 }
 
 async function upToDate(): Promise<boolean> {
-  let built: number
-  try {
-    built = (await stat(stampPath)).mtimeMs
-    await access(join(serverRoot, 'dist', 'cli.js'))
-  } catch {
-    return false
-  }
+  const stamps = await Promise.all(
+    [stampPath, packagesStampPath].map((path) =>
+      stat(path).then(
+        (stamped) => stamped.mtimeMs,
+        () => 0,
+      ),
+    ),
+  )
+  const built = Math.max(...stamps)
+  if (built === 0 || !(await exists(join(serverRoot, 'dist', 'cli.js')))) return false
   const sources = (await readdir(join(serverRoot, 'src'), { recursive: true })).map((name) =>
     join(serverRoot, 'src', name),
   )

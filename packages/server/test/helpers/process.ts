@@ -6,6 +6,10 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { delay, waitFor } from './wait.js'
+
+// where they lived first: the tests that import them from here keep working
+export { delay, waitFor }
 
 /** The built CLI (test/helpers/build.ts compiles it once per run). */
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -325,24 +329,6 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
     return await Promise.race([promise, timeout])
   } finally {
     clearTimeout(timer)
-  }
-}
-
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Polls `check` until it returns a value other than undefined, failing after `timeoutMs`. */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 10_000,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await delay(intervalMs)
   }
 }
 
