@@ -20,7 +20,7 @@ const { database, lock } = await openTesseraDatabase(config, {
   logger: false,
 })
 try {
-  const stores = createStores(database.db)
+  const stores = createStores(database.db, { accessTokenTtl: config.accessTokenTtl })
   const tokens: string[] = []
   const now = systemClock.now()
   for (let i = 0; i < count; i++) {

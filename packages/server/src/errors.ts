@@ -10,6 +10,7 @@ export const ERRORS = {
   TOKEN_MISSING: { status: 401, title: 'Unauthorized' },
   TOKEN_EXPIRED: { status: 401, title: 'Unauthorized' },
   TOKEN_INVALID: { status: 401, title: 'Unauthorized' },
+  TOKEN_REVOKED: { status: 401, title: 'Unauthorized' },
   REFRESH_TOKEN_INVALID: { status: 401, title: 'Unauthorized' },
   REFRESH_TOKEN_REUSED: { status: 401, title: 'Unauthorized' },
   FORBIDDEN: { status: 403, title: 'Forbidden' },
@@ -41,6 +42,7 @@ const DEFAULT_DETAIL: Record<ErrorCode, string> = {
   TOKEN_MISSING: 'Send an access token as Authorization: Bearer <token>.',
   TOKEN_EXPIRED: 'The access token has expired; refresh it.',
   TOKEN_INVALID: 'The access token is not valid.',
+  TOKEN_REVOKED: 'The access token was revoked; refresh it or sign in again.',
   REFRESH_TOKEN_INVALID: 'The refresh token is missing, expired or revoked; sign in again.',
   REFRESH_TOKEN_REUSED: 'The refresh token was already used; the session has been revoked. Sign in again.',
   FORBIDDEN: 'You are not allowed to do this.',
@@ -120,5 +122,37 @@ export class KeyRingError extends Error {
     this.name = 'KeyRingError'
     this.code = code
     this.kid = kid
+  }
+}
+
+/**
+ * The errors of the OAuth endpoints (/oauth/*), which answer RFC 6749 §5.2 JSON
+ * `{ error, error_description }` rather than problem+json: the code with its HTTP status.
+ * `insufficient_scope` (RFC 6750 §3.1) is an authenticated client without the scope a route needs.
+ */
+export const OAUTH_ERRORS = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_scope: 400,
+  unsupported_grant_type: 400,
+  insufficient_scope: 403,
+} as const satisfies Record<string, number>
+
+export type OAuthErrorCode = keyof typeof OAUTH_ERRORS
+
+/** A refusal at an OAuth endpoint; `description` is sent as `error_description`. */
+export class OAuthError extends Error {
+  readonly code: OAuthErrorCode
+  readonly description: string
+
+  constructor(code: OAuthErrorCode, description: string, options: { cause?: unknown } = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'OAuthError'
+    this.code = code
+    this.description = description
+  }
+
+  get status(): number {
+    return OAUTH_ERRORS[this.code]
   }
 }

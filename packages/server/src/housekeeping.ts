@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import { createAuthEventStore } from './store/auth-events.js'
 import type { Db } from './store/db.js'
 import type { HousekeepingStore } from './store/housekeeping.js'
+import { createRevocationEventStore } from './store/revocation-events.js'
 
 /** More rows to delete under the housekeeping lock, e.g. audit events past their retention. */
 export interface HousekeepingTask {
@@ -19,6 +20,21 @@ export const auditRetentionTask = (config: Pick<Config, 'auditRetention'>): Hous
   name: 'authEvents',
   run: (db, now) => pruneAuditLog({ store: createAuthEventStore(db), clock: { now: () => now }, config }),
 })
+
+/**
+ * Seconds a revocation event is kept after its last token expired: a service that was away less
+ * than this resumes from its Last-Event-ID; one away longer gets a `reset` (API.md).
+ */
+export const REVOCATION_EVENT_MARGIN_S = 3600
+
+/** Revocation events whose tokens all expired more than the margin ago go, under the same lock. */
+export const revocationEventsTask: HousekeepingTask = {
+  name: 'revocationEvents',
+  run: (db, now) =>
+    createRevocationEventStore(db, { defer: undefined, notify: () => {} }).prune(
+      new Date(now.getTime() - REVOCATION_EVENT_MARGIN_S * 1000),
+    ),
+}
 
 export type HousekeepingReport =
   /** Another instance held the lock: it is doing this run. */

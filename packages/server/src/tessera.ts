@@ -8,7 +8,12 @@ import { type Config, ConfigError } from './config.js'
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js'
 import type { AuthEvents } from './events.js'
 import type { FlowDeps } from './flows/deps.js'
-import { auditRetentionTask, type Housekeeping, startHousekeeping } from './housekeeping.js'
+import {
+  auditRetentionTask,
+  type Housekeeping,
+  revocationEventsTask,
+  startHousekeeping,
+} from './housekeeping.js'
 import { buildApp } from './http/app.js'
 import { createKeyRing, type KeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
 import { loadOrCreateDevSecret } from './keys/secret.js'
@@ -21,6 +26,12 @@ import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js
 import { gateHashing } from './passwords/hashing-gate.js'
 import { createPasswordPolicy } from './passwords/policy.js'
 import { openRedis, type RedisHandle } from './redis.js'
+import {
+  createRevocationFeed,
+  POLL_INTERVAL_MS,
+  POLL_INTERVAL_WITH_REDIS_MS,
+  type RevocationFeed,
+} from './revocations/feed.js'
 import { type DatabaseHandle, openDatabase } from './store/db.js'
 import { createHousekeepingStore } from './store/housekeeping.js'
 import { migrateToLatest } from './store/migrate.js'
@@ -56,6 +67,8 @@ export interface TesseraOptions {
    * `serve --workers` worker asks its primary for the whole service's metrics.
    */
   scrapeMetrics?: () => Promise<string>
+  /** Milliseconds between the revocation feed's `: ping` comments (default 15 s); tests shorten it. */
+  revocationHeartbeatMs?: number
   /** Apply pending migrations first; default `config.migrateOnStart` (false in a worker: its primary did). */
   migrate?: boolean
   /** An open database to use instead of opening `config.database` (tests). */
@@ -234,7 +247,18 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
   const redis = config.redisUrl ? openRedis(config.redisUrl, options.logger) : undefined
   try {
     const secret = await resolveSecret(config, options.logger)
-    const stores = createStores(database.db)
+    // the feed reads what the stores write; a revocation committed here wakes it at once
+    let revocationFeed: RevocationFeed | undefined
+    const stores = createStores(database.db, {
+      accessTokenTtl: config.accessTokenTtl,
+      onRevocation: () => revocationFeed?.wake(),
+    })
+    revocationFeed = createRevocationFeed({
+      store: stores.revocationEvents,
+      logger: options.logger,
+      pollIntervalMs: redis ? POLL_INTERVAL_WITH_REDIS_MS : POLL_INTERVAL_MS,
+      redis: redis && { client: redis.client, channel: `${config.redisPrefix}revocations` },
+    })
     const metrics =
       options.metrics ??
       createMetrics({
@@ -279,14 +303,22 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       clock,
       config,
     }
-    const app = await buildApp({ ...deps, ping: database.ping, redis, logger: options.logger, metrics })
+    const app = await buildApp({
+      ...deps,
+      ping: database.ping,
+      redis,
+      logger: options.logger,
+      metrics,
+      revocationFeed,
+      revocationHeartbeatMs: options.revocationHeartbeatMs,
+    })
     const housekeeping = config.housekeeping
       ? startHousekeeping({
           store: createHousekeepingStore(database.db),
           clock,
           config,
           logger: options.logger,
-          tasks: [auditRetentionTask(config)],
+          tasks: [auditRetentionTask(config), revocationEventsTask],
         })
       : undefined
     return {
@@ -298,6 +330,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       redis,
       async close() {
         await app.close()
+        await revocationFeed.close()
         keyRing.close()
         limits.close()
         await redis?.close()

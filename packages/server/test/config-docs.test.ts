@@ -59,8 +59,8 @@ describe('the table of settings', () => {
 
   it('holds every TESSERA_ variable the README and the docs pages name', () => {
     const table: string[] = SETTINGS.map((s) => s.variable)
-    // the example API's and the SDK snippets' own variable, not the server's
-    const others = ['TESSERA_URL']
+    // the example API's and the SDK snippets' own variables, not the server's
+    const others = ['TESSERA_URL', 'TESSERA_CLIENT_ID', 'TESSERA_CLIENT_SECRET']
     const pages = [
       'README.md',
       ...readdirSync(new URL('docs/', root))

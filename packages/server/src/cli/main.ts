@@ -2,6 +2,7 @@ import { type Config, ConfigError, parseConfig } from '../config.js'
 import { DataDirLockedError } from '../data-dir-lock.js'
 import { TesseraError } from '../errors.js'
 import { describeStartupError } from '../startup-errors.js'
+import { clients } from './clients.js'
 import { housekeeping } from './housekeeping.js'
 import type { CliIo } from './io.js'
 import { keys } from './keys.js'
@@ -32,6 +33,12 @@ Commands:
                                         delete an account and its sessions; asks first unless --yes
   users conflicts                       accounts that share a mailbox with an older one (found when
                                         the email rule changed); never merged: delete or keep by --id
+  clients create --name N [--scope "S"] [--json]
+                                        create a service client for /oauth/token, /oauth/introspect and
+                                        the revocation feed; prints its id and secret once (scopes:
+                                        introspect, revocations:read, admin, or any an app checks)
+  clients list [--json]                 list service clients (never their secrets)
+  clients revoke --id ID                revoke a service client; its tokens stop working at once
   housekeeping                          delete dead sessions and spent tokens now (servers do it
                                         every TESSERA_HOUSEKEEPING_INTERVAL)
   help                                  show this text
@@ -39,7 +46,7 @@ Commands:
 Configuration comes from the environment (DATABASE_URL, TESSERA_SECRET, …): every variable is in
 docs/configuration.md.`
 
-const COMMANDS = ['serve', 'migrate', 'keys', 'users', 'housekeeping']
+const COMMANDS = ['serve', 'migrate', 'keys', 'users', 'clients', 'housekeeping']
 
 /**
  * Runs `tessera <argv>` with `io` as its environment and standard streams; resolves with the exit
@@ -88,6 +95,8 @@ function runCommand(config: Config, command: string, rest: string[], io: CliIo):
       return keys(config, rest, io)
     case 'users':
       return users(config, rest, io)
+    case 'clients':
+      return clients(config, rest, io)
     case 'housekeeping':
       return housekeeping(config, rest, io)
     default:

@@ -16,7 +16,7 @@ export async function withStores(
   const { database, lock } = await openTesseraDatabase(config, { command, logger: false, migrate: false })
   try {
     const results = await migrateToLatest(database.db)
-    await work(createStores(database.db), results, database.db)
+    await work(createStores(database.db, { accessTokenTtl: config.accessTokenTtl }), results, database.db)
     return 0
   } finally {
     await database.close()

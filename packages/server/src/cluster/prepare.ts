@@ -16,7 +16,7 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<v
   try {
     // also writes the development secret into the data dir, before workers all try to read it
     const secret = await resolveSecret(config, false)
-    const stores = createStores(database.db)
+    const stores = createStores(database.db, { accessTokenTtl: config.accessTokenTtl })
     const recorder = createEventRecorder({ store: stores.authEvents, clock: systemClock, logger })
     try {
       // the workers say what they find about TESSERA_SECRET_PREVIOUS: the primary keeps quiet

@@ -94,6 +94,7 @@ function assemble(values: Values): Config {
     'limits.passwordChange': passwordChange,
     'limits.refresh': refresh,
     'limits.logout': logout,
+    'limits.oauth': oauth,
     ...config
   } = values
   return Object.freeze({
@@ -110,6 +111,7 @@ function assemble(values: Values): Config {
       passwordChange,
       refresh,
       logout,
+      oauth,
     }),
   })
 }

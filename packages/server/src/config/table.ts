@@ -155,6 +155,18 @@ export const SETTINGS = [
     doc: 'access-token lifetime; other services see a logout when the token expires',
   },
   {
+    variable: 'TESSERA_SERVICE_TOKEN_TTL',
+    group: 'tokens',
+    field: 'serviceTokenTtl',
+    parse: duration({
+      min: 60,
+      max: 86_400,
+      tooLong: 'must be at most 1d; a service asks for a new token when it expires',
+    }),
+    default: '15m',
+    doc: 'lifetime of a client-credentials token from `POST /oauth/token` (`1m` to `1d`); see [services](services.md)',
+  },
+  {
     variable: 'TESSERA_REFRESH_IDLE_TTL',
     group: 'tokens',
     field: 'refreshIdleTtl',
@@ -503,6 +515,14 @@ export const SETTINGS = [
     parse: rate,
     default: '600/1m',
     doc: 'logout, logout-all and session revocation, each per client IP',
+  },
+  {
+    variable: 'TESSERA_LIMIT_OAUTH',
+    group: 'limits',
+    field: 'limits.oauth',
+    parse: rate,
+    default: '600/1m',
+    doc: '`POST /oauth/token` and `POST /oauth/introspect`, each per service client',
   },
 
   // password hashing capacity

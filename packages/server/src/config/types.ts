@@ -37,6 +37,8 @@ export interface Config {
   readonly secretPrevious: string | undefined
   readonly audience: string
   readonly accessTokenTtl: number
+  /** `TESSERA_SERVICE_TOKEN_TTL`: seconds a client-credentials token (`POST /oauth/token`) lives. */
+  readonly serviceTokenTtl: number
   readonly refreshIdleTtl: number
   readonly sessionMaxAge: number
   readonly refreshReuseGrace: number
@@ -124,6 +126,7 @@ export type RateLimitName =
   | 'passwordChange'
   | 'refresh'
   | 'logout'
+  | 'oauth'
 export type RateLimits = { readonly [name in RateLimitName]: RateLimit }
 
 export interface LockoutConfig {

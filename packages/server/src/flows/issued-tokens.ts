@@ -60,6 +60,7 @@ export async function accessTokenFor(
     roles: user.roles,
     email: user.email,
     emailVerified: user.emailVerified,
+    notBefore: user.tokensNotBefore,
   })
   return { accessToken, expiresIn: deps.config.accessTokenTtl }
 }

@@ -57,7 +57,10 @@ export async function createUser(
   return user
 }
 
-/** Adds and removes roles. New access tokens carry them; tokens already issued keep theirs until they expire. */
+/**
+ * Adds and removes roles. The user's access tokens issued before are stale at once (TOKEN_REVOKED
+ * here, and at every service following the revocation feed); a refresh gets a token with the new roles.
+ */
 export async function changeRoles(
   deps: Pick<FlowDeps, 'stores' | 'clock'>,
   email: string,
@@ -68,7 +71,9 @@ export async function changeRoles(
     const user = await tx.users.findByEmail(normalizeEmail(email).normalized)
     if (!user) throw new TesseraError('NOT_FOUND', { detail: `No user with email ${email}.` })
     const roles = [...new Set([...user.roles, ...change.add])].filter((role) => !change.remove.includes(role))
-    await tx.users.setRoles(user.id, roles, deps.clock.now())
+    // no change, no stale tokens: every client would refresh for nothing
+    const same = roles.length === user.roles.length && roles.every((role) => user.roles.includes(role))
+    if (!same) await tx.users.setRoles(user.id, roles, deps.clock.now())
     return { ...user, roles }
   })
 }
@@ -142,7 +147,7 @@ export async function deleteUser(deps: LifecycleDeps, email: string): Promise<Li
   const change = await deps.stores.transaction(async (tx) => {
     const user = await findUser(tx, email)
     const sessions = (await tx.sessions.listLive(user.id, deps.clock.now())).length
-    await tx.users.delete(user.id)
+    await tx.users.delete(user.id, deps.clock.now())
     return { user, sessions, changed: true }
   })
   deps.events.record({ type: 'user_deleted', userId: change.user.id })

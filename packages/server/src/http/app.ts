@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Socket } from 'node:net'
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
@@ -9,6 +10,7 @@ import { TesseraError } from '../errors.js'
 import type { FlowDeps } from '../flows/deps.js'
 import { createMetrics, type Metrics } from '../metrics.js'
 import type { RedisHandle } from '../redis.js'
+import type { RevocationFeed } from '../revocations/feed.js'
 import { allowedMethods, clientErrorHandler, frameworkErrorHandler } from './early-errors.js'
 import { errorHandler, sendProblem } from './problem.js'
 import { observeRequests } from './request-metrics.js'
@@ -17,7 +19,9 @@ import { accountRecoveryRoutes } from './routes/account-recovery.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
+import { revocationRoutes } from './routes/revocations.js'
 import { Problem } from './schemas.js'
 import { registerSecurityHeaders, staticSecurityHeaders } from './security-headers.js'
 import { refuseUnstorableText } from './text-input.js'
@@ -31,7 +35,14 @@ export interface AppDeps extends FlowDeps {
   logger?: FastifyServerOptions['loggerInstance'] | FastifyServerOptions['logger']
   /** What `GET /metrics` serves and the request hooks count into; a bare set of its own by default. */
   metrics?: Metrics | undefined
+  /** This instance's revocation feed; without one, GET /auth/revocations is not served. */
+  revocationFeed?: RevocationFeed | undefined
+  /** Milliseconds between the feed's pings (tests shorten it). */
+  revocationHeartbeatMs?: number | undefined
 }
+
+/** Milliseconds a connection that never sent a byte is kept after close() began. */
+const SILENT_CONNECTION_GRACE_MS = 250
 
 /** Builds the HTTP app; never listens, so tests drive it with `inject()`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -65,9 +76,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // while draining on shutdown, requests on kept-alive connections are told to go elsewhere
   let closing = false
+  // a connection that never sent a byte (an HTTP client's spare one: undici opens one when a
+  // stream it read is aborted) is not "idle" to Node's closeIdleConnections, and would hold close()
+  // until the drain deadline (forever for createTessera's close()). It has nothing in flight: it
+  // goes, after a moment in which bytes already on their way are read. One that sent part of a
+  // request stays, to be answered 503 below.
+  const sockets = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
   app.addHook('preClose', async () => {
     closing = true
+    const silent = [...sockets].filter((socket) => socket.bytesRead === 0)
+    if (silent.length === 0) return
+    setTimeout(() => {
+      for (const socket of silent) if (socket.bytesRead === 0) socket.destroy()
+    }, SILENT_CONNECTION_GRACE_MS).unref()
   })
+
   app.addHook('onRequest', async (_request, reply) => {
     if (!closing) return
     reply.header('connection', 'close')
@@ -130,7 +157,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       servers: [{ url: config.publicUrl }],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          // service credentials at /oauth/* (tessera clients create); form fields work too
+          basic: { type: 'http', scheme: 'basic' },
+        },
       },
     },
   })
@@ -147,6 +178,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accountRecoveryRoutes(deps))
   await app.register(accountRoutes(deps))
   await app.register(pageRoutes(deps))
+  await app.register(oauthRoutes(deps))
   await app.register(metricsRoutes({ config, metrics }))
+  if (deps.revocationFeed) {
+    await app.register(
+      revocationRoutes({
+        ...deps,
+        revocationFeed: deps.revocationFeed,
+        securityHeaders,
+        heartbeatMs: deps.revocationHeartbeatMs,
+      }),
+    )
+  }
   return app
 }

@@ -25,7 +25,11 @@ export function sendProblem(reply: FastifyReply, error: TesseraError): FastifyRe
   const { status } = ERRORS[error.code]
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
   if (error.code === 'TOKEN_MISSING') reply.header('www-authenticate', 'Bearer realm="tessera"')
-  else if (error.code === 'TOKEN_INVALID' || error.code === 'TOKEN_EXPIRED') {
+  else if (
+    error.code === 'TOKEN_INVALID' ||
+    error.code === 'TOKEN_EXPIRED' ||
+    error.code === 'TOKEN_REVOKED'
+  ) {
     reply.header('www-authenticate', 'Bearer realm="tessera", error="invalid_token"')
   }
   return reply.code(status).type('application/problem+json').send(problemBody(error))

@@ -9,6 +9,9 @@ export interface Database {
   one_time_tokens: OneTimeTokensTable
   auth_events: AuthEventsTable
   email_key_conflicts: EmailKeyConflictsTable
+  revocation_events: RevocationEventsTable
+  revocation_feed: RevocationFeedTable
+  service_clients: ServiceClientsTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -27,6 +30,8 @@ export interface UsersTable {
   roles: string[]
   email_verified: Generated<boolean>
   disabled_at: Date | null
+  /** Access tokens of the user with `iat` before this are stale (migration 0006). */
+  tokens_not_before: Generated<Date | null>
   created_at: CreatedAt
   updated_at: Date
 }
@@ -109,3 +114,38 @@ export interface EmailKeyConflictsTable {
   held_by: string
   found_at: Date
 }
+
+/** The revocation feed's events (migration 0006); `id` orders them on every instance. */
+export interface RevocationEventsTable {
+  id: ColumnType<string, never, never>
+  /** `session` (sid set) or `user` (not_before set). */
+  kind: 'session' | 'user'
+  sid: string | null
+  /** A user id, or a service client id. */
+  sub: string
+  not_before: Date | null
+  expires_at: Date
+  created_at: CreatedAt
+}
+
+/** One row: the highest event id pruned so far. */
+export interface RevocationFeedTable {
+  id: number
+  pruned_through: ColumnType<string, string | number, string | number>
+}
+
+export type RevocationEventRow = Selectable<RevocationEventsTable>
+
+/** Service credentials (migration 0007): `svc_…` ids, the secret only as its SHA-256. */
+export interface ServiceClientsTable {
+  id: string
+  name: string
+  /** SHA-256 of the secret (256 random bits, so a fast hash; see the migration). */
+  secret_hash: Uint8Array
+  scopes: string[]
+  created_at: CreatedAt
+  revoked_at: Date | null
+  last_used_at: Date | null
+}
+
+export type ServiceClientRow = Selectable<ServiceClientsTable>

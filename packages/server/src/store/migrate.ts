@@ -4,6 +4,8 @@ import * as oneTimeTokens from './migrations/0002-one-time-tokens.js'
 import * as rateLimits from './migrations/0003-rate-limits.js'
 import * as authEvents from './migrations/0004-auth-events.js'
 import * as mailboxKeys from './migrations/0005-mailbox-keys.js'
+import * as revocationEvents from './migrations/0006-revocation-events.js'
+import * as serviceClients from './migrations/0007-service-clients.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS = {
@@ -12,6 +14,8 @@ const MIGRATIONS = {
   '0003-rate-limits': rateLimits,
   '0004-auth-events': authEvents,
   '0005-mailbox-keys': mailboxKeys,
+  '0006-revocation-events': revocationEvents,
+  '0007-service-clients': serviceClients,
 } satisfies Record<string, Migration>
 
 /**

@@ -1,6 +1,9 @@
 import { type RawBuilder, sql } from 'kysely'
+import { TesseraError } from '../errors.js'
 import type {
   AuthEventRow,
+  RevocationEventRow,
+  ServiceClientRow,
   SessionRow,
   SessionsTable,
   SigningKeyRow,
@@ -24,6 +27,8 @@ export interface UserRecord {
   roles: string[]
   emailVerified: boolean
   disabledAt: Date | null
+  /** Access tokens issued before this are stale: roles or email changed, account disabled. */
+  tokensNotBefore: Date | null
   createdAt: Date
   updatedAt: Date
 }
@@ -67,6 +72,22 @@ export interface AuthEventRecord {
   createdAt: Date
 }
 
+/** One event of the revocation feed; `id` as a bigint, the feed's order on every instance. */
+export type RevocationEventRecord =
+  | { kind: 'session'; id: bigint; sid: string; sub: string; expiresAt: Date; createdAt: Date }
+  | { kind: 'user'; id: bigint; sub: string; notBefore: Date; expiresAt: Date; createdAt: Date }
+
+export const toRevocationEvent = (row: RevocationEventRow): RevocationEventRecord => {
+  const common = { id: BigInt(row.id), sub: row.sub, expiresAt: row.expires_at, createdAt: row.created_at }
+  if (row.kind === 'session' && row.sid !== null) return { kind: 'session', sid: row.sid, ...common }
+  if (row.kind === 'user' && row.not_before !== null)
+    return { kind: 'user', notBefore: row.not_before, ...common }
+  // the table's check constraint rules this out
+  throw new TesseraError('INTERNAL', {
+    reason: `revocation event ${row.id}: kind ${row.kind} without its field`,
+  })
+}
+
 export const toUser = (row: UserRow): UserRecord => ({
   id: row.id,
   email: row.email,
@@ -76,6 +97,7 @@ export const toUser = (row: UserRow): UserRecord => ({
   roles: row.roles,
   emailVerified: row.email_verified,
   disabledAt: row.disabled_at,
+  tokensNotBefore: row.tokens_not_before,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
 })
@@ -126,6 +148,7 @@ export const USER_COLUMNS: Record<keyof UsersTable, true> = {
   roles: true,
   email_verified: true,
   disabled_at: true,
+  tokens_not_before: true,
   created_at: true,
   updated_at: true,
 }
@@ -180,3 +203,23 @@ export const toSessionWithUser = (row: SessionWithUserRow): { session: SessionRe
 
 /** The user's columns, for a raw select of the users table (or alias) `user`. */
 export const userColumns = (user: string): RawBuilder<unknown> => columnList(USER_COLUMNS, user)
+
+/** A service client; the secret's hash stays in store/ (verification compares it there). */
+export interface ServiceClientRecord {
+  /** `svc_` and 128 random bits in base64url. */
+  id: string
+  name: string
+  scopes: string[]
+  createdAt: Date
+  revokedAt: Date | null
+  lastUsedAt: Date | null
+}
+
+export const toServiceClient = (row: ServiceClientRow): ServiceClientRecord => ({
+  id: row.id,
+  name: row.name,
+  scopes: row.scopes,
+  createdAt: row.created_at,
+  revokedAt: row.revoked_at,
+  lastUsedAt: row.last_used_at,
+})

@@ -8,10 +8,11 @@ import {
   toSessionWithUser,
   type UserRecord,
 } from './records.js'
+import { type RevocationWriter, withRevocations } from './revocation-events.js'
 
 /*
  * A live session, defined twice, side by side: `liveSession` in SQL for the queries (the rotation
- * statement, the authentication lookup, listLive, countLive) and `isLive` in TypeScript for a flow
+ * statement, the authentication lookup's `live`, listLive, countLive) and `isLive` in TypeScript for a flow
  * deciding on a row it holds locked (refresh). The two must agree; test/store/live-session.test.ts
  * runs both on the same cases.
  */
@@ -63,14 +64,14 @@ export type RevokeReason =
 export interface SessionStore {
   create(session: NewSession): Promise<void>
   /**
-   * The session with its user when the session exists, belongs to `userId` and is live at `now`
-   * (its user enabled): what an access token needs to be honoured.
+   * The session with its user when the session exists and belongs to `userId`, and whether it is
+   * live at `now` (its user enabled): what an access token needs to be honoured.
    */
-  findLiveWithUser(
+  findWithUser(
     id: string,
     userId: string,
     now: Date,
-  ): Promise<{ session: SessionRecord; user: UserRecord } | undefined>
+  ): Promise<{ session: SessionRecord; user: UserRecord; live: boolean } | undefined>
   /** The user's live sessions, most recently used first. */
   listLive(userId: string, now: Date): Promise<SessionRecord[]>
   /** How many sessions of all users are live at `now` (the active-sessions gauge). */
@@ -86,7 +87,34 @@ export interface SessionStore {
   ): Promise<number>
 }
 
-export function createSessionStore(db: Db): SessionStore {
+export interface SessionStoreOptions {
+  /** Seconds an access token lives: a revoked session's event is kept until its last token expires. */
+  accessTokenTtl: number
+  writer: RevocationWriter
+}
+
+export function createSessionStore(db: Db, options: SessionStoreOptions): SessionStore {
+  /**
+   * Revokes the live sessions matching `where`, with a `session` revocation event for each, in one
+   * transaction (the caller's, or its own).
+   */
+  function revokeWhere(where: RawBuilder<unknown>, at: Date, reason: RevokeReason): Promise<string[]> {
+    const expiresAt = new Date(at.getTime() + options.accessTokenTtl * 1000)
+    return withRevocations(db, options.writer, async (tx, record) => {
+      const revoked = await sql<{ id: string; user_id: string }>`
+        update sessions set revoked_at = ${at}, revoked_reason = ${reason}
+        where ${where} and revoked_at is null
+        returning id, user_id
+      `.execute(tx)
+      record(
+        revoked.rows.map(
+          (row) => ({ kind: 'session', sid: row.id, sub: row.user_id, expiresAt, at }) as const,
+        ),
+      )
+      return revoked.rows.map((row) => row.id)
+    })
+  }
+
   return {
     async create(session) {
       await db
@@ -103,14 +131,14 @@ export function createSessionStore(db: Db): SessionStore {
         })
         .execute()
     },
-    async findLiveWithUser(id, userId, now) {
-      const result = await sql<SessionWithUserRow>`
-        select ${sessionWithUserColumns('s', 'u')}
+    async findWithUser(id, userId, now) {
+      const result = await sql<SessionWithUserRow & { live: boolean }>`
+        select ${sessionWithUserColumns('s', 'u')}, ${liveSession(now, { session: 's', user: 'u' })} as live
         from sessions s join users u on u.id = s.user_id
-        where s.id = ${id} and s.user_id = ${userId} and ${liveSession(now, { session: 's', user: 'u' })}
+        where s.id = ${id} and s.user_id = ${userId}
       `.execute(db)
       const row = result.rows[0]
-      return row && toSessionWithUser(row)
+      return row && { ...toSessionWithUser(row), live: row.live }
     },
     async listLive(userId, now) {
       const rows = await db
@@ -131,33 +159,18 @@ export function createSessionStore(db: Db): SessionStore {
       return Number(row.count)
     },
     async revoke(id, userId, at, reason) {
-      let query = db
-        .updateTable('sessions')
-        .set({ revoked_at: at, revoked_reason: reason })
-        .where('id', '=', id)
-        .where('revoked_at', 'is', null)
-      if (userId !== undefined) query = query.where('user_id', '=', userId)
-      const result = await query.executeTakeFirst()
-      return result.numUpdatedRows > 0n
+      const revoked = await revokeWhere(
+        sql`id = ${id}${userId === undefined ? sql`` : sql` and user_id = ${userId}`}`,
+        at,
+        reason,
+      )
+      return revoked.length > 0
     },
     async revokeAllForUserExcept(userId, keepSessionId, at, reason) {
-      const result = await db
-        .updateTable('sessions')
-        .set({ revoked_at: at, revoked_reason: reason })
-        .where('user_id', '=', userId)
-        .where('id', '!=', keepSessionId)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst()
-      return Number(result.numUpdatedRows)
+      return (await revokeWhere(sql`user_id = ${userId} and id <> ${keepSessionId}`, at, reason)).length
     },
     async revokeAllForUser(userId, at, reason) {
-      const result = await db
-        .updateTable('sessions')
-        .set({ revoked_at: at, revoked_reason: reason })
-        .where('user_id', '=', userId)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst()
-      return Number(result.numUpdatedRows)
+      return (await revokeWhere(sql`user_id = ${userId}`, at, reason)).length
     },
   }
 }

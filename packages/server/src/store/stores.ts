@@ -2,6 +2,14 @@ import { type AuthEventStore, createAuthEventStore } from './auth-events.js'
 import type { Db } from './db.js'
 import { createOneTimeTokenStore, type OneTimeTokenStore } from './one-time-tokens.js'
 import { createRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js'
+import {
+  appendEvents,
+  createRevocationEventStore,
+  type NewRevocationEvent,
+  type RevocationEventStore,
+  type RevocationWriter,
+} from './revocation-events.js'
+import { createServiceClientStore, type ServiceClientStore } from './service-clients.js'
 import { createSessionStore, type SessionStore } from './sessions.js'
 import { createSigningKeyStore, type SigningKeyStore } from './signing-keys.js'
 import { createUserStore, type UserStore } from './users.js'
@@ -14,18 +22,53 @@ export interface Stores {
   oneTimeTokens: OneTimeTokenStore
   /** The audit log; written by the event recorder (audit/recorder.ts), pruned by retention. */
   authEvents: AuthEventStore
+  /** The revocation feed's events; the session and user stores append them with their changes. */
+  revocationEvents: RevocationEventStore
+  /** Service credentials (`tessera clients`), for /oauth/* and the revocation feed. */
+  serviceClients: ServiceClientStore
   /** Runs `work` in one transaction: every store it is handed writes inside it. */
   transaction<T>(work: (tx: Stores) => Promise<T>): Promise<T>
 }
 
-export function createStores(db: Db): Stores {
+export interface StoreOptions {
+  /** Seconds an access token lives (TESSERA_ACCESS_TOKEN_TTL): how long revocation events matter. */
+  accessTokenTtl: number
+  /**
+   * Called after a revocation event was committed (the feed wakes its subscribers at once rather
+   * than at its next poll).
+   */
+  onRevocation?: () => void
+}
+
+export function createStores(db: Db, options: StoreOptions): Stores {
+  return storesOn(db, options.accessTokenTtl, { defer: undefined, notify: () => options.onRevocation?.() })
+}
+
+function storesOn(db: Db, accessTokenTtl: number, writer: RevocationWriter): Stores {
+  const eventOptions = { accessTokenTtl, writer }
   return {
-    users: createUserStore(db),
-    sessions: createSessionStore(db),
+    users: createUserStore(db, eventOptions),
+    sessions: createSessionStore(db, eventOptions),
     refreshTokens: createRefreshTokenStore(db),
     signingKeys: createSigningKeyStore(db),
     oneTimeTokens: createOneTimeTokenStore(db),
     authEvents: createAuthEventStore(db),
-    transaction: (work) => db.transaction().execute((trx) => work(createStores(trx))),
+    revocationEvents: createRevocationEventStore(db, writer),
+    serviceClients: createServiceClientStore(db),
+    async transaction(work) {
+      // the revocations of the work are appended at its end, the feed's lock the last one taken;
+      // the subscribers hear of them once committed
+      const pending: NewRevocationEvent[] = []
+      const defer = (events: readonly NewRevocationEvent[]) => {
+        pending.push(...events)
+      }
+      const result = await db.transaction().execute(async (trx) => {
+        const value = await work(storesOn(trx, accessTokenTtl, { defer, notify: writer.notify }))
+        await appendEvents(trx, pending)
+        return value
+      })
+      if (pending.length > 0) writer.notify()
+      return result
+    },
   }
 }

@@ -1,5 +1,7 @@
+import { sql } from 'kysely'
 import type { Db } from './db.js'
 import { toUser, type UserRecord } from './records.js'
+import { nextWholeSecond, type RevocationWriter, withRevocations } from './revocation-events.js'
 
 export type NewUser = Pick<
   UserRecord,
@@ -20,18 +22,49 @@ export interface UserStore {
   findByEmail(emailNormalized: string): Promise<UserRecord | undefined>
   findById(id: string): Promise<UserRecord | undefined>
   setPasswordHash(id: string, passwordHash: string, at: Date): Promise<void>
+  /** Sets the roles; the user's access tokens issued before are stale (a `user` revocation event). */
   setRoles(id: string, roles: string[], at: Date): Promise<void>
   /** Marks the email verified, if it is still the user's address. */
   markEmailVerified(id: string, email: string, at: Date): Promise<boolean>
-  /** Sets the time the account was disabled (disable) or clears it (enable). */
+  /** Sets the time the account was disabled (disable: its access tokens go stale) or clears it (enable). */
   setDisabled(id: string, disabledAt: Date | null, at: Date): Promise<void>
   /** Accounts parked by migration 0005 because another holds their mailbox key, oldest first. */
   emailKeyConflicts(): Promise<EmailKeyConflict[]>
-  /** Deletes the user; sessions, refresh tokens and one-time tokens go with it (foreign keys cascade). */
-  delete(id: string): Promise<boolean>
+  /**
+   * Deletes the user; sessions, refresh tokens and one-time tokens go with it (foreign keys
+   * cascade), and a `user` revocation event says its access tokens are dead.
+   */
+  delete(id: string, at: Date): Promise<boolean>
 }
 
-export function createUserStore(db: Db): UserStore {
+export interface UserStoreOptions {
+  /** Seconds an access token lives: a `user` event is kept until the last stale token expires. */
+  accessTokenTtl: number
+  writer: RevocationWriter
+}
+
+export function createUserStore(db: Db, options: UserStoreOptions): UserStore {
+  /**
+   * Runs `change` (which locks the user's row), then makes the user's access tokens issued before
+   * the next whole second stale: `tokens_not_before` for this server's Bearer routes and a `user`
+   * event for the services following the feed, in one transaction (the caller's, or its own).
+   */
+  function withStaleTokens<T>(id: string, at: Date, change: (tx: Db) => Promise<T>): Promise<T> {
+    const notBefore = nextWholeSecond(at)
+    const expiresAt = new Date(notBefore.getTime() + options.accessTokenTtl * 1000)
+    return withRevocations(db, options.writer, async (tx, record) => {
+      const result = await change(tx)
+      // a deleted user has no row left to mark: the event alone says its tokens are dead
+      await tx
+        .updateTable('users')
+        .set({ tokens_not_before: sql`greatest(tokens_not_before, ${notBefore})` })
+        .where('id', '=', id)
+        .execute()
+      record([{ kind: 'user', sub: id, notBefore, expiresAt, at }])
+      return result
+    })
+  }
+
   return {
     async create(user) {
       // ON CONFLICT rather than catching the unique violation: a failed INSERT would abort the
@@ -82,14 +115,20 @@ export function createUserStore(db: Db): UserStore {
       return result.numUpdatedRows > 0n
     },
     async setRoles(id, roles, at) {
-      await db.updateTable('users').set({ roles, updated_at: at }).where('id', '=', id).execute()
+      await withStaleTokens(id, at, (tx) =>
+        tx.updateTable('users').set({ roles, updated_at: at }).where('id', '=', id).execute(),
+      )
     },
     async setDisabled(id, disabledAt, at) {
-      await db
-        .updateTable('users')
-        .set({ disabled_at: disabledAt, updated_at: at })
-        .where('id', '=', id)
-        .execute()
+      const change = (tx: Db) =>
+        tx
+          .updateTable('users')
+          .set({ disabled_at: disabledAt, updated_at: at })
+          .where('id', '=', id)
+          .execute()
+      // enabling makes no token stale: those issued before the disable stay stale
+      if (disabledAt === null) await change(db)
+      else await withStaleTokens(id, at, change)
     },
     async emailKeyConflicts() {
       const rows = await db
@@ -110,9 +149,11 @@ export function createUserStore(db: Db): UserStore {
         heldBy: { userId: heldById, email: heldByEmail },
       }))
     },
-    async delete(id) {
-      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
-      return result.numDeletedRows > 0n
+    async delete(id, at) {
+      return withStaleTokens(id, at, async (tx) => {
+        const result = await tx.deleteFrom('users').where('id', '=', id).executeTakeFirst()
+        return result.numDeletedRows > 0n
+      })
     },
   }
 }

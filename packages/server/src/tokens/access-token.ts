@@ -1,6 +1,6 @@
 import { KeyObject, randomUUID } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose'
+import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose'
 import { type Clock, epochSeconds } from '../clock.js'
 import type { Config } from '../config.js'
 import { TesseraError } from '../errors.js'
@@ -14,6 +14,8 @@ export interface AccessTokenSubject {
   roles: string[]
   email: string
   emailVerified: boolean
+  /** Tokens of the user issued before this are stale: this one is issued at it or later. */
+  notBefore?: Date | null
 }
 
 export interface AccessTokenClaims {
@@ -50,7 +52,7 @@ const signers = new WeakMap<object, { kid: string; alg: string; sign: Sign }>()
  * of CPU against 0.28 ms; ES256 0.17 against 0.07: `npm run bench:sign`), and a refresh or a
  * login is bound by CPU. The event loop is held for the signature itself (RS256 about 0.3 ms).
  */
-function signerFor({ kid, alg, key }: SigningKey): Sign {
+export function signerFor({ kid, alg, key }: SigningKey): Sign {
   const known = signers.get(key)
   if (known?.kid === kid && known.alg === alg) return known.sign
   const keyObject = key instanceof KeyObject ? key : KeyObject.from(key)
@@ -69,7 +71,12 @@ function signerFor({ kid, alg, key }: SigningKey): Sign {
 /** Signs an RFC 9068 access token with the ring's active key. */
 export async function issueAccessToken(deps: AccessTokenDeps, subject: AccessTokenSubject): Promise<string> {
   const sign = signerFor(deps.keyRing.signingKey())
-  const iat = epochSeconds(deps.clock.now())
+  // right after a change made the user's tokens stale (`notBefore`, the next whole second), the
+  // new token is dated at it, up to a second ahead, so that it passes the staleness check
+  const iat = Math.max(
+    epochSeconds(deps.clock.now()),
+    subject.notBefore ? epochSeconds(subject.notBefore) : 0,
+  )
   const claims: AccessTokenClaims = {
     iss: deps.config.publicUrl,
     aud: deps.config.audience,
@@ -92,11 +99,18 @@ const IAT_SKEW = 5
 const FORBIDDEN_HEADERS = ['jwk', 'jku', 'x5u', 'x5c', 'x5t', 'x5t#S256'] as const
 
 /**
- * Verifies a token this server issued: signature under one of our keys, an explicit algorithm
- * allow-list, issuer, audience, `typ: at+jwt`, and no clock leeway. Throws TOKEN_EXPIRED for a
- * genuine token past `exp` and TOKEN_INVALID for everything else, without saying which check failed.
+ * Verifies a JWT this server signed, by the rules every token of ours follows: signature under one
+ * of our keys, an explicit algorithm allow-list, issuer, audience, `typ: at+jwt`, the given claims
+ * present, no clock leeway, no `iat` from the future (beyond the skew between instances), and
+ * `shaped` (the kind's own claims) true. Throws TOKEN_EXPIRED for a genuine token past `exp` and
+ * TOKEN_INVALID for everything else, without saying which check failed.
  */
-export async function verifyAccessToken(deps: AccessTokenDeps, token: string): Promise<AccessTokenClaims> {
+export async function verifyOurToken(
+  deps: Pick<AccessTokenDeps, 'keyRing' | 'clock'> & { config: Pick<Config, 'publicUrl' | 'audience'> },
+  token: string,
+  requiredClaims: readonly string[],
+  shaped: (payload: JWTPayload) => boolean,
+): Promise<JWTPayload> {
   const invalid = (cause?: unknown) => new TesseraError('TOKEN_INVALID', { cause })
   let header: ReturnType<typeof decodeProtectedHeader>
   try {
@@ -124,26 +138,37 @@ export async function verifyAccessToken(deps: AccessTokenDeps, token: string): P
       typ: ACCESS_TOKEN_TYP,
       clockTolerance: 0,
       currentDate: deps.clock.now(),
-      requiredClaims: ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
+      requiredClaims: [...requiredClaims],
     })
-    // ids that are not UUIDs never came from us, and would fail the session lookup's SQL;
-    // an `iat` ahead of the clock never came from us either (beyond the skew between instances)
     if (
-      !isUuid(payload.sub) ||
-      !isUuid(payload.sid) ||
       typeof payload.iat !== 'number' ||
       payload.iat > epochSeconds(deps.clock.now()) + IAT_SKEW ||
-      typeof payload.email !== 'string' ||
-      typeof payload.email_verified !== 'boolean' ||
-      !Array.isArray(payload.roles) ||
-      !payload.roles.every((role) => typeof role === 'string')
+      !shaped(payload)
     ) {
       throw invalid()
     }
-    return payload as unknown as AccessTokenClaims
+    return payload
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw new TesseraError('TOKEN_EXPIRED', { cause: error })
     if (error instanceof TesseraError) throw error
     throw invalid(error)
   }
+}
+
+/** Verifies a user's access token (verifyOurToken's rules, and the claims Tessera puts in one). */
+export async function verifyAccessToken(deps: AccessTokenDeps, token: string): Promise<AccessTokenClaims> {
+  const payload = await verifyOurToken(
+    deps,
+    token,
+    ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp'],
+    // ids that are not UUIDs never came from us, and would fail the session lookup's SQL
+    (claims) =>
+      isUuid(claims.sub) &&
+      isUuid(claims.sid) &&
+      typeof claims.email === 'string' &&
+      typeof claims.email_verified === 'boolean' &&
+      Array.isArray(claims.roles) &&
+      claims.roles.every((role) => typeof role === 'string'),
+  )
+  return payload as unknown as AccessTokenClaims
 }

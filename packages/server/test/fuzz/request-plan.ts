@@ -101,7 +101,7 @@ const UNKNOWN_PATHS = [
   '/%zz',
   '/auth/%',
   '/admin/users',
-  '/oauth/token',
+  '/oauth/authorize',
   '/.well-known/',
   '/.well-known/jwks.json/../../etc/passwd',
   '/healthz.json',
@@ -358,6 +358,27 @@ const deepBody = (): fc.Arbitrary<BodyPlan> =>
     .tuple(fc.integer({ min: 50, max: 2500 }), jsonType())
     .map(([depth, contentType]): BodyPlan => ({ kind: 'deep', depth, contentType }))
 
+const FORM_TYPE = 'application/x-www-form-urlencoded'
+
+/** Bodies for a route that takes a form (/oauth/*): mostly per its schema, the rest refused. */
+function bodyForForm(schema: Record<string, unknown>, context: SchemaContext): fc.Arbitrary<BodyPlan> {
+  const form = (arbitrary: fc.Arbitrary<unknown>) =>
+    arbitrary.map((value): BodyPlan => ({ kind: 'text', text: formEncoded(value), contentType: FORM_TYPE }))
+  return fc.oneof(
+    { weight: 40, arbitrary: form(validArbitrary(schema, context)) },
+    { weight: 20, arbitrary: form(invalidArbitrary(schema, context)) },
+    {
+      weight: 6,
+      arbitrary: validArbitrary(schema, context).map(
+        (value): BodyPlan => ({ kind: 'json', value, contentType: 'application/json', valid: false }),
+      ),
+    },
+    { weight: 8, arbitrary: malformedBody() },
+    { weight: 3, arbitrary: oversizedBody() },
+    { weight: 3, arbitrary: anyType().map((contentType): BodyPlan => ({ kind: 'none', contentType })) },
+  )
+}
+
 /** Bodies for a route that takes none: mostly none, sometimes anything. */
 const bodyWithoutSchema = (): fc.Arbitrary<BodyPlan> =>
   fc.oneof(
@@ -498,12 +519,17 @@ function operationPlan(operation: Operation, index: number, options: PlanOptions
     params[parameter.name] = paramPlan(parameter, context)
   }
   const jsonBody = operation.requestBody?.content.find((media) => media.mediaType.endsWith('json'))
+  const formBody = operation.requestBody?.content.find((media) => media.mediaType === FORM_TYPE)
   const route: RoutePlan = { kind: 'operation', index, method: operation.method, path: operation.path }
   return fc.record({
     route: fc.constant(route),
     params: fc.record(params),
     query: queryPlan(operation.parameters, context),
-    body: jsonBody?.schema ? bodyForSchema(jsonBody.schema, context) : bodyWithoutSchema(),
+    body: jsonBody?.schema
+      ? bodyForSchema(jsonBody.schema, context)
+      : formBody?.schema
+        ? bodyForForm(formBody.schema, context)
+        : bodyWithoutSchema(),
     auth: authPlan(),
     cookie: cookiePlan(),
     origin: originPlan(options.allowedOrigin),

@@ -89,6 +89,46 @@ function checkProblem(response: LightMyRequestResponse, errors: ErrorTable, body
   return problems
 }
 
+/** The OAuth endpoints' error codes (RFC 6749 §5.2, RFC 6750 §3.1) with the statuses they take. */
+const OAUTH_ERROR_STATUSES: Readonly<Record<string, readonly number[]>> = {
+  invalid_request: [400],
+  invalid_client: [401],
+  invalid_scope: [400],
+  unsupported_grant_type: [400],
+  insufficient_scope: [403],
+  temporarily_unavailable: [429, 503],
+  server_error: [500],
+}
+
+/** /oauth/* answers errors as RFC 6749 JSON, never cached, `invalid_client` with a Basic challenge. */
+function checkOAuthError(response: LightMyRequestResponse, bodyless: boolean): string[] {
+  const status = response.statusCode
+  const problems: string[] = []
+  if (response.headers['cache-control'] !== 'no-store' || response.headers.pragma !== 'no-cache') {
+    problems.push('an OAuth error without Cache-Control: no-store and Pragma: no-cache')
+  }
+  if (mediaTypeOf(contentTypeOf(response)) !== 'application/json') {
+    problems.push(`OAuth error content-type is "${contentTypeOf(response)}", not application/json`)
+  }
+  if (bodyless) return problems
+  const parsed = parseBody(response.body)
+  if (!parsed.ok || !isJsonObject(parsed.value)) return [...problems, 'error body is not a JSON object']
+  const { error, error_description: description } = parsed.value
+  const statuses = typeof error === 'string' ? OAUTH_ERROR_STATUSES[error] : undefined
+  if (!statuses) problems.push(`OAuth error ${JSON.stringify(error)} is not an RFC 6749 code`)
+  else if (!statuses.includes(status)) problems.push(`OAuth error ${String(error)} with status ${status}`)
+  if (description !== undefined && typeof description !== 'string') {
+    problems.push('error_description is not a string')
+  }
+  if (error === 'invalid_client' && response.headers['www-authenticate'] !== 'Basic realm="tessera"') {
+    problems.push('invalid_client without WWW-Authenticate: Basic realm="tessera"')
+  }
+  return problems
+}
+
+const isOAuthOperation = (operation: Operation | undefined): boolean =>
+  operation?.path.startsWith('/oauth/') === true
+
 function checkNoTokens(response: LightMyRequestResponse): string[] {
   const problems: string[] = []
   const parsed = parseBody(response.body)
@@ -197,7 +237,12 @@ export function createResponseChecker(document: OpenApiDocument, errors: ErrorTa
       const problems: string[] = []
       if (status >= 500) problems.push(`status ${status}: no request may cause a server error`)
       if (status >= 400) {
-        problems.push(...checkProblem(response, errors, bodyless), ...checkNoTokens(response))
+        problems.push(
+          ...(isOAuthOperation(request.operation)
+            ? checkOAuthError(response, bodyless)
+            : checkProblem(response, errors, bodyless)),
+          ...checkNoTokens(response),
+        )
       }
       if (request.operation) problems.push(...checkDeclared(request.operation, response, bodyless))
       const success = status >= 200 && status < 300

@@ -3,3 +3,8 @@
 // package's rootDir, which tsc refuses (TS6059); the middleware's test/helpers/server.js does the
 // same the other way round.
 export { createVerifier } from '../../../middleware/src/index.ts'
+// resource servers on Express and on Fastify, built with the middleware as an application would
+export {
+  startExpressServiceApp,
+  startFastifyServiceApp,
+} from '../../../middleware/test/helpers/service-apps.ts'

@@ -52,7 +52,7 @@ const me = (app: FastifyInstance, token: string) =>
 /** A 401 problem+json with the code, a Bearer challenge, and (for a bad token) RFC 6750's error. */
 function expectUnauthorized(
   response: LightMyRequestResponse,
-  code: 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED',
+  code: 'TOKEN_MISSING' | 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED',
 ): void {
   expect(response.statusCode, response.body).toBe(401)
   expect(response.headers['content-type']).toMatch(/^application\/problem\+json\b/)
@@ -130,6 +130,13 @@ describe('access tokens on an RS256 server (the default)', () => {
     invalidBody = json(await me(server.app, 'not-a-jwt'))
   })
   afterAll(() => server.close())
+
+  /** Expects TOKEN_REVOKED: a genuine token whose session ended. */
+  async function expectRevoked(token: string): Promise<void> {
+    const response = await me(server.app, token)
+    expectUnauthorized(response, 'TOKEN_REVOKED')
+    expect(json(response)).toMatchObject({ status: 401, code: 'TOKEN_REVOKED' })
+  }
 
   /** Expects TOKEN_INVALID with exactly the body every other invalid token gets. */
   async function expectRefused(token: string): Promise<void> {
@@ -393,8 +400,8 @@ describe('access tokens on an RS256 server (the default)', () => {
         headers: bearer(victim.accessToken),
       })
       expect(response.statusCode).toBe(204)
-      await expectRefused(victim.accessToken)
-      await expectRefused(second.accessToken)
+      await expectRevoked(victim.accessToken)
+      await expectRevoked(second.accessToken)
       expect((await me(server.app, bystander.accessToken)).statusCode).toBe(200)
     })
 
@@ -409,7 +416,7 @@ describe('access tokens on an RS256 server (the default)', () => {
         payload: JSON.stringify({ refreshToken: victim.refreshToken }),
       })
       expect(response.statusCode, response.body).toBe(204)
-      await expectRefused(victim.accessToken)
+      await expectRevoked(victim.accessToken)
       // only that session ended
       expect((await me(server.app, other.accessToken)).statusCode).toBe(200)
     })
@@ -433,7 +440,7 @@ describe('access tokens on an RS256 server (the default)', () => {
         headers: bearer(other.accessToken),
       })
       expect(response.statusCode, response.body).toBe(204)
-      await expectRefused(victim.accessToken)
+      await expectRevoked(victim.accessToken)
       expect((await me(server.app, other.accessToken)).statusCode).toBe(200)
     })
 
@@ -446,7 +453,7 @@ describe('access tokens on an RS256 server (the default)', () => {
         headers: bearer(victim.accessToken),
       })
       expect(response.statusCode, response.body).toBe(204)
-      await expectRefused(victim.accessToken)
+      await expectRevoked(victim.accessToken)
     })
   })
 

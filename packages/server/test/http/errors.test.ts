@@ -236,7 +236,7 @@ describe('database unreachable', () => {
     )
     const app = await buildApp({
       ...server.deps,
-      stores: createStores(dead.db),
+      stores: createStores(dead.db, { accessTokenTtl: 900 }),
       ping: dead.ping,
       logger: false,
     })

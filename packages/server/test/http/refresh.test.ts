@@ -73,7 +73,7 @@ describe('POST /auth/refresh (body delivery)', () => {
     expect(json(afterTheft).code).toBe('REFRESH_TOKEN_INVALID')
     const me = await server.app.inject({ url: '/auth/me', headers: bearer(successor.accessToken) })
     expect(me.statusCode).toBe(401)
-    expect(json(me).code).toBe('TOKEN_INVALID')
+    expect(json(me).code).toBe('TOKEN_REVOKED')
     // a second replay is still refused
     expect(json(await refreshWith(server.app, user.refreshToken)).code).toBe('REFRESH_TOKEN_INVALID')
   })

@@ -41,7 +41,7 @@ describe('key ring', () => {
     const fresh = await freshDatabase()
     try {
       await migrateToLatest(fresh.handle.db)
-      const store = createStores(fresh.handle.db).signingKeys
+      const store = createStores(fresh.handle.db, { accessTokenTtl: 900 }).signingKeys
       const rings = await Promise.all(
         [1, 2, 3].map(() =>
           createKeyRing({ store, secret: TEST_SECRET, clock: server.clock, config: server.config }),

@@ -75,7 +75,7 @@ describe('rotating TESSERA_SECRET (key ring and flows)', () => {
     databases.push(database)
     await migrateToLatest(database.handle.db)
     return {
-      stores: createStores(database.handle.db),
+      stores: createStores(database.handle.db, { accessTokenTtl: 900 }),
       config: (env) => parseConfig({ DATABASE_URL: 'memory://', TESSERA_KEY_PUBLISH_LEAD: '0', ...env }),
     }
   }

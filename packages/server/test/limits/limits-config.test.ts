@@ -17,6 +17,7 @@ describe('limit configuration', () => {
       passwordChange: { points: 5, duration: 900 },
       refresh: { points: 600, duration: 60 },
       logout: { points: 600, duration: 60 },
+      oauth: { points: 600, duration: 60 },
     })
     expect(config.lockout).toEqual({ threshold: 5, duration: 900, window: 86_400 })
   })

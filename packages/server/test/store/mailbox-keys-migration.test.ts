@@ -56,7 +56,7 @@ describe('migration 0005: mailbox keys', () => {
     expect(keys[fullwidth]?.email_normalized).toBe(`conflict:${fullwidth}`)
     expect(keys[bold]?.email_normalized).toBe(`conflict:${bold}`)
     expect(keys[fullwidth]?.email).toBe('ａｄａ@example.com')
-    const conflicts = await createStores(db).users.emailKeyConflicts()
+    const conflicts = await createStores(db, { accessTokenTtl: 900 }).users.emailKeyConflicts()
     expect(conflicts.map((conflict) => [conflict.userId, conflict.heldBy.userId])).toEqual([
       [fullwidth, plain],
       [bold, plain],
@@ -82,6 +82,6 @@ describe('migration 0005: mailbox keys', () => {
       { id: moving, email_normalized: 'bob@example.com' },
       { id: other, email_normalized: 'carol@example.com' },
     ])
-    expect(await createStores(db).users.emailKeyConflicts()).toEqual([])
+    expect(await createStores(db, { accessTokenTtl: 900 }).users.emailKeyConflicts()).toEqual([])
   })
 })

@@ -12,6 +12,9 @@ export interface DiscoveryDeps extends Pick<FlowDeps, 'keyRing' | 'config'> {
   redis?: RedisHandle | undefined
 }
 
+/** How a service client authenticates at /oauth/* (RFC 6749 §2.3.1). */
+const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
+
 /** Seconds a load balancer should wait before asking again after a 503. */
 const READY_RETRY_AFTER = 5
 /** Milliseconds a Redis PING may take before Redis counts as down. */
@@ -44,14 +47,22 @@ export const discoveryRoutes =
       {
         schema: {
           tags: ['discovery'],
-          summary: 'Discovery document: issuer and JWKS location',
+          summary: 'Discovery document: issuer, JWKS, and the endpoints services use',
           description:
-            'Tessera is not an OAuth authorization server; the document names only what verifiers need.',
+            'Tessera signs users in through its own API, not the OAuth authorization flows; the ' +
+            'document names what verifiers and services need: keys, the client-credentials token ' +
+            'endpoint, introspection and the revocation feed.',
           response: {
             200: Type.Object({
               issuer: Type.String(),
               jwks_uri: Type.String(),
               service_documentation: Type.String(),
+              token_endpoint: Type.String(),
+              introspection_endpoint: Type.String(),
+              grant_types_supported: Type.Array(Type.String()),
+              token_endpoint_auth_methods_supported: Type.Array(Type.String()),
+              introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
+              tessera_revocation_events_endpoint: Type.String(),
             }),
           },
         },
@@ -61,6 +72,12 @@ export const discoveryRoutes =
           issuer: publicUrl,
           jwks_uri: `${publicUrl}/.well-known/jwks.json`,
           service_documentation: `${publicUrl}/docs`,
+          token_endpoint: `${publicUrl}/oauth/token`,
+          introspection_endpoint: `${publicUrl}/oauth/introspect`,
+          grant_types_supported: ['client_credentials'],
+          token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+          introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+          tessera_revocation_events_endpoint: `${publicUrl}/auth/revocations`,
         }),
     )
 
