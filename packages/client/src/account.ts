@@ -58,7 +58,7 @@ export interface AccountActions {
   resendVerification(input: { email: string }): Promise<void>
   /**
    * Changes the signed-in user's password (`POST /auth/password` with the access token, refreshed
-   * as by `client.fetch`, including the one retry on `TOKEN_EXPIRED`). Resolves on 204.
+   * as by `client.fetch`, including the one retry on `TOKEN_EXPIRED` or `TOKEN_REVOKED`). Resolves on 204.
    * This session stays signed in; every other session of the user is revoked (their next refresh
    * is refused).
    * Rejects with `INVALID_CREDENTIALS` (401: the current password is wrong; the session is kept,
@@ -123,7 +123,7 @@ export function createAccountActions(deps: AccountDeps): AccountActions {
     },
 
     async changePassword({ currentPassword, newPassword }) {
-      // a 401 INVALID_CREDENTIALS comes back as it is: only TOKEN_EXPIRED makes the fetch refresh
+      // a 401 INVALID_CREDENTIALS comes back as it is: only TOKEN_EXPIRED and TOKEN_REVOKED make the fetch refresh
       const response = await send(
         deps.authorizedFetch,
         deps.url('/auth/password'),

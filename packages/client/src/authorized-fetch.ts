@@ -52,10 +52,18 @@ function prepareAttempts(input: RequestInfo | URL, init: RequestInit | undefined
   return { first, second: (): Attempt | undefined => first }
 }
 
-/** Whether an answer says the access token expired (problem code `TOKEN_EXPIRED`). */
-async function saysTokenExpired(response: Response): Promise<boolean> {
+/**
+ * The 401 problem codes a refresh may cure: `TOKEN_EXPIRED`, and `TOKEN_REVOKED` (the API follows
+ * the server's revocation feed: the session was revoked, and then the refresh fails and signs us
+ * out, or the user changed, e.g. new roles, and the refreshed token carries the change).
+ */
+const REFRESHABLE: readonly string[] = ['TOKEN_EXPIRED', 'TOKEN_REVOKED']
+
+/** Whether an answer says a new access token could succeed (problem code in {@link REFRESHABLE}). */
+async function saysRefresh(response: Response): Promise<boolean> {
   if (response.status !== 401) return false
-  return (await readProblem(response))?.code === 'TOKEN_EXPIRED'
+  const code = (await readProblem(response))?.code
+  return code !== undefined && REFRESHABLE.includes(code)
 }
 
 export function createAuthorizedFetch(deps: AuthorizedFetchDeps): AuthorizedFetch {
@@ -83,9 +91,10 @@ export function createAuthorizedFetch(deps: AuthorizedFetchDeps): AuthorizedFetc
     const attempts = prepareAttempts(input, init)
     const accessToken = await token()
     const response = await send(attempts.first, accessToken)
-    if (!(await saysTokenExpired(response))) return response
+    if (!(await saysRefresh(response))) return response
 
-    // our clock thought the token fresh, the server's did not (or it expired in transit)
+    // our clock thought the token fresh, the server's did not (or it expired in transit), or the
+    // token was revoked: one refresh tells whether the session lives on
     const second = attempts.second()
     if (!second) {
       session.markStale(accessToken)

@@ -76,7 +76,8 @@ export interface TesseraClient extends AccountActions {
    * `fetch` for your own API: adds `Authorization: Bearer <access token>` (unless the request
    * already has an Authorization header: then it is sent as it is), refreshes first when the
    * token expires within `refreshMargin`, and when the answer is a 401 with problem code
-   * `TOKEN_EXPIRED` refreshes once and retries once. Any other answer, including another 401,
+   * `TOKEN_EXPIRED` or `TOKEN_REVOKED` refreshes once and retries once (a revoked session's
+   * refresh fails: `SESSION_EXPIRED`, signed out). Any other answer, including another 401,
    * is returned as it is. A `ReadableStream` body is never retried (the 401 is returned and the
    * next call refreshes first); a `Request` with a body is cloned before the first attempt.
    * Rejects with `NOT_SIGNED_IN`, `SESSION_EXPIRED` or `REFRESH_FAILED` when no token can be had,

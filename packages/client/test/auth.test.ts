@@ -209,9 +209,12 @@ describe('logout', () => {
 
     expect(events.at(-1)).toEqual({ type: 'signed-out', reason: 'logout' })
     expect(client.state).toBe('signed-out')
-    // the other session's access token is refused at once, and its refresh token too
-    const response = await other.client.fetch(`${server.baseUrl}/auth/me`)
-    expect(response.status).toBe(401)
+    // the other session's access token is refused at once (TOKEN_REVOKED), and so is the refresh
+    // it triggers: that client is signed out
+    await expect(other.client.fetch(`${server.baseUrl}/auth/me`)).rejects.toMatchObject({
+      code: 'SESSION_EXPIRED',
+    })
+    expect(other.events.at(-1)).toEqual({ type: 'signed-out', reason: 'session-expired' })
     expect(await bodyClient(other.storage).client.restore()).toBeNull()
   })
 })

@@ -207,14 +207,15 @@ describe('refresh before the call', () => {
 
 describe('answers of the API', () => {
   it('hands a 401 TOKEN_INVALID back as it is, without refreshing', async () => {
-    const { client, events } = await signedIn()
-    await revokeAllSessions((await client.getAccessToken()) ?? '')
+    const api = fakeApi({ handler: () => problem(401, 'TOKEN_INVALID') })
+    const { client, events } = await signedIn({ fetch: api.fetch })
     const refreshesBefore = server.hitsOf(REFRESH)
 
-    const response = await client.fetch(`${server.baseUrl}/auth/me`)
+    const response = await client.fetch('http://api.test/orders')
 
     expect(response.status).toBe(401)
     expect(await response.json()).toMatchObject({ code: 'TOKEN_INVALID' })
+    expect(api.seen).toHaveLength(1)
     expect(server.hitsOf(REFRESH) - refreshesBefore).toBe(0)
     expect(events).toEqual([])
   })
@@ -261,6 +262,60 @@ describe('answers of the API', () => {
     expect(server.hitsOf(REFRESH) - refreshesBefore).toBe(1)
     const [first, retry] = api.seen.map((request) => request.headers.get('authorization'))
     expect(retry).not.toBe(first)
+  })
+
+  it('refreshes once and retries once on TOKEN_REVOKED, as on TOKEN_EXPIRED (a user change: the new token passes)', async () => {
+    const api = fakeApi({
+      handler: (request) =>
+        api.seen.length === 1
+          ? problem(401, 'TOKEN_REVOKED')
+          : new Response(request.headers.get('authorization')),
+    })
+    const { client, events } = await signedIn({ fetch: api.fetch })
+    const refreshesBefore = server.hitsOf(REFRESH)
+
+    const response = await client.fetch('http://api.test/orders')
+
+    expect(response.status).toBe(200)
+    expect(api.seen).toHaveLength(2)
+    expect(server.hitsOf(REFRESH) - refreshesBefore).toBe(1)
+    const [first, retry] = api.seen.map((request) => request.headers.get('authorization'))
+    expect(retry).not.toBe(first)
+    expect(await response.text()).toBe(retry)
+    expect(events).toEqual([])
+  })
+
+  it('signs out with SESSION_EXPIRED when TOKEN_REVOKED came from a revoked session (the refresh is refused)', async () => {
+    const api = fakeApi({ handler: () => problem(401, 'TOKEN_REVOKED') })
+    const { client, events, storage } = await signedIn({ fetch: api.fetch })
+    await revokeAllSessions((await client.getAccessToken()) ?? '')
+    const refreshesBefore = server.hitsOf(REFRESH)
+
+    const error = await client.fetch('http://api.test/orders').then(
+      () => undefined,
+      (reason: unknown) => reason,
+    )
+
+    expect(error).toBeInstanceOf(TesseraClientError)
+    expect(error).toMatchObject({ code: 'SESSION_EXPIRED', retryable: false })
+    expect(api.seen).toHaveLength(1)
+    expect(server.hitsOf(REFRESH) - refreshesBefore).toBe(1)
+    expect(events).toEqual([{ type: 'signed-out', reason: 'session-expired' }])
+    expect(client.state).toBe('signed-out')
+    expect(await storage.get()).toBeNull()
+  })
+
+  it('retries at most once on TOKEN_REVOKED: an API that always says it gets one refresh, one retry, then its 401', async () => {
+    const api = fakeApi({ handler: () => problem(401, 'TOKEN_REVOKED') })
+    const { client } = await signedIn({ fetch: api.fetch })
+    const refreshesBefore = server.hitsOf(REFRESH)
+
+    const response = await client.fetch('http://api.test/always-revoked')
+
+    expect(response.status).toBe(401)
+    expect(await response.json()).toMatchObject({ code: 'TOKEN_REVOKED' })
+    expect(api.seen).toHaveLength(2)
+    expect(server.hitsOf(REFRESH) - refreshesBefore).toBe(1)
   })
 
   it("leaves a caller's own Authorization header alone and keeps its other headers", async () => {

@@ -3,11 +3,11 @@
  * Times are seconds since the epoch.
  */
 export interface AccessClaims {
-  /** The user id (a UUID). */
+  /** The user id (a UUID); for a service token, the client id (`svc_…`, equal to `client_id`). */
   sub: string
   /** The session id; revoking the session on the server ends refreshes, not this token. */
   sid?: string
-  /** The user's roles; `[]` when the token has none. */
+  /** The user's roles; `[]` when the token has none (a service token has none). */
   roles: string[]
   email?: string
   email_verified?: boolean
@@ -21,6 +21,13 @@ export interface AccessClaims {
   /** The token's unique id, for deny-lists. */
   jti?: string
   nbf?: number
+  /**
+   * Only in a service token (client credentials): the service client's id. `authenticate` refuses
+   * such a token unless the route accepts services (`services: true`).
+   */
+  client_id?: string
+  /** Only in a service token: its scopes, space-separated (`requireScope` checks them). */
+  scope?: string
   /** Any other claim, unchecked. */
   [claim: string]: unknown
 }
@@ -48,7 +55,9 @@ export function toAccessClaims(payload: Readonly<Record<string, unknown>>): Acce
     !optional(payload.sid, 'string') ||
     !optional(payload.jti, 'string') ||
     !optional(payload.email, 'string') ||
-    !optional(payload.email_verified, 'boolean')
+    !optional(payload.email_verified, 'boolean') ||
+    !optional(payload.client_id, 'string') ||
+    !optional(payload.scope, 'string')
   ) {
     return undefined
   }

@@ -7,10 +7,23 @@ export const AUTH_ERRORS = {
   },
   TOKEN_EXPIRED: { status: 401, title: 'Unauthorized', detail: 'The access token has expired; refresh it.' },
   TOKEN_INVALID: { status: 401, title: 'Unauthorized', detail: 'The access token is not valid.' },
+  TOKEN_REVOKED: {
+    status: 401,
+    title: 'Unauthorized',
+    detail: 'The access token has been revoked; refresh it.',
+  },
   FORBIDDEN: { status: 403, title: 'Forbidden', detail: 'You are not allowed to do this.' },
+  SERVICE_UNAVAILABLE: {
+    status: 503,
+    title: 'Service Unavailable',
+    detail: 'Access tokens cannot be checked right now; try again later.',
+  },
 } as const satisfies Record<string, { status: number; title: string; detail: string }>
 
-/** `TOKEN_MISSING` | `TOKEN_EXPIRED` | `TOKEN_INVALID` | `FORBIDDEN`, as in Tessera's API.md. */
+/**
+ * `TOKEN_MISSING` | `TOKEN_EXPIRED` | `TOKEN_INVALID` | `TOKEN_REVOKED` | `FORBIDDEN` |
+ * `SERVICE_UNAVAILABLE`, as in Tessera's API.md.
+ */
 export type AuthErrorCode = keyof typeof AUTH_ERRORS
 
 export interface TesseraAuthErrorOptions {
@@ -18,22 +31,31 @@ export interface TesseraAuthErrorOptions {
   cause?: unknown
   /** The verifier could not get the keys (JWKS or discovery unreachable, timed out, malformed). */
   keysUnavailable?: boolean
+  /** `SERVICE_UNAVAILABLE`: seconds after which to try again, sent as `Retry-After`. */
+  retryAfter?: number
+  /** `FORBIDDEN` for a missing scope: the scopes the route requires, sent in the `insufficient_scope` challenge. */
+  requiredScopes?: readonly string[]
 }
 
 /**
  * The one error of this package. Branch on `code`, never on the message. `status` is the HTTP
- * status the middleware answers with (401, or 403 for `FORBIDDEN`). `message` is safe to show a
- * client: it never says which check failed; `cause` (for your logs only) does.
+ * status the middleware answers with (401; 403 for `FORBIDDEN`; 503 for `SERVICE_UNAVAILABLE`).
+ * `message` is safe to show a client: it never says which check failed; `cause` (for your logs
+ * only) does.
  */
 export class TesseraAuthError extends Error {
   readonly code: AuthErrorCode
-  readonly status: 401 | 403
+  readonly status: 401 | 403 | 503
   /**
    * True when the token could not be judged because the keys were out of reach (the JWKS or
    * discovery endpoint down, slow or answering garbage). Still `TOKEN_INVALID` to the client, but
    * an outage on your side: log it as one. `cause` holds the network or jose error.
    */
   readonly keysUnavailable: boolean
+  /** Seconds after which a `SERVICE_UNAVAILABLE` is worth retrying (the `Retry-After` header). */
+  readonly retryAfter: number | undefined
+  /** For a `FORBIDDEN` of `requireScope`: the scopes required (the challenge's `scope`); else undefined. */
+  readonly requiredScopes: readonly string[] | undefined
 
   constructor(code: AuthErrorCode, options: TesseraAuthErrorOptions = {}) {
     super(AUTH_ERRORS[code].detail, options.cause === undefined ? undefined : { cause: options.cause })
@@ -41,5 +63,7 @@ export class TesseraAuthError extends Error {
     this.code = code
     this.status = AUTH_ERRORS[code].status
     this.keysUnavailable = options.keysUnavailable ?? false
+    this.retryAfter = options.retryAfter
+    this.requiredScopes = options.requiredScopes
   }
 }

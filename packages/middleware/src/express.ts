@@ -4,11 +4,14 @@ import { TesseraAuthError } from './errors.js'
 import { bearerToken } from './lib/bearer.js'
 import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
 import { checkRoles, hasAnyRole } from './lib/roles.js'
+import { type RouteAuthOptions, routeServices } from './lib/route-options.js'
+import { checkScopes, hasScopes, isServiceToken } from './lib/scopes.js'
 import { isVerifier, toVerifier, type VerifierSource } from './lib/verifier-source.js'
 import type { Verifier } from './verifier.js'
 
 export type { AccessClaims } from './claims.js'
 export { TesseraAuthError } from './errors.js'
+export type { RouteAuthOptions } from './lib/route-options.js'
 export { createVerifier, type Verifier } from './verifier.js'
 export type { VerifierOptions } from './verifier-options.js'
 
@@ -39,6 +42,13 @@ export interface ExpressAuthOptions {
    * (`err.status` is 401 or 403, `err.code` the Tessera code).
    */
   onError?: (error: TesseraAuthError, req: Request, res: Response, next: NextFunction) => void
+  /**
+   * Whether `authenticate` and `optionalAuth` accept service tokens (client credentials: a token
+   * with `client_id`, `sub` = the client id, a `scope`, no `sid`, `email` or `roles`). Default
+   * `false`: such a token is refused with 403 FORBIDDEN, so a route written for users never takes
+   * a service's client id for a user id. A route can override it: `authenticate({ services: true })`.
+   */
+  services?: boolean
 }
 
 /** Options of {@link createExpressAuth}: verifier options (or a `verifier`) plus {@link ExpressAuthOptions}. */
@@ -47,31 +57,45 @@ export type ExpressAuthConfig = ExpressAuthOptions & VerifierSource
 /** The middleware of one verifier, sharing its key cache and response settings. */
 export interface ExpressAuth {
   readonly verifier: Verifier
-  /** Requires a valid token: sets `req.auth`, else answers 401 (TOKEN_MISSING, TOKEN_EXPIRED, TOKEN_INVALID). */
-  authenticate(): RequestHandler
+  /**
+   * Requires a valid token: sets `req.auth`, else answers 401 (TOKEN_MISSING, TOKEN_EXPIRED,
+   * TOKEN_INVALID, TOKEN_REVOKED), 503 SERVICE_UNAVAILABLE (revocation feed lost with
+   * `onFeedLost: 'reject'`), or 403 FORBIDDEN for a service token unless `services` is true
+   * (here or in the options).
+   */
+  authenticate(route?: RouteAuthOptions): RequestHandler
   /**
    * Lets requests without a token through with `req.auth` undefined; a token that is sent must be
    * valid. An expired or invalid token is a 401, never silently anonymous: the client learns to
    * refresh, and a forged token cannot downgrade itself into a guest without anyone noticing.
    */
-  optionalAuth(): RequestHandler
+  optionalAuth(route?: RouteAuthOptions): RequestHandler
   /**
    * Requires at least one of `roles` in `req.auth.roles` (place it after `authenticate`): 401
    * TOKEN_MISSING without `req.auth`, 403 FORBIDDEN without a matching role.
    */
   authorize(...roles: string[]): RequestHandler
+  /**
+   * Requires every one of `scopes` in the token's `scope` (place it after an `authenticate` that
+   * accepts services): 401 TOKEN_MISSING without `req.auth`, else 403 FORBIDDEN with
+   * `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."` (RFC 6750 §3.1). A user
+   * token has no scope, so it never passes.
+   */
+  requireScope(...scopes: string[]): RequestHandler
 }
 
 interface Settings {
   getToken: (req: Request) => string | undefined | null
   realm: string
   onError: ExpressAuthOptions['onError']
+  services: boolean
 }
 
 const DEFAULT_SETTINGS: Settings = {
   getToken: (req) => bearerToken(req.headers.authorization, req.rawHeaders),
   realm: DEFAULT_REALM,
   onError: undefined,
+  services: false,
 }
 
 function toSettings(options: ExpressAuthOptions): Settings {
@@ -85,6 +109,7 @@ function toSettings(options: ExpressAuthOptions): Settings {
     getToken: options.getToken ?? DEFAULT_SETTINGS.getToken,
     realm: checkRealm(options.realm),
     onError: options.onError,
+    services: routeServices(options, DEFAULT_SETTINGS.services),
   }
 }
 
@@ -125,6 +150,11 @@ function verifying(verifier: Verifier, settings: Settings, optional: boolean): R
     }
     verifier.verify(token).then(
       (claims) => {
+        // a service's client id is no user id: only routes that say so take service tokens
+        if (!settings.services && isServiceToken(claims)) {
+          reject(settings, new TesseraAuthError('FORBIDDEN'), req, res, next)
+          return
+        }
         req.auth = claims
         next()
       },
@@ -143,6 +173,20 @@ function authorizing(settings: Settings, roles: readonly unknown[]): RequestHand
   }
 }
 
+function requiringScope(settings: Settings, scopes: readonly unknown[]): RequestHandler {
+  const required = checkScopes(scopes)
+  return function tesseraRequireScope(req, res, next) {
+    if (!req.auth) reject(settings, new TesseraAuthError('TOKEN_MISSING'), req, res, next)
+    else if (!hasScopes(req.auth, required)) {
+      reject(settings, new TesseraAuthError('FORBIDDEN', { requiredScopes: required }), req, res, next)
+    } else next()
+  }
+}
+
+/** The settings of one route: `services` as the route says, the rest as the middleware's. */
+const forRoute = (settings: Settings, route: RouteAuthOptions | undefined): Settings =>
+  route === undefined ? settings : { ...settings, services: routeServices(route, settings.services) }
+
 /**
  * Builds the Express middleware for one Tessera server. Options are checked now (a bad one throws
  * a `TypeError`); keys are fetched on the first request.
@@ -151,15 +195,17 @@ function authorizing(settings: Settings, roles: readonly unknown[]): RequestHand
  * const auth = createExpressAuth({ issuer: 'http://localhost:3000', audience: 'tessera' })
  * app.get('/api/me', auth.authenticate(), (req, res) => res.json({ id: req.auth?.sub }))
  * app.get('/api/admin', auth.authenticate(), auth.authorize('admin'), handler)
+ * app.get('/internal/orders', auth.authenticate({ services: true }), auth.requireScope('orders:read'), handler)
  */
 export function createExpressAuth(options: ExpressAuthConfig): ExpressAuth {
   const verifier = toVerifier(options)
   const settings = toSettings(options)
   return {
     verifier,
-    authenticate: () => verifying(verifier, settings, false),
-    optionalAuth: () => verifying(verifier, settings, true),
+    authenticate: (route) => verifying(verifier, forRoute(settings, route), false),
+    optionalAuth: (route) => verifying(verifier, forRoute(settings, route), true),
     authorize: (...roles) => authorizing(settings, roles),
+    requireScope: (...scopes) => requiringScope(settings, scopes),
   }
 }
 
@@ -194,4 +240,13 @@ export function optionalAuth(options: ExpressAuthConfig | Verifier): RequestHand
  */
 export function authorize(...roles: string[]): RequestHandler {
   return authorizing(DEFAULT_SETTINGS, roles)
+}
+
+/**
+ * Requires every one of `scopes` in `req.auth.scope`; place it after an `authenticate` that
+ * accepts services. 401 TOKEN_MISSING without `req.auth`, else 403 FORBIDDEN with an
+ * `insufficient_scope` challenge. Answers with the default realm.
+ */
+export function requireScope(...scopes: string[]): RequestHandler {
+  return requiringScope(DEFAULT_SETTINGS, scopes)
 }

@@ -4,11 +4,14 @@ import { TesseraAuthError } from './errors.js'
 import { bearerToken } from './lib/bearer.js'
 import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
 import { checkRoles, hasAnyRole } from './lib/roles.js'
+import { type RouteAuthOptions, routeServices } from './lib/route-options.js'
+import { checkScopes, hasScopes, isServiceToken } from './lib/scopes.js'
 import { isVerifier, toVerifier, type VerifierSource } from './lib/verifier-source.js'
 import type { Verifier } from './verifier.js'
 
 export type { AccessClaims } from './claims.js'
 export { TesseraAuthError } from './errors.js'
+export type { RouteAuthOptions } from './lib/route-options.js'
 export { createVerifier, type Verifier } from './verifier.js'
 export type { VerifierOptions } from './verifier-options.js'
 
@@ -43,6 +46,13 @@ export interface FastifyAuthOptions {
    * refused request never reaches the route.
    */
   onError?: (error: TesseraAuthError, request: FastifyRequest, reply: FastifyReply) => unknown
+  /**
+   * Whether `authenticate` and `optionalAuth` accept service tokens (client credentials: a token
+   * with `client_id`, `sub` = the client id, a `scope`, no `sid`, `email` or `roles`). Default
+   * `false`: such a token is refused with 403 FORBIDDEN, so a route written for users never takes
+   * a service's client id for a user id. Per route: `authenticateWith({ services: true })`.
+   */
+  services?: boolean
 }
 
 /** Options of {@link tesseraAuth} and {@link createFastifyAuth}. */
@@ -51,7 +61,11 @@ export type FastifyAuthConfig = FastifyAuthOptions & VerifierSource
 /** The hooks of one verifier, as `fastify.tessera` holds them. */
 export interface FastifyAuth {
   readonly verifier: Verifier
-  /** Requires a valid token: sets `request.auth`, else answers 401 (TOKEN_MISSING, TOKEN_EXPIRED, TOKEN_INVALID). */
+  /**
+   * Requires a valid token: sets `request.auth`, else answers 401 (TOKEN_MISSING, TOKEN_EXPIRED,
+   * TOKEN_INVALID, TOKEN_REVOKED), 503 SERVICE_UNAVAILABLE (revocation feed lost with
+   * `onFeedLost: 'reject'`), or 403 FORBIDDEN for a service token unless `services` is set.
+   */
   readonly authenticate: AuthHook
   /**
    * Lets requests without a token through with `request.auth` undefined; a token that is sent must
@@ -64,18 +78,33 @@ export interface FastifyAuth {
    * 403 FORBIDDEN without a matching role.
    */
   authorize(...roles: string[]): AuthHook
+  /**
+   * `authenticate` with route options, e.g. `authenticateWith({ services: true })` for a route
+   * that service tokens may call. Build it once per route (or share it), not per request.
+   */
+  authenticateWith(route: RouteAuthOptions): AuthHook
+  /** `optionalAuth` with route options, as {@link FastifyAuth.authenticateWith}. */
+  optionalAuthWith(route: RouteAuthOptions): AuthHook
+  /**
+   * A hook requiring every one of `scopes` in the token's `scope`; run it after an authentication
+   * that accepts services. 401 TOKEN_MISSING without `request.auth`, else 403 FORBIDDEN with
+   * `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."` (RFC 6750 §3.1).
+   */
+  requireScope(...scopes: string[]): AuthHook
 }
 
 interface Settings {
   getToken: (request: FastifyRequest) => string | undefined | null
   realm: string
   onError: FastifyAuthOptions['onError']
+  services: boolean
 }
 
 const DEFAULT_SETTINGS: Settings = {
   getToken: (request) => bearerToken(request.headers.authorization, request.raw.rawHeaders),
   realm: DEFAULT_REALM,
   onError: undefined,
+  services: false,
 }
 
 function toSettings(options: FastifyAuthOptions): Settings {
@@ -89,6 +118,7 @@ function toSettings(options: FastifyAuthOptions): Settings {
     getToken: options.getToken ?? DEFAULT_SETTINGS.getToken,
     realm: checkRealm(options.realm),
     onError: options.onError,
+    services: routeServices(options, DEFAULT_SETTINGS.services),
   }
 }
 
@@ -116,7 +146,10 @@ function verifying(verifier: Verifier, settings: Settings, optional: boolean): A
         if (optional) return
         throw new TesseraAuthError('TOKEN_MISSING')
       }
-      request.auth = await verifier.verify(token)
+      const claims = await verifier.verify(token)
+      // a service's client id is no user id: only routes that say so take service tokens
+      if (!settings.services && isServiceToken(claims)) throw new TesseraAuthError('FORBIDDEN')
+      request.auth = claims
     } catch (error) {
       await reject(settings, error, request, reply)
     }
@@ -132,6 +165,22 @@ function authorizing(settings: Settings, roles: readonly unknown[]): AuthHook {
   }
 }
 
+function requiringScope(settings: Settings, scopes: readonly unknown[]): AuthHook {
+  const required = checkScopes(scopes)
+  return async function tesseraRequireScope(request, reply) {
+    if (!request.auth) await reject(settings, new TesseraAuthError('TOKEN_MISSING'), request, reply)
+    else if (!hasScopes(request.auth, required)) {
+      await reject(settings, new TesseraAuthError('FORBIDDEN', { requiredScopes: required }), request, reply)
+    }
+  }
+}
+
+/** The settings of one route: `services` as the route says, the rest as the hooks'. */
+const forRoute = (settings: Settings, route: RouteAuthOptions): Settings => ({
+  ...settings,
+  services: routeServices(route, settings.services),
+})
+
 /**
  * Builds the hooks for one Tessera server without decorating anything (the {@link tesseraAuth}
  * plugin does that). Options are checked now; keys are fetched on the first request.
@@ -144,22 +193,31 @@ export function createFastifyAuth(options: FastifyAuthConfig): FastifyAuth {
     authenticate: verifying(verifier, settings, false),
     optionalAuth: verifying(verifier, settings, true),
     authorize: (...roles) => authorizing(settings, roles),
+    authenticateWith: (route) => verifying(verifier, forRoute(settings, route), false),
+    optionalAuthWith: (route) => verifying(verifier, forRoute(settings, route), true),
+    requireScope: (...scopes) => requiringScope(settings, scopes),
   }
 }
 
 /**
  * The Fastify plugin: decorates `request.auth` and `fastify.tessera` ({@link FastifyAuth}). It is
  * not encapsulated (like a fastify-plugin plugin), so the decorations are visible where it is
- * registered and below. A bad option fails `register`.
+ * registered and below. A bad option fails `register`. A verifier the plugin builds (not one
+ * passed as `verifier`) is closed with the app, which ends its revocation feed.
  *
  * @example
  * await app.register(tesseraAuth, { issuer: 'http://localhost:3000', audience: 'tessera' })
  * app.get('/api/admin', { onRequest: [app.tessera.authenticate, app.tessera.authorize('admin')] }, handler)
+ * app.get('/internal/orders', {
+ *   onRequest: [app.tessera.authenticateWith({ services: true }), app.tessera.requireScope('orders:read')],
+ * }, handler)
  */
 export const tesseraAuth: FastifyPluginAsync<FastifyAuthConfig> = async (fastify, options) => {
   const auth = createFastifyAuth(options)
   fastify.decorateRequest('auth', undefined)
   fastify.decorate('tessera', auth)
+  // a verifier built here is ours to stop (its revocation feed); a shared one is its owner's
+  if (!('verifier' in options)) fastify.addHook('onClose', () => auth.verifier.close())
 }
 // what fastify-plugin sets: share the decorations with the parent context, and name the plugin
 Object.defineProperty(tesseraAuth, Symbol.for('skip-override'), { value: true })
@@ -183,4 +241,9 @@ export function optionalAuth(options: FastifyAuthConfig | Verifier): AuthHook {
 /** A hook requiring one of `roles` (any one suffices); run it after `authenticate`. Default realm. */
 export function authorize(...roles: string[]): AuthHook {
   return authorizing(DEFAULT_SETTINGS, roles)
+}
+
+/** A hook requiring every one of `scopes` in `request.auth.scope`; run it after authenticating. Default realm. */
+export function requireScope(...scopes: string[]): AuthHook {
+  return requiringScope(DEFAULT_SETTINGS, scopes)
 }

@@ -20,6 +20,79 @@ export const MIN_SECRET_BYTES = 32
 /** How many verified tokens a verifier remembers unless `cacheSize` says otherwise. */
 export const DEFAULT_CACHE_SIZE = 10_000
 
+/** How many revocation entries a verifier holds unless `revocations.maxEntries` says otherwise. */
+export const DEFAULT_MAX_REVOCATION_ENTRIES = 100_000
+
+/** What `verify` does while the revocation feed is not live; see {@link RevocationFeedOptions.onFeedLost}. */
+export const FEED_LOST_POLICIES = ['accept', 'reject'] as const
+export type FeedLostPolicy = (typeof FEED_LOST_POLICIES)[number]
+
+/** The states of a revocation feed; see {@link RevocationFeedStatus}. */
+export type RevocationFeedState = 'connecting' | 'live' | 'lost' | 'closed'
+
+/** A snapshot of a verifier's revocation feed, from `verifier.revocationFeed()` and `onStateChange`. */
+export interface RevocationFeedStatus {
+  /**
+   * `connecting`: not connected yet since the verifier was built; `live`: connected, events flow;
+   * `lost`: the connection failed or dropped and is being retried; `closed`: `verifier.close()`
+   * was called.
+   */
+  readonly state: RevocationFeedState
+  /** The `id` of the last event applied, sent as `Last-Event-ID` on reconnect; undefined before the first. */
+  readonly lastEventId: string | undefined
+  /** When the feed was lost (verifier clock); undefined unless `state` is `lost`. */
+  readonly lostSince: Date | undefined
+  /** Revoked sessions plus per-user not-before times held now (at most `maxEntries`). */
+  readonly entries: number
+  /** Why the last connection attempt failed, for logs (e.g. `401 from .../auth/revocations`). */
+  readonly lastError: string | undefined
+}
+
+/**
+ * Options of the revocation feed (`revocations` of {@link VerifierOptions}): the verifier subscribes
+ * to the Tessera server's Server-Sent Events feed of revoked sessions and stale users and refuses
+ * those tokens as `TOKEN_REVOKED`, without asking the server on each request.
+ */
+export interface RevocationFeedOptions {
+  /** The id of a service client with the `revocations:read` scope (`tessera clients create`), `svc_…`. Required. */
+  clientId: string
+  /** That client's secret. Sent as HTTP Basic credentials to the feed only. Required. */
+  clientSecret: string
+  /**
+   * The feed's URL. Default: `tessera_revocation_events_endpoint` of the discovery document when
+   * the verifier discovers its keys (no `jwksUrl`, `jwks` or `secret`), else `${issuer}/auth/revocations`.
+   */
+  url?: string | URL
+  /**
+   * What `verify` does while the feed is not live (before the first connection, and from a lost
+   * connection until it is back): `'accept'` (default) keeps accepting tokens that pass every
+   * other check, so an auth-server outage does not take this service down (revocations made
+   * meanwhile apply once the feed is back, from `Last-Event-ID`); `'reject'` refuses every token
+   * with 503 `SERVICE_UNAVAILABLE` and a `Retry-After`, for services that would rather fail closed.
+   */
+  onFeedLost?: FeedLostPolicy
+  /**
+   * The most revoked sessions plus per-user not-before times held, in entries (about 150 bytes
+   * each). When full, the entry that expires soonest is dropped to make room. Default `100000`.
+   */
+  maxEntries?: number
+  /**
+   * Seconds before the first reconnection attempt after a failure; it doubles on each failure in a
+   * row, up to `maxReconnectDelay`. A `retry:` field from the server replaces it (capped likewise).
+   * Default `1`.
+   */
+  reconnectDelay?: number
+  /** Seconds, the longest wait between attempts; also the wait after a 401/403 (bad credentials). Default `30`. */
+  maxReconnectDelay?: number
+  /**
+   * Seconds without a byte (an event or a `: ping`, which the server sends at least every 15 s)
+   * after which the connection counts as dead and is replaced. Default `45` (three missed pings).
+   */
+  idleTimeout?: number
+  /** Called with a snapshot at each change of `state` (a change of `lastEventId` alone is not one). */
+  onStateChange?: (status: RevocationFeedStatus) => void
+}
+
 /** The `fetch` the verifier calls for discovery and the JWKS; `globalThis.fetch` fits. */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>
 
@@ -74,7 +147,10 @@ export interface VerifierOptions {
   jwksCacheMaxAge?: number
   /** Seconds to wait for the discovery document or the JWKS before failing. Default `5`. */
   timeout?: number
-  /** The `fetch` used for discovery and the JWKS (a proxy agent, a test double). Default `globalThis.fetch`. */
+  /**
+   * The `fetch` used for discovery, the JWKS and the revocation feed (a proxy agent, a test
+   * double). Default `globalThis.fetch`.
+   */
   fetch?: FetchLike
   /**
    * Called with the claims of every token that passed all other checks; `true` (or a promise of
@@ -82,12 +158,13 @@ export interface VerifierOptions {
    * `verify` rejects with that error unchanged (fail closed, as a server error, not a client's).
    */
   isRevoked?: (claims: AccessClaims) => boolean | Promise<boolean>
-  /** The current time, for `exp`, `nbf` and `iat`. Default the system clock. */
+  /** The current time, for `exp`, `nbf`, `iat` and the revocation entries' `until`. Default the system clock. */
   clock?: { now(): Date }
   /**
-   * Where the verifier reports a mistake in this service's configuration that makes it refuse every
-   * token, once: today, a discovery document that names another issuer than `issuer`. Default
-   * `console` (its `warn`); `false` for silence.
+   * Where the verifier reports what an operator must know: once, a discovery document that names
+   * another issuer than `issuer` (every token is refused until fixed); with `revocations`, the
+   * feed lost (once per outage), back, and refused credentials (401/403). Default `console` (its
+   * `warn`); `false` for silence.
    */
   logger?: { warn(message: string): void } | false
   /**
@@ -99,6 +176,14 @@ export interface VerifierOptions {
    * Default `10000`; `0` turns the cache off.
    */
   cacheSize?: number
+  /**
+   * Follow the server's revocation feed (`GET /auth/revocations`): a token whose session was
+   * revoked, or issued to its `sub` before a change of roles, email or status, is refused as
+   * `TOKEN_REVOKED` within about a second, cache hits included. See {@link RevocationFeedOptions}.
+   * The verifier connects when it is built; `verifier.close()` stops it. Default: off (a token
+   * stays valid until `exp`).
+   */
+  revocations?: RevocationFeedOptions
 }
 
 /** Where the verification keys come from, after validation. */
@@ -125,6 +210,21 @@ export interface VerifierConfig {
   readonly logger: { warn(message: string): void } | false
   /** Entries of the verified-token cache; 0 when it is off. */
   readonly cacheSize: number
+  readonly revocations: RevocationFeedConfig | undefined
+}
+
+/** {@link RevocationFeedOptions} checked and completed; durations in milliseconds. */
+export interface RevocationFeedConfig {
+  /** `Basic base64(urlencode(clientId):urlencode(clientSecret))`, as RFC 6749 §2.3.1 has it. */
+  readonly authorization: string
+  /** undefined: from discovery, or `${issuer}/auth/revocations`. */
+  readonly url: URL | undefined
+  readonly onFeedLost: FeedLostPolicy
+  readonly maxEntries: number
+  readonly reconnectDelayMs: number
+  readonly maxReconnectDelayMs: number
+  readonly idleTimeoutMs: number
+  readonly onStateChange: RevocationFeedOptions['onStateChange']
 }
 
 const fail = (message: string): never => {
@@ -274,6 +374,50 @@ function checkLogger(value: VerifierOptions['logger']): { warn(message: string):
   return value
 }
 
+function checkRevocations(value: unknown): RevocationFeedConfig | undefined {
+  if (value === undefined) return undefined
+  if (!isObject(value)) return fail('revocations must be an object: { clientId, clientSecret, ... }')
+  const options = value as Partial<RevocationFeedOptions>
+  const { clientId, clientSecret } = options
+  if (typeof clientId !== 'string' || clientId === '') {
+    return fail('revocations.clientId is required: the id of a client with the revocations:read scope')
+  }
+  if (typeof clientSecret !== 'string' || clientSecret === '') {
+    return fail('revocations.clientSecret is required: the secret of revocations.clientId')
+  }
+  const onFeedLost = options.onFeedLost ?? 'accept'
+  if (!(FEED_LOST_POLICIES as readonly unknown[]).includes(onFeedLost)) {
+    return fail(`revocations.onFeedLost must be ${FEED_LOST_POLICIES.map((p) => `"${p}"`).join(' or ')}`)
+  }
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_REVOCATION_ENTRIES
+  if (typeof maxEntries !== 'number' || !Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+    return fail(
+      `revocations.maxEntries must be a whole number of entries, 1 or more, got ${String(maxEntries)}`,
+    )
+  }
+  const positiveMs = (name: string, seconds: unknown, fallback: number, max: number): number => {
+    const ms = Math.round(checkSeconds(`revocations.${name}`, seconds, fallback, max) * 1000)
+    if (ms < 1) return fail(`revocations.${name} must be more than 0 seconds`)
+    return ms
+  }
+  const reconnectDelayMs = positiveMs('reconnectDelay', options.reconnectDelay, 1, 3600)
+  const maxReconnectDelayMs = positiveMs('maxReconnectDelay', options.maxReconnectDelay, 30, 3600)
+  if (maxReconnectDelayMs < reconnectDelayMs) {
+    return fail('revocations.maxReconnectDelay must not be less than revocations.reconnectDelay')
+  }
+  const credentials = `${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`
+  return Object.freeze({
+    authorization: `Basic ${btoa(credentials)}`,
+    url: options.url === undefined ? undefined : httpUrl('revocations.url', options.url),
+    onFeedLost,
+    maxEntries,
+    reconnectDelayMs,
+    maxReconnectDelayMs,
+    idleTimeoutMs: positiveMs('idleTimeout', options.idleTimeout, 45, 3600),
+    onStateChange: checkFunction('revocations.onStateChange', options.onStateChange),
+  })
+}
+
 /** Checks every option once and fills in the defaults; throws a `TypeError` naming the bad option. */
 export function resolveVerifierOptions(options: VerifierOptions): VerifierConfig {
   if (!isObject(options)) return fail('options are required: { issuer, audience, ... }')
@@ -297,5 +441,6 @@ export function resolveVerifierOptions(options: VerifierOptions): VerifierConfig
     clock: options.clock,
     logger: checkLogger(options.logger),
     cacheSize: checkCacheSize(options.cacheSize),
+    revocations: checkRevocations(options.revocations),
   })
 }

@@ -11,31 +11,48 @@ import {
 import { type AccessClaims, toAccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
 import { claimsCopier } from './lib/claims-copy.js'
-import { discoverJwksUrl, IssuerMismatchError } from './lib/discovery.js'
+import { type Discovered, discover, IssuerMismatchError } from './lib/discovery.js'
 import { createHeaderReader } from './lib/protected-header.js'
+import { followRevocationFeed, type RevocationFeed } from './lib/revocation-feed.js'
+import { createRevocationList } from './lib/revocation-list.js'
 import { checkTimes } from './lib/time-claims.js'
 import { createTokenCache, type TokenCacheStats } from './lib/token-cache.js'
 import { createTokenCheck } from './lib/token-check.js'
 import {
   type Algorithm,
+  type RevocationFeedStatus,
   resolveVerifierOptions,
   type VerifierConfig,
   type VerifierOptions,
 } from './verifier-options.js'
 
 export type { TokenCacheStats } from './lib/token-cache.js'
+export type { RevocationFeedState, RevocationFeedStatus } from './verifier-options.js'
 
 /** Checks Tessera access tokens. Build one per issuer and share it: it holds the key and token caches. */
 export interface Verifier {
   /**
    * Resolves to the token's claims when it is genuine and current; otherwise rejects with a
-   * {@link TesseraAuthError}: `TOKEN_EXPIRED` for a genuine token past `exp`, `TOKEN_INVALID` for
-   * anything else (signature, alg, typ, iss, aud, nbf, kid, format, revoked, keys out of reach).
-   * Each call gets its own copy of the claims.
+   * {@link TesseraAuthError}: `TOKEN_EXPIRED` for a genuine token past `exp`, `TOKEN_REVOKED` for
+   * one the revocation feed revoked, `SERVICE_UNAVAILABLE` while the feed is not live with
+   * `onFeedLost: 'reject'`, `TOKEN_INVALID` for anything else (signature, alg, typ, iss, aud, nbf,
+   * kid, format, `isRevoked`, keys out of reach). Each call gets its own copy of the claims.
    */
   verify(token: string): Promise<AccessClaims>
   /** Counters of the verified-token cache (`cacheSize`), e.g. to log the hit rate. */
   cacheStats(): TokenCacheStats
+  /**
+   * The revocation feed's state (`connecting`, `live`, `lost`, `closed`), last event id, when it
+   * was lost and the entries held; `undefined` without the `revocations` option. For a readiness
+   * probe or a metric.
+   */
+  revocationFeed(): RevocationFeedStatus | undefined
+  /**
+   * Stops following the revocation feed (graceful shutdown, tests); resolves once the connection
+   * is closed. Tokens are still verified afterwards, without the feed (with `onFeedLost: 'reject'`,
+   * refused). Without `revocations`, resolves at once.
+   */
+  close(): Promise<void>
 }
 
 // header members that would let a token bring its own key or make us fetch one (RFC 8725 §3.10)
@@ -71,13 +88,15 @@ function remoteJwks(url: URL, config: VerifierConfig): JWTVerifyGetKey {
   })
 }
 
-/** Finds the JWKS through discovery on first use, then behaves as a remote set; a failure is retried next time. */
-function discoveredJwks(discoveryUrl: URL, config: VerifierConfig): JWTVerifyGetKey {
-  let pending: Promise<JWTVerifyGetKey> | undefined
+/**
+ * Reads the issuer's discovery document on first use and keeps it; a failure is retried next time.
+ * Shared by the key lookup and the revocation feed, so the document is fetched once.
+ */
+function discovery(discoveryUrl: URL, config: VerifierConfig): () => Promise<Discovered> {
+  let pending: Promise<Discovered> | undefined
   let warned = false
-  return async (header, token) => {
-    pending ??= discoverJwksUrl(discoveryUrl, config.issuer, config.fetch ?? fetch, config.timeoutMs).then(
-      (url) => remoteJwks(url, config),
+  return () => {
+    pending ??= discover(discoveryUrl, config.issuer, config.fetch ?? fetch, config.timeoutMs).catch(
       (error: unknown) => {
         pending = undefined
         // a wrong issuer would otherwise show only as every token refused, with nothing saying why
@@ -88,12 +107,24 @@ function discoveredJwks(discoveryUrl: URL, config: VerifierConfig): JWTVerifyGet
         throw error
       },
     )
-    const jwks = await pending
-    return jwks(header, token)
+    return pending
   }
 }
 
-function keyFor(config: VerifierConfig): JWTVerifyGetKey | Uint8Array {
+/** Finds the JWKS through discovery on first use, then behaves as a remote set. */
+function discoveredJwks(discovered: () => Promise<Discovered>, config: VerifierConfig): JWTVerifyGetKey {
+  let jwks: { uri: URL; resolve: JWTVerifyGetKey } | undefined
+  return async (header, token) => {
+    const { jwksUri } = await discovered()
+    if (jwks?.uri !== jwksUri) jwks = { uri: jwksUri, resolve: remoteJwks(jwksUri, config) }
+    return jwks.resolve(header, token)
+  }
+}
+
+function keyFor(
+  config: VerifierConfig,
+  discovered: (() => Promise<Discovered>) | undefined,
+): JWTVerifyGetKey | Uint8Array {
   const source = config.keySource
   switch (source.kind) {
     case 'secret':
@@ -107,20 +138,46 @@ function keyFor(config: VerifierConfig): JWTVerifyGetKey | Uint8Array {
     case 'remote':
       return guardRemote(remoteJwks(source.url, config))
     case 'discovery':
-      return guardRemote(discoveredJwks(source.url, config))
+      return guardRemote(discoveredJwks(discovered ?? discovery(source.url, config), config))
   }
 }
 
 /** The key for a token: jose's key set looks it up by `kid` and `alg` (fetching it when needed). */
 type KeyResolver = (header: Readonly<CompactJWSHeaderParameters>, token: string) => Promise<unknown>
 
-function resolverFor(config: VerifierConfig): KeyResolver {
-  const key = keyFor(config)
+function resolverFor(
+  config: VerifierConfig,
+  discovered: (() => Promise<Discovered>) | undefined,
+): KeyResolver {
+  const key = keyFor(config, discovered)
   if (typeof key !== 'function') return async () => key
   return async (header, token) => {
     const [encodedHeader, payload = '', signature = ''] = token.split('.')
     return key(header, { protected: encodedHeader, payload, signature })
   }
+}
+
+/** Starts following the revocation feed when `revocations` is set. */
+function revocationFeedFor(
+  config: VerifierConfig,
+  discovered: (() => Promise<Discovered>) | undefined,
+  nowMs: () => number,
+): RevocationFeed | undefined {
+  const options = config.revocations
+  if (!options) return undefined
+  const fallback = new URL(`${config.issuer}/auth/revocations`)
+  return followRevocationFeed({
+    config: options,
+    url: async () => {
+      if (options.url) return options.url
+      if (!discovered) return fallback
+      return (await discovered()).revocationEventsEndpoint ?? fallback
+    },
+    fetch: config.fetch ?? fetch,
+    list: createRevocationList(options.maxEntries),
+    now: () => new Date(nowMs()),
+    logger: config.logger,
+  })
 }
 
 /**
@@ -134,7 +191,11 @@ function resolverFor(config: VerifierConfig): KeyResolver {
  *
  * jose manages the keys (discovery, JWKS fetching, the unknown-`kid` cooldown); fast-jwt checks
  * each token with them. A token that passed every check is remembered (`cacheSize` entries): seen
- * again, only its `exp`/`nbf` and `isRevoked` are checked, until `jwksCacheMaxAge` has passed.
+ * again, only its `exp`/`nbf`, `isRevoked` and the revocation feed are checked, until
+ * `jwksCacheMaxAge` has passed.
+ *
+ * With `revocations`, the verifier subscribes to the server's revocation feed at once (and keeps
+ * reconnecting); call `close()` to stop it.
  *
  * @example
  * const verifier = createVerifier({ issuer: 'https://auth.example.com', audience: 'tessera' })
@@ -143,11 +204,14 @@ function resolverFor(config: VerifierConfig): KeyResolver {
 export function createVerifier(options: VerifierOptions): Verifier {
   const config = resolveVerifierOptions(options)
   const readHeader = createHeaderReader()
-  const resolveKey = resolverFor(config)
+  const discovered =
+    config.keySource.kind === 'discovery' ? discovery(config.keySource.url, config) : undefined
+  const resolveKey = resolverFor(config, discovered)
   const check = createTokenCheck(config)
   const cache = createTokenCache(config.cacheSize)
   const tolerance = config.clockTolerance
   const currentMs = (): number => (config.clock ? config.clock.now().getTime() : Date.now())
+  const feed = revocationFeedFor(config, discovered, currentMs)
   const invalid = (cause?: unknown) => new TesseraAuthError('TOKEN_INVALID', { cause })
   const allowed = (
     header: Readonly<ProtectedHeaderParameters>,
@@ -207,6 +271,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
         cache.delete(token)
         throw invalid()
       }
+      if (feed) {
+        try {
+          // after every other check: TOKEN_REVOKED is only said of a genuine, current token
+          feed.check(claims, Math.floor(nowMs / 1000))
+        } catch (error) {
+          if (error instanceof TesseraAuthError && error.code === 'TOKEN_REVOKED') cache.delete(token)
+          throw error
+        }
+      }
       // only a token that passed every check is remembered: a failure costs a full check each time
       if (hit === undefined && cache.enabled) {
         cache.set(token, {
@@ -221,5 +294,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return claims
     },
     cacheStats: () => cache.stats(),
+    revocationFeed: () => feed?.status(),
+    close: async () => {
+      await feed?.close()
+    },
   }
 }

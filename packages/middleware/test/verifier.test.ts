@@ -151,15 +151,25 @@ describe('verify', () => {
     expect((await authError(local({ clock, clockTolerance: 2 }).verify(token))).code).toBe('TOKEN_EXPIRED')
   })
 
-  it('refuses a token issued in the future, beyond clockTolerance', async () => {
+  it('refuses a token issued in the future, beyond clockTolerance plus one second', async () => {
     const now = new Date('2030-01-01T00:00:00Z')
     const clock = { now: () => now }
     const token = await signed(accessClaims(ISSUER, { iat: epoch(now) + 3, exp: epoch(now) + 903 }))
     const error = await authError(local({ clock }).verify(token))
     expect(error.code).toBe('TOKEN_INVALID')
     expect(error.cause).toMatchObject({ code: 'FAST_JWT_INVALID_CLAIM_VALUE' })
-    await expect(local({ clock, clockTolerance: 3 }).verify(token)).resolves.toMatchObject({ iss: ISSUER })
-    expect((await authError(local({ clock, clockTolerance: 2 }).verify(token))).code).toBe('TOKEN_INVALID')
+    await expect(local({ clock, clockTolerance: 2 }).verify(token)).resolves.toMatchObject({ iss: ISSUER })
+    expect((await authError(local({ clock, clockTolerance: 1 }).verify(token))).code).toBe('TOKEN_INVALID')
+  })
+
+  it('accepts an iat one second ahead with no tolerance: Tessera dates a token after a user change up to 1 s ahead', async () => {
+    const now = new Date('2030-01-01T00:00:00.900Z')
+    const clock = { now: () => now }
+    // after a user event with notBefore N, the server issues iat = max(now, N), N the next second
+    const ahead = await signed(accessClaims(ISSUER, { iat: epoch(now) + 1, exp: epoch(now) + 901 }))
+    await expect(local({ clock }).verify(ahead)).resolves.toMatchObject({ iat: epoch(now) + 1 })
+    const twoAhead = await signed(accessClaims(ISSUER, { iat: epoch(now) + 2, exp: epoch(now) + 902 }))
+    expect((await authError(local({ clock }).verify(twoAhead))).code).toBe('TOKEN_INVALID')
   })
 
   it('requires the claims of requiredClaims on top of the defaults', async () => {

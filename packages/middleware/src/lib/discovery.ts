@@ -23,17 +23,36 @@ export class IssuerMismatchError extends Error {
   }
 }
 
+/** What the verifier reads from the issuer's discovery document. */
+export interface Discovered {
+  readonly jwksUri: URL
+  /** `tessera_revocation_events_endpoint`, when the server publishes one. */
+  readonly revocationEventsEndpoint: URL | undefined
+}
+
+function httpUrl(document: Record<string, unknown>, name: string): URL | undefined {
+  const value = document[name]
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !URL.canParse(value)) throw new Error(`discovery: ${name} is not a URL`)
+  const url = new URL(value)
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new Error(`discovery: ${name} must be an http(s) URL, got ${value}`)
+  }
+  return url
+}
+
 /**
- * Reads `jwks_uri` from the issuer's discovery document. The document's `issuer` must equal the
- * configured one (OpenID Connect Discovery 1.0 §4.3), so a proxy or a typo cannot point us at
- * another server's keys. Redirects are refused, as jose refuses them for the JWKS.
+ * Reads `jwks_uri` (and Tessera's revocation feed endpoint) from the issuer's discovery document.
+ * The document's `issuer` must equal the configured one (OpenID Connect Discovery 1.0 §4.3), so a
+ * proxy or a typo cannot point us at another server's keys. Redirects are refused, as jose
+ * refuses them for the JWKS.
  */
-export async function discoverJwksUrl(
+export async function discover(
   discoveryUrl: URL,
   issuer: string,
   fetchImpl: FetchLike,
   timeoutMs: number,
-): Promise<URL> {
+): Promise<Discovered> {
   const response = await fetchImpl(discoveryUrl.href, {
     method: 'GET',
     headers: { accept: 'application/json' },
@@ -46,13 +65,7 @@ export async function discoverJwksUrl(
   const document: unknown = await response.json()
   if (!isObject(document)) throw new Error(`discovery: ${discoveryUrl.href} is not a JSON object`)
   if (document.issuer !== issuer) throw new IssuerMismatchError(discoveryUrl, issuer, document.issuer)
-  const jwksUri = document.jwks_uri
-  if (typeof jwksUri !== 'string' || !URL.canParse(jwksUri)) {
-    throw new Error('discovery: the document has no valid jwks_uri')
-  }
-  const url = new URL(jwksUri)
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new Error(`discovery: jwks_uri must be an http(s) URL, got ${jwksUri}`)
-  }
-  return url
+  const jwksUri = httpUrl(document, 'jwks_uri')
+  if (jwksUri === undefined) throw new Error('discovery: the document has no valid jwks_uri')
+  return { jwksUri, revocationEventsEndpoint: httpUrl(document, 'tessera_revocation_events_endpoint') }
 }

@@ -21,14 +21,22 @@ export function checkRealm(realm: unknown): string {
 
 /**
  * The RFC 9457 problem+json answer for an auth error, as Tessera's API.md specifies it, with the
- * RFC 6750 Bearer challenge on a 401 (`error="invalid_token"` when a token was sent but refused).
- * The detail never says which check failed.
+ * RFC 6750 Bearer challenge: on a 401 (`error="invalid_token"` when a token was sent but refused),
+ * and on a 403 for a missing scope (`error="insufficient_scope"` with the required `scope`, §3.1).
+ * A 403 for a missing role has no challenge (no scope would help), nor has a 503, which says the
+ * service, not the token, is at fault; it carries `Retry-After`. The detail never says which
+ * check failed.
  */
 export function toProblem(error: TesseraAuthError, realm: string): Problem {
   const { status, title, detail } = AUTH_ERRORS[error.code]
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' }
   if (error.code === 'TOKEN_MISSING') headers['www-authenticate'] = `Bearer realm="${realm}"`
   else if (status === 401) headers['www-authenticate'] = `Bearer realm="${realm}", error="invalid_token"`
+  else if (error.code === 'FORBIDDEN' && error.requiredScopes !== undefined) {
+    // scope tokens hold no quote, backslash or space (RFC 6749 §3.3; checked by requireScope)
+    headers['www-authenticate'] =
+      `Bearer realm="${realm}", error="insufficient_scope", scope="${error.requiredScopes.join(' ')}"`
+  } else if (error.code === 'SERVICE_UNAVAILABLE') headers['retry-after'] = String(error.retryAfter ?? 1)
   const body = JSON.stringify({ type: 'about:blank', title, status, code: error.code, detail })
   return { status, headers, body }
 }
