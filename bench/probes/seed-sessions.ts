@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto'
 import { systemClock } from '../../packages/server/src/clock.js'
 import { parseConfig } from '../../packages/server/src/config.js'
 import { openSession } from '../../packages/server/src/flows/issued-tokens.js'
+import { signedInWith } from '../../packages/server/src/flows/sign-in-methods.js'
 import { createStores } from '../../packages/server/src/store/stores.js'
 import { openTesseraDatabase } from '../../packages/server/src/tessera.js'
 
@@ -37,10 +38,13 @@ try {
         createdAt: now,
       })
       if (user === 'email_taken') throw new Error(`${email} is taken`)
-      return openSession(tx, { clock: systemClock, config }, user, {
-        userAgent: 'tessera-bench',
-        ip: '127.0.0.1',
-      })
+      return openSession(
+        tx,
+        { clock: systemClock, config },
+        user,
+        { userAgent: 'tessera-bench', ip: '127.0.0.1' },
+        signedInWith(['pwd'], now),
+      )
     })
     tokens.push(opened.refreshToken)
   }

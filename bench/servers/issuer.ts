@@ -14,6 +14,7 @@ import { writeFile } from 'node:fs/promises'
 import { decodeJwt } from 'jose'
 import jwt from 'jsonwebtoken'
 import { parseConfig } from '../../packages/server/src/config.js'
+import { signedInWith } from '../../packages/server/src/flows/sign-in-methods.js'
 import { createTessera } from '../../packages/server/src/tessera.js'
 import { issueAccessToken } from '../../packages/server/src/tokens/access-token.js'
 import { announceReady, portOf } from './ready.js'
@@ -37,6 +38,7 @@ for (let k = 0; k < count; k++) {
       roles: ['user'],
       email: `bench-${k}@example.com`,
       emailVerified: true,
+      auth: signedInWith(['pwd'], tessera.deps.clock.now()),
     }),
   )
 }

@@ -17,6 +17,7 @@ import { parseConfig } from '../../packages/server/src/config.js'
 import { accessTokenFor, openSession } from '../../packages/server/src/flows/issued-tokens.js'
 import { logout } from '../../packages/server/src/flows/logout.js'
 import { createServiceClient } from '../../packages/server/src/flows/service-clients.js'
+import { signedInWith } from '../../packages/server/src/flows/sign-in-methods.js'
 import { createTessera } from '../../packages/server/src/tessera.js'
 import { issueAccessToken } from '../../packages/server/src/tokens/access-token.js'
 import { announceReady, portOf } from './ready.js'
@@ -66,15 +67,16 @@ for (let first = 0; first < revokedCount; first += BATCH) {
         createdAt: deps.clock.now(),
       })
       if (user === 'email_taken') throw new Error(`${email} is taken`)
-      const session = await openSession(tx, deps, user, { userAgent: 'tessera-bench', ip: '127.0.0.1' })
-      sessions.push({ user, ...session })
+      const auth = signedInWith(['pwd'], deps.clock.now())
+      const session = await openSession(tx, deps, user, { userAgent: 'tessera-bench', ip: '127.0.0.1' }, auth)
+      sessions.push({ user, auth, ...session })
     }
     return sessions
   })
   seconds.open += since(started)
   // one in each batch keeps an access token from before its logout, for the harness's check
   const [kept] = opened
-  if (kept) revokedTokens.push((await accessTokenFor(deps, kept.user, kept.sessionId)).accessToken)
+  if (kept) revokedTokens.push((await accessTokenFor(deps, kept.user, kept.sessionId, kept.auth)).accessToken)
   started = performance.now()
   // the logout flow itself (refresh token to session, revoke, `session` event), a batch a commit
   await deps.stores.transaction(async (tx) => {
@@ -98,6 +100,7 @@ for (let k = 0; k < count; k++) {
       roles: ['user'],
       email: `bench-${k}@example.com`,
       emailVerified: true,
+      auth: signedInWith(['pwd'], deps.clock.now()),
     }),
   )
 }

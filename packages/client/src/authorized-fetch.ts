@@ -1,4 +1,4 @@
-import { readProblem, TesseraClientError } from './errors.js'
+import { readProblem, stepUpError, TesseraClientError } from './errors.js'
 import type { FetchLike } from './http.js'
 import type { Refresher } from './refresh.js'
 import type { SessionState } from './session-state.js'
@@ -84,6 +84,17 @@ export function createAuthorizedFetch(deps: AuthorizedFetchDeps): AuthorizedFetc
     return deps.fetch(attempt.input, { ...attempt.init, headers })
   }
 
+  /**
+   * A 401 asking for a step-up is thrown as `STEP_UP_REQUIRED`, never refreshed: a refresh keeps
+   * the session's `acr` and `auth_time`, so it could not satisfy the API, only loop.
+   */
+  async function settle(response: Response): Promise<Response> {
+    const stepUp = await stepUpError(response)
+    if (!stepUp) return response
+    response.body?.cancel().catch(() => undefined)
+    throw stepUp
+  }
+
   async function authorizedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     // the caller brought its own credentials: they are not ours to refresh
     if (headersOf({ input, init }).has('authorization')) return deps.fetch(input, init)
@@ -91,7 +102,7 @@ export function createAuthorizedFetch(deps: AuthorizedFetchDeps): AuthorizedFetc
     const attempts = prepareAttempts(input, init)
     const accessToken = await token()
     const response = await send(attempts.first, accessToken)
-    if (!(await saysRefresh(response))) return response
+    if (!(await saysRefresh(response))) return settle(response)
 
     // our clock thought the token fresh, the server's did not (or it expired in transit), or the
     // token was revoked: one refresh tells whether the session lives on
@@ -103,8 +114,8 @@ export function createAuthorizedFetch(deps: AuthorizedFetchDeps): AuthorizedFetc
     // nobody reads the first answer; free its connection (failing to cancel changes nothing)
     response.body?.cancel().catch(() => undefined)
     const fresh = await refresher.refresh(accessToken)
-    // exactly one retry: its answer, whatever it is, goes to the caller
-    return send(second, fresh)
+    // exactly one retry: its answer goes to the caller (a step-up request as the error)
+    return settle(await send(second, fresh))
   }
 
   return { fetch: authorizedFetch, token }

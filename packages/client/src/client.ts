@@ -5,6 +5,15 @@ import { type TabChannel, tabChannel } from './cross-tab.js'
 import { errorFromResponse, TesseraClientError } from './errors.js'
 import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
 import { broadcastLock, findLockManager, noLock, type RefreshLock, webLock } from './lock.js'
+import {
+  asMfaChallenge,
+  createMfaActions,
+  type MfaActions,
+  type MfaProof,
+  type MfaRequired,
+  proofBody,
+  type StepUpProof,
+} from './mfa.js'
 import { createRefresher } from './refresh.js'
 import { type AccessToken, createSessionState } from './session-state.js'
 import { memoryStorage } from './storage.js'
@@ -15,6 +24,7 @@ import {
   isSessionInfo,
   isUser,
   type SessionInfo,
+  type TokenResponse,
   type User,
 } from './types.js'
 
@@ -38,8 +48,17 @@ export interface Registration extends Credentials {
  */
 export type RegisterResult = { status: 'signed-in'; user: User } | { status: 'verification_pending' }
 
+/**
+ * What `login()` resolves to:
+ * - `signed-in`: this client is signed in as `user`.
+ * - `mfa_required`: the password was right and the account has a second factor: no session yet.
+ *   Ask for a code from one of `methods` and call `verifyMfa({ code })` (or `{ recoveryCode }`)
+ *   within 5 minutes; see {@link MfaRequired}.
+ */
+export type LoginResult = { status: 'signed-in'; user: User } | MfaRequired
+
 /** A signed-in session against one Tessera server. Create it with {@link createClient}. */
-export interface TesseraClient extends AccountActions {
+export interface TesseraClient extends AccountActions, MfaActions {
   /**
    * Creates an account and signs in: resolves to `{ status: 'signed-in', user }`, or to
    * `{ status: 'verification_pending' }` (no session, no event) when the server requires email
@@ -50,10 +69,28 @@ export interface TesseraClient extends AccountActions {
    */
   register(registration: Registration): Promise<RegisterResult>
   /**
-   * Signs in; always opens a new session. Rejects with `INVALID_CREDENTIALS` (401),
+   * Signs in; always opens a new session. Resolves to `{ status: 'signed-in', user }`, or to
+   * `{ status: 'mfa_required', methods }` when the account has a second factor: then finish with
+   * {@link TesseraClient.verifyMfa}. Rejects with `INVALID_CREDENTIALS` (401),
    * `EMAIL_NOT_VERIFIED` / `ACCOUNT_DISABLED` (403), `ACCOUNT_LOCKED` (423), `RATE_LIMITED` (429), …
    */
-  login(credentials: Credentials): Promise<User>
+  login(credentials: Credentials): Promise<LoginResult>
+  /**
+   * Finishes a login that answered `mfa_required` with a TOTP code or a recovery code
+   * (`POST /auth/mfa/verify` with the `mfaToken` the client kept) and signs in like `login()`.
+   * Rejects with `MFA_CODE_INVALID` (401: wrong or replayed code; try again, the server gives up
+   * after 5), `MFA_TOKEN_INVALID` (401: expired, spent or killed, or no login waiting: call
+   * `login()` again), `ACCOUNT_LOCKED` (423), `RATE_LIMITED` (429), …
+   */
+  verifyMfa(proof: MfaProof): Promise<User>
+  /**
+   * Proves again who the user is, for an API that answered `STEP_UP_REQUIRED`
+   * (`POST /auth/mfa/step-up`): with a second factor (`{ code }`, `{ recoveryCode }`), which meets
+   * `acrValues` and `maxAge`, or with `{ password }` (only `maxAge`; for users without a factor).
+   * The same session gets a new access token with `auth_time` now; retry the call afterwards.
+   * Rejects with `MFA_CODE_INVALID`, `INVALID_CREDENTIALS` (wrong password), `NOT_SIGNED_IN`, …
+   */
+  stepUp(proof: StepUpProof): Promise<void>
   /**
    * Ends this session on the server (`POST /auth/logout`) and forgets the tokens. The client is
    * signed out afterwards even if the request failed; it then rejects, because the server-side
@@ -77,8 +114,10 @@ export interface TesseraClient extends AccountActions {
    * already has an Authorization header: then it is sent as it is), refreshes first when the
    * token expires within `refreshMargin`, and when the answer is a 401 with problem code
    * `TOKEN_EXPIRED` or `TOKEN_REVOKED` refreshes once and retries once (a revoked session's
-   * refresh fails: `SESSION_EXPIRED`, signed out). Any other answer, including another 401,
-   * is returned as it is. A `ReadableStream` body is never retried (the 401 is returned and the
+   * refresh fails: `SESSION_EXPIRED`, signed out). A 401 asking for a step-up (problem code
+   * `STEP_UP_REQUIRED`, or RFC 9470's `insufficient_user_authentication` challenge) rejects with
+   * `STEP_UP_REQUIRED`, its `stepUp` holding the challenge's `acrValues` and `maxAge`, and is never
+   * refreshed. Any other answer, including another 401, is returned as it is. A `ReadableStream` body is never retried (the 401 is returned and the
    * next call refreshes first); a `Request` with a body is cloned before the first attempt.
    * Rejects with `NOT_SIGNED_IN`, `SESSION_EXPIRED` or `REFRESH_FAILED` when no token can be had,
    * and with fetch's own errors when your API cannot be reached.
@@ -165,8 +204,18 @@ export function createClient(options: ClientOptions): TesseraClient {
     }
   })
 
-  /** Register or login: one POST, then the tokens become the session. */
-  async function signIn(path: string, body: Record<string, unknown>): Promise<RegisterResult> {
+  // the mfaToken of a login that answered mfa_required: single purpose, never shown to the app
+  let pendingMfaToken: string | undefined
+
+  /** Takes a token response as the session (the refresh token to storage in body mode). */
+  async function acceptTokens(tokens: TokenResponse, receivedAt: number) {
+    if (!cookie && tokens.refreshToken !== undefined) await storage.set(tokens.refreshToken)
+    shareSession(session.accept(tokens, receivedAt))
+    return tokens
+  }
+
+  /** Register, login or a second factor: one POST, then the tokens become the session. */
+  async function signIn(path: string, body: Record<string, unknown>): Promise<RegisterResult | LoginResult> {
     // a refresh in flight would otherwise store the old session's tokens over the new ones
     await refresher.idle()
     const response = await send(
@@ -181,16 +230,23 @@ export function createClient(options: ClientOptions): TesseraClient {
       return { status: 'verification_pending' }
     }
     const receivedAt = now()
-    const tokens = asTokenResponse(await readJson(response))
+    const json = await readJson(response)
+    const challenge = asMfaChallenge(json)
+    if (challenge) {
+      pendingMfaToken = challenge.mfaToken
+      return { status: 'mfa_required', methods: challenge.methods }
+    }
+    const tokens = asTokenResponse(json)
     if (!tokens?.user || (!cookie && tokens.refreshToken === undefined)) {
       throw badResponse(response, 'a Tessera token response')
     }
-    if (!cookie && tokens.refreshToken !== undefined) await storage.set(tokens.refreshToken)
-    shareSession(session.accept(tokens, receivedAt))
+    pendingMfaToken = undefined
+    await acceptTokens(tokens, receivedAt)
     return { status: 'signed-in', user: tokens.user }
   }
 
   async function forget() {
+    pendingMfaToken = undefined
     if (!cookie) await storage.delete()
     session.signOut('logout')
     channel?.post({ type: 'signed-out' })
@@ -224,18 +280,66 @@ export function createClient(options: ClientOptions): TesseraClient {
     (error.code === 'SESSION_EXPIRED' || error.code === 'NOT_SIGNED_IN')
 
   return {
-    register: ({ email, password, name }) =>
-      signIn('/auth/register', name === undefined ? { email, password } : { email, password, name }),
+    async register({ email, password, name }) {
+      const result = await signIn(
+        '/auth/register',
+        name === undefined ? { email, password } : { email, password, name },
+      )
+      // a new account has no second factor yet
+      if (result.status === 'mfa_required') {
+        throw new TesseraClientError('BAD_RESPONSE', { detail: 'Registration asked for a second factor.' })
+      }
+      return result
+    },
 
     async login({ email, password }) {
+      // a new login abandons one that waited for its second factor
+      pendingMfaToken = undefined
       const result = await signIn('/auth/login', { email, password })
-      if (result.status !== 'signed-in') {
+      if (result.status === 'verification_pending') {
         throw new TesseraClientError('BAD_RESPONSE', {
           status: 202,
           detail: 'Login answered without a session.',
         })
       }
+      return result
+    },
+
+    async verifyMfa(proof) {
+      const mfaToken = pendingMfaToken
+      if (mfaToken === undefined) {
+        throw new TesseraClientError('MFA_TOKEN_INVALID', {
+          detail: 'No login is waiting for a second factor; call login() first.',
+        })
+      }
+      let result: RegisterResult | LoginResult
+      try {
+        result = await signIn('/auth/mfa/verify', { mfaToken, ...proofBody(proof) })
+      } catch (error) {
+        // a dead mfaToken (expired, spent, 5 wrong codes) cannot be retried: only a new login helps
+        if (error instanceof TesseraClientError && error.code === 'MFA_TOKEN_INVALID') {
+          if (pendingMfaToken === mfaToken) pendingMfaToken = undefined
+        }
+        throw error
+      }
+      if (result.status !== 'signed-in') {
+        throw new TesseraClientError('BAD_RESPONSE', {
+          detail: 'The second factor answered without a session.',
+        })
+      }
       return result.user
+    },
+
+    async stepUp(proof) {
+      // a refresh in flight would otherwise put a token with the old auth_time over the new one
+      await refresher.idle()
+      const response = await expectOk(
+        await send(authorized.fetch, url('/auth/mfa/step-up'), jsonPost(proofBody(proof), cookie)),
+      )
+      const receivedAt = now()
+      const tokens = asTokenResponse(await readJson(response))
+      if (!tokens) throw badResponse(response, 'a Tessera token response')
+      await acceptTokens(tokens, receivedAt)
     },
 
     async logout() {
@@ -271,6 +375,8 @@ export function createClient(options: ClientOptions): TesseraClient {
     me,
 
     ...account,
+
+    ...createMfaActions({ authorizedFetch: authorized.fetch, url, cookie, now }),
 
     async sessions() {
       const response = await expectOk(

@@ -1,3 +1,5 @@
+import { isStepUpHeader, parseStepUp, type StepUpChallenge } from './step-up.js'
+
 /** The problem codes a Tessera server answers with (docs/api.md, "Errors"). */
 export const SERVER_ERROR_CODES = [
   'VALIDATION_FAILED',
@@ -11,6 +13,10 @@ export const SERVER_ERROR_CODES = [
   'TOKEN_EXPIRED',
   'TOKEN_INVALID',
   'TOKEN_REVOKED',
+  'STEP_UP_REQUIRED',
+  'MFA_CODE_INVALID',
+  'MFA_TOKEN_INVALID',
+  'TOTP_ALREADY_ENABLED',
   'REFRESH_TOKEN_INVALID',
   'REFRESH_TOKEN_REUSED',
   'FORBIDDEN',
@@ -79,6 +85,8 @@ export interface TesseraClientErrorOptions {
   /** Seconds to wait before retrying, from the `Retry-After` header. */
   retryAfter?: number
   problem?: Problem
+  /** `STEP_UP_REQUIRED`: what the API asks for, from its `WWW-Authenticate` challenge. */
+  stepUp?: StepUpChallenge
   cause?: unknown
 }
 
@@ -95,6 +103,11 @@ export class TesseraClientError extends Error {
   readonly retryAfter: number | undefined
   /** The problem+json body the server answered with, when it did. */
   readonly problem: Problem | undefined
+  /**
+   * For `STEP_UP_REQUIRED`: what the API asks for (`acrValues`, `maxAge`), read from its
+   * `WWW-Authenticate` challenge; undefined for any other code.
+   */
+  readonly stepUp: StepUpChallenge | undefined
 
   constructor(code: TesseraClientErrorCode, options: TesseraClientErrorOptions = {}) {
     const detail = options.detail ?? options.problem?.detail
@@ -106,6 +119,7 @@ export class TesseraClientError extends Error {
     this.retryable = options.retryable ?? false
     this.retryAfter = options.retryAfter
     this.problem = options.problem
+    this.stepUp = options.stepUp
   }
 }
 
@@ -159,8 +173,37 @@ export function parseRetryAfter(header: string | null, nowMs: number): number | 
 export const isTemporaryStatus = (status: number): boolean =>
   status === 408 || status === 429 || status === 502 || status === 503 || status === 504
 
+/**
+ * Whether an error is a `STEP_UP_REQUIRED`: Tessera or an API wants a recent sign-in or a second
+ * factor (`error.stepUp` says which). Call `client.stepUp(...)`, then retry.
+ */
+export const isStepUpRequired = (
+  error: unknown,
+): error is TesseraClientError & { code: 'STEP_UP_REQUIRED'; stepUp: StepUpChallenge } =>
+  error instanceof TesseraClientError && error.code === 'STEP_UP_REQUIRED'
+
+/**
+ * The `STEP_UP_REQUIRED` error of a 401 that asks for a step-up (RFC 9470): problem code
+ * `STEP_UP_REQUIRED` (Tessera, or an API using `@tessera/middleware`), or only the
+ * `insufficient_user_authentication` challenge (any other RFC 9470 resource server). `undefined`
+ * for any other answer.
+ */
+export async function stepUpError(response: Response): Promise<TesseraClientError | undefined> {
+  if (response.status !== 401) return undefined
+  const header = response.headers.get('www-authenticate')
+  const problem = await readProblem(response)
+  if (problem?.code !== 'STEP_UP_REQUIRED' && !isStepUpHeader(header)) return undefined
+  return new TesseraClientError('STEP_UP_REQUIRED', {
+    status: 401,
+    ...(problem ? { problem } : { detail: 'A more recent or stronger sign-in is required.' }),
+    stepUp: parseStepUp(header),
+  })
+}
+
 /** Turns an error answer of the auth server into a typed error carrying its code, status and problem. */
 export async function errorFromResponse(response: Response, nowMs: number): Promise<TesseraClientError> {
+  const stepUp = await stepUpError(response)
+  if (stepUp) return stepUp
   const problem = await readProblem(response)
   const code = problem && isServerCode(problem.code) ? problem.code : 'HTTP_ERROR'
   const retryAfter = parseRetryAfter(response.headers.get('retry-after'), nowMs)

@@ -2,6 +2,7 @@ export type { AccountActions, EmailVerification, PasswordChange, PasswordReset }
 export {
   type Credentials,
   createClient,
+  type LoginResult,
   type RegisterResult,
   type Registration,
   type TesseraClient,
@@ -11,6 +12,7 @@ export {
   CLIENT_ERROR_CODES,
   type ClientErrorCode,
   type FieldError,
+  isStepUpRequired,
   type Problem,
   SERVER_ERROR_CODES,
   type ServerErrorCode,
@@ -26,6 +28,17 @@ export {
   type RefreshLock,
   webLock,
 } from './lock.js'
+export type {
+  MfaActions,
+  MfaMethod,
+  MfaProof,
+  MfaRequired,
+  MfaStatus,
+  RecoveryCodes,
+  StepUpProof,
+  TotpSetup,
+} from './mfa.js'
+export type { StepUpChallenge } from './step-up.js'
 export { memoryStorage, type RefreshTokenStorage } from './storage.js'
 export type {
   ClientEvent,

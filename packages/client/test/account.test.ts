@@ -168,7 +168,8 @@ describe('against a server that follows the contract', () => {
       expect(await storage.get()).toBeNull()
       // the new password signs in
       await expect(client.login({ email: FAKE.email, password: NEW_PASSWORD })).resolves.toMatchObject({
-        email: FAKE.email,
+        status: 'signed-in',
+        user: { email: FAKE.email },
       })
     })
 
@@ -580,7 +581,7 @@ describe('against the real server', () => {
     // the new password is the one that signs in
     const login = bodyClient(server.baseUrl).client
     expect((await caught(login.login({ email, password: PASSWORD }))).code).toBe('INVALID_CREDENTIALS')
-    await expect(login.login({ email, password: NEW_PASSWORD })).resolves.toMatchObject({ email })
+    await expect(login.login({ email, password: NEW_PASSWORD })).resolves.toMatchObject({ user: { email } })
   })
 
   it('resetPassword with the mailed token sets the password without signing in, and ends the sessions', async (context) => {
@@ -605,7 +606,7 @@ describe('against the real server', () => {
     server.advance(11)
     expect(await holder.client.getAccessToken()).toBeNull()
     expect(holder.events.at(-1)).toEqual({ type: 'signed-out', reason: 'session-expired' })
-    await expect(client.login({ email, password: NEW_PASSWORD })).resolves.toMatchObject({ email })
+    await expect(client.login({ email, password: NEW_PASSWORD })).resolves.toMatchObject({ user: { email } })
   })
 
   it("with required verification: register is 'verification_pending', login EMAIL_NOT_VERIFIED until verifyEmail", async (context) => {
@@ -626,8 +627,8 @@ describe('against the real server', () => {
     expect((await caught(client.verifyEmail({ token: `${token}x` }))).code).toBe('ONE_TIME_TOKEN_INVALID')
     await client.verifyEmail({ token })
 
-    const user = await client.login({ email, password: PASSWORD })
-    expect(user).toMatchObject({ email, emailVerified: true })
+    const result = await client.login({ email, password: PASSWORD })
+    expect(result).toMatchObject({ status: 'signed-in', user: { email, emailVerified: true } })
   })
 })
 

@@ -78,9 +78,10 @@ describe('register and login', () => {
     await bodyClient().client.register({ email, password: PASSWORD })
     const { client, events } = bodyClient()
 
-    const user = await client.login({ email, password: PASSWORD })
+    const result = await client.login({ email, password: PASSWORD })
 
-    expect(user.email).toBe(email)
+    expect(result).toMatchObject({ status: 'signed-in', user: { email } })
+    const user = result.status === 'signed-in' ? result.user : null
     expect(events).toEqual([{ type: 'signed-in', user }])
     expect((await client.sessions()).length).toBe(2)
   })

@@ -28,6 +28,15 @@ export interface AccessClaims {
   client_id?: string
   /** Only in a service token: its scopes, space-separated (`requireScope` checks them). */
   scope?: string
+  /**
+   * How the user signed in (RFC 8176): `pwd` (password), `otp` (TOTP or recovery code), `hwk` /
+   * `swk` and `user` (passkey), `mfa` when two factors were used. Kept across refreshes.
+   */
+  amr?: string[]
+  /** The authentication context class: `urn:tessera:mfa` after a second factor, else `urn:tessera:pwd`. */
+  acr?: string
+  /** When the user signed in or last stepped up, seconds since the epoch. Kept across refreshes. */
+  auth_time?: number
   /** Any other claim, unchecked. */
   [claim: string]: unknown
 }
@@ -57,7 +66,13 @@ export function toAccessClaims(payload: Readonly<Record<string, unknown>>): Acce
     !optional(payload.email, 'string') ||
     !optional(payload.email_verified, 'boolean') ||
     !optional(payload.client_id, 'string') ||
-    !optional(payload.scope, 'string')
+    !optional(payload.scope, 'string') ||
+    !(payload.amr === undefined || isStringArray(payload.amr)) ||
+    !optional(payload.acr, 'string') ||
+    !(
+      payload.auth_time === undefined ||
+      (typeof payload.auth_time === 'number' && Number.isFinite(payload.auth_time))
+    )
   ) {
     return undefined
   }

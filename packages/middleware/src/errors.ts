@@ -12,6 +12,11 @@ export const AUTH_ERRORS = {
     title: 'Unauthorized',
     detail: 'The access token has been revoked; refresh it.',
   },
+  STEP_UP_REQUIRED: {
+    status: 401,
+    title: 'Unauthorized',
+    detail: 'Sign in again, or confirm with a second factor, to do this.',
+  },
   FORBIDDEN: { status: 403, title: 'Forbidden', detail: 'You are not allowed to do this.' },
   SERVICE_UNAVAILABLE: {
     status: 503,
@@ -21,10 +26,21 @@ export const AUTH_ERRORS = {
 } as const satisfies Record<string, { status: number; title: string; detail: string }>
 
 /**
- * `TOKEN_MISSING` | `TOKEN_EXPIRED` | `TOKEN_INVALID` | `TOKEN_REVOKED` | `FORBIDDEN` |
- * `SERVICE_UNAVAILABLE`, as in Tessera's API.md.
+ * `TOKEN_MISSING` | `TOKEN_EXPIRED` | `TOKEN_INVALID` | `TOKEN_REVOKED` | `STEP_UP_REQUIRED` |
+ * `FORBIDDEN` | `SERVICE_UNAVAILABLE`, as in Tessera's API.md.
  */
 export type AuthErrorCode = keyof typeof AUTH_ERRORS
+
+/**
+ * What a `STEP_UP_REQUIRED` asks for (RFC 9470): the route's requirements, which the token after
+ * stepping up must meet, sent as the `acr_values` and `max_age` of the challenge.
+ */
+export interface StepUpChallenge {
+  /** The authentication context classes the route accepts: `['urn:tessera:mfa']` for `mfa: true`. */
+  readonly acrValues?: readonly string[]
+  /** Seconds: the sign-in must be at most this old (the route's `maxAge`). */
+  readonly maxAge?: number
+}
 
 export interface TesseraAuthErrorOptions {
   /** The underlying error: a jose error, a network error from fetching keys, … */
@@ -35,11 +51,13 @@ export interface TesseraAuthErrorOptions {
   retryAfter?: number
   /** `FORBIDDEN` for a missing scope: the scopes the route requires, sent in the `insufficient_scope` challenge. */
   requiredScopes?: readonly string[]
+  /** `STEP_UP_REQUIRED`: what the route requires, sent in the `insufficient_user_authentication` challenge. */
+  stepUp?: StepUpChallenge
 }
 
 /**
  * The one error of this package. Branch on `code`, never on the message. `status` is the HTTP
- * status the middleware answers with (401; 403 for `FORBIDDEN`; 503 for `SERVICE_UNAVAILABLE`).
+ * status the middleware answers with (401, also for `STEP_UP_REQUIRED`; 403 for `FORBIDDEN`; 503 for `SERVICE_UNAVAILABLE`).
  * `message` is safe to show a client: it never says which check failed; `cause` (for your logs
  * only) does.
  */
@@ -56,6 +74,8 @@ export class TesseraAuthError extends Error {
   readonly retryAfter: number | undefined
   /** For a `FORBIDDEN` of `requireScope`: the scopes required (the challenge's `scope`); else undefined. */
   readonly requiredScopes: readonly string[] | undefined
+  /** For a `STEP_UP_REQUIRED`: the acr values and max age the route requires; else undefined. */
+  readonly stepUp: StepUpChallenge | undefined
 
   constructor(code: AuthErrorCode, options: TesseraAuthErrorOptions = {}) {
     super(AUTH_ERRORS[code].detail, options.cause === undefined ? undefined : { cause: options.cause })
@@ -65,5 +85,6 @@ export class TesseraAuthError extends Error {
     this.keysUnavailable = options.keysUnavailable ?? false
     this.retryAfter = options.retryAfter
     this.requiredScopes = options.requiredScopes
+    this.stepUp = options.stepUp
   }
 }

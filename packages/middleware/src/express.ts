@@ -1,16 +1,18 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { AccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
+import { type AuthorizeOptions, type Clock, checkClock, toAuthorizeRule } from './lib/authorize-options.js'
 import { bearerToken } from './lib/bearer.js'
 import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
-import { checkRoles, hasAnyRole } from './lib/roles.js'
 import { type RouteAuthOptions, routeServices } from './lib/route-options.js'
 import { checkScopes, hasScopes, isServiceToken } from './lib/scopes.js'
+import { authorizationError } from './lib/step-up.js'
 import { isVerifier, toVerifier, type VerifierSource } from './lib/verifier-source.js'
 import type { Verifier } from './verifier.js'
 
 export type { AccessClaims } from './claims.js'
-export { TesseraAuthError } from './errors.js'
+export { type StepUpChallenge, TesseraAuthError } from './errors.js'
+export type { AuthorizeOptions, Clock } from './lib/authorize-options.js'
 export type { RouteAuthOptions } from './lib/route-options.js'
 export { createVerifier, type Verifier } from './verifier.js'
 export type { VerifierOptions } from './verifier-options.js'
@@ -49,6 +51,11 @@ export interface ExpressAuthOptions {
    * a service's client id for a user id. A route can override it: `authenticate({ services: true })`.
    */
   services?: boolean
+  /**
+   * The current time, for `authorize`'s `maxAge` (the token's `auth_time`). It is the verifier
+   * options' `clock` too, so one option serves both. Default: the system clock.
+   */
+  clock?: Clock
 }
 
 /** Options of {@link createExpressAuth}: verifier options (or a `verifier`) plus {@link ExpressAuthOptions}. */
@@ -76,6 +83,16 @@ export interface ExpressAuth {
    */
   authorize(...roles: string[]): RequestHandler
   /**
+   * Requires what `options` says (place it after `authenticate`): `roles` (403 FORBIDDEN), a
+   * second factor with `mfa: true` and a sign-in at most `maxAge` seconds old (else 401
+   * STEP_UP_REQUIRED with RFC 9470's `insufficient_user_authentication` challenge, so the client
+   * steps up). 401 TOKEN_MISSING without `req.auth`.
+   *
+   * @example
+   * app.post('/api/payouts', auth.authenticate(), auth.authorize({ mfa: true, maxAge: 300 }), handler)
+   */
+  authorize(options: AuthorizeOptions): RequestHandler
+  /**
    * Requires every one of `scopes` in the token's `scope` (place it after an `authenticate` that
    * accepts services): 401 TOKEN_MISSING without `req.auth`, else 403 FORBIDDEN with
    * `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."` (RFC 6750 §3.1). A user
@@ -89,6 +106,7 @@ interface Settings {
   realm: string
   onError: ExpressAuthOptions['onError']
   services: boolean
+  clock: Clock | undefined
 }
 
 const DEFAULT_SETTINGS: Settings = {
@@ -96,6 +114,7 @@ const DEFAULT_SETTINGS: Settings = {
   realm: DEFAULT_REALM,
   onError: undefined,
   services: false,
+  clock: undefined,
 }
 
 function toSettings(options: ExpressAuthOptions): Settings {
@@ -110,6 +129,7 @@ function toSettings(options: ExpressAuthOptions): Settings {
     realm: checkRealm(options.realm),
     onError: options.onError,
     services: routeServices(options, DEFAULT_SETTINGS.services),
+    clock: checkClock(options.clock),
   }
 }
 
@@ -163,12 +183,12 @@ function verifying(verifier: Verifier, settings: Settings, optional: boolean): R
   }
 }
 
-function authorizing(settings: Settings, roles: readonly unknown[]): RequestHandler {
-  const allowed = checkRoles(roles)
+function authorizing(settings: Settings, args: readonly unknown[]): RequestHandler {
+  const rule = toAuthorizeRule(args)
+  const clock = rule.clock ?? settings.clock
   return function tesseraAuthorize(req, res, next) {
-    if (!req.auth) reject(settings, new TesseraAuthError('TOKEN_MISSING'), req, res, next)
-    else if (!hasAnyRole(req.auth, allowed))
-      reject(settings, new TesseraAuthError('FORBIDDEN'), req, res, next)
+    const error = req.auth ? authorizationError(req.auth, rule, clock) : new TesseraAuthError('TOKEN_MISSING')
+    if (error) reject(settings, error, req, res, next)
     else next()
   }
 }
@@ -204,7 +224,7 @@ export function createExpressAuth(options: ExpressAuthConfig): ExpressAuth {
     verifier,
     authenticate: (route) => verifying(verifier, forRoute(settings, route), false),
     optionalAuth: (route) => verifying(verifier, forRoute(settings, route), true),
-    authorize: (...roles) => authorizing(settings, roles),
+    authorize: (...args: unknown[]) => authorizing(settings, args),
     requireScope: (...scopes) => requiringScope(settings, scopes),
   }
 }
@@ -234,12 +254,19 @@ export function optionalAuth(options: ExpressAuthConfig | Verifier): RequestHand
 }
 
 /**
- * Requires one of `roles` (any one suffices) in `req.auth.roles`; place it after `authenticate`.
- * 401 TOKEN_MISSING without `req.auth`, 403 FORBIDDEN otherwise. Answers with the default realm;
- * use `createExpressAuth(...).authorize` for a custom `realm` or `onError`.
+ * Requires one of `roles` (any one suffices) in `req.auth.roles`, or what {@link AuthorizeOptions}
+ * say (`roles`, `mfa`, `maxAge`); place it after `authenticate`. 401 TOKEN_MISSING without
+ * `req.auth`, 403 FORBIDDEN without a role, 401 STEP_UP_REQUIRED without the second factor or
+ * recent sign-in. Answers with the default realm and the system clock (or `options.clock`); use
+ * `createExpressAuth(...).authorize` for a custom `realm` or `onError`.
+ *
+ * @example
+ * app.delete('/api/account', authenticate(verifier), authorize({ mfa: true, maxAge: 300 }), handler)
  */
-export function authorize(...roles: string[]): RequestHandler {
-  return authorizing(DEFAULT_SETTINGS, roles)
+export function authorize(...roles: string[]): RequestHandler
+export function authorize(options: AuthorizeOptions): RequestHandler
+export function authorize(...args: unknown[]): RequestHandler {
+  return authorizing(DEFAULT_SETTINGS, args)
 }
 
 /**

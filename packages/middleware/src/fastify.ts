@@ -1,16 +1,18 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { AccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
+import { type AuthorizeOptions, type Clock, checkClock, toAuthorizeRule } from './lib/authorize-options.js'
 import { bearerToken } from './lib/bearer.js'
 import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
-import { checkRoles, hasAnyRole } from './lib/roles.js'
 import { type RouteAuthOptions, routeServices } from './lib/route-options.js'
 import { checkScopes, hasScopes, isServiceToken } from './lib/scopes.js'
+import { authorizationError } from './lib/step-up.js'
 import { isVerifier, toVerifier, type VerifierSource } from './lib/verifier-source.js'
 import type { Verifier } from './verifier.js'
 
 export type { AccessClaims } from './claims.js'
-export { TesseraAuthError } from './errors.js'
+export { type StepUpChallenge, TesseraAuthError } from './errors.js'
+export type { AuthorizeOptions, Clock } from './lib/authorize-options.js'
 export type { RouteAuthOptions } from './lib/route-options.js'
 export { createVerifier, type Verifier } from './verifier.js'
 export type { VerifierOptions } from './verifier-options.js'
@@ -53,6 +55,11 @@ export interface FastifyAuthOptions {
    * a service's client id for a user id. Per route: `authenticateWith({ services: true })`.
    */
   services?: boolean
+  /**
+   * The current time, for `authorize`'s `maxAge` (the token's `auth_time`). It is the verifier
+   * options' `clock` too, so one option serves both. Default: the system clock.
+   */
+  clock?: Clock
 }
 
 /** Options of {@link tesseraAuth} and {@link createFastifyAuth}. */
@@ -79,6 +86,18 @@ export interface FastifyAuth {
    */
   authorize(...roles: string[]): AuthHook
   /**
+   * A hook requiring what `options` says; run it after `authenticate`: `roles` (403 FORBIDDEN), a
+   * second factor with `mfa: true` and a sign-in at most `maxAge` seconds old (else 401
+   * STEP_UP_REQUIRED with RFC 9470's `insufficient_user_authentication` challenge, so the client
+   * steps up). 401 TOKEN_MISSING without `request.auth`.
+   *
+   * @example
+   * app.post('/api/payouts', {
+   *   onRequest: [app.tessera.authenticate, app.tessera.authorize({ mfa: true, maxAge: 300 })],
+   * }, handler)
+   */
+  authorize(options: AuthorizeOptions): AuthHook
+  /**
    * `authenticate` with route options, e.g. `authenticateWith({ services: true })` for a route
    * that service tokens may call. Build it once per route (or share it), not per request.
    */
@@ -98,6 +117,7 @@ interface Settings {
   realm: string
   onError: FastifyAuthOptions['onError']
   services: boolean
+  clock: Clock | undefined
 }
 
 const DEFAULT_SETTINGS: Settings = {
@@ -105,6 +125,7 @@ const DEFAULT_SETTINGS: Settings = {
   realm: DEFAULT_REALM,
   onError: undefined,
   services: false,
+  clock: undefined,
 }
 
 function toSettings(options: FastifyAuthOptions): Settings {
@@ -119,6 +140,7 @@ function toSettings(options: FastifyAuthOptions): Settings {
     realm: checkRealm(options.realm),
     onError: options.onError,
     services: routeServices(options, DEFAULT_SETTINGS.services),
+    clock: checkClock(options.clock),
   }
 }
 
@@ -156,12 +178,14 @@ function verifying(verifier: Verifier, settings: Settings, optional: boolean): A
   }
 }
 
-function authorizing(settings: Settings, roles: readonly unknown[]): AuthHook {
-  const allowed = checkRoles(roles)
+function authorizing(settings: Settings, args: readonly unknown[]): AuthHook {
+  const rule = toAuthorizeRule(args)
+  const clock = rule.clock ?? settings.clock
   return async function tesseraAuthorize(request, reply) {
-    if (!request.auth) await reject(settings, new TesseraAuthError('TOKEN_MISSING'), request, reply)
-    else if (!hasAnyRole(request.auth, allowed))
-      await reject(settings, new TesseraAuthError('FORBIDDEN'), request, reply)
+    const error = request.auth
+      ? authorizationError(request.auth, rule, clock)
+      : new TesseraAuthError('TOKEN_MISSING')
+    if (error) await reject(settings, error, request, reply)
   }
 }
 
@@ -192,7 +216,7 @@ export function createFastifyAuth(options: FastifyAuthConfig): FastifyAuth {
     verifier,
     authenticate: verifying(verifier, settings, false),
     optionalAuth: verifying(verifier, settings, true),
-    authorize: (...roles) => authorizing(settings, roles),
+    authorize: (...args: unknown[]) => authorizing(settings, args),
     authenticateWith: (route) => verifying(verifier, forRoute(settings, route), false),
     optionalAuthWith: (route) => verifying(verifier, forRoute(settings, route), true),
     requireScope: (...scopes) => requiringScope(settings, scopes),
@@ -238,9 +262,15 @@ export function optionalAuth(options: FastifyAuthConfig | Verifier): AuthHook {
   return verifying(verifier, settings, true)
 }
 
-/** A hook requiring one of `roles` (any one suffices); run it after `authenticate`. Default realm. */
-export function authorize(...roles: string[]): AuthHook {
-  return authorizing(DEFAULT_SETTINGS, roles)
+/**
+ * A hook requiring one of `roles` (any one suffices), or what {@link AuthorizeOptions} say
+ * (`roles`, `mfa`, `maxAge`: 401 STEP_UP_REQUIRED when the second factor or a recent sign-in is
+ * missing); run it after `authenticate`. Default realm; the system clock unless `options.clock`.
+ */
+export function authorize(...roles: string[]): AuthHook
+export function authorize(options: AuthorizeOptions): AuthHook
+export function authorize(...args: unknown[]): AuthHook {
+  return authorizing(DEFAULT_SETTINGS, args)
 }
 
 /** A hook requiring every one of `scopes` in `request.auth.scope`; run it after authenticating. Default realm. */

@@ -1,5 +1,12 @@
 export type { AccessClaims } from './claims.js'
-export { AUTH_ERRORS, type AuthErrorCode, TesseraAuthError, type TesseraAuthErrorOptions } from './errors.js'
+export {
+  AUTH_ERRORS,
+  type AuthErrorCode,
+  type StepUpChallenge,
+  TesseraAuthError,
+  type TesseraAuthErrorOptions,
+} from './errors.js'
+export type { AuthorizeOptions, Clock } from './lib/authorize-options.js'
 export { createVerifier, type TokenCacheStats, type Verifier } from './verifier.js'
 export {
   ALGORITHMS,

@@ -19,6 +19,10 @@ export const ERRORS = {
   ACCOUNT_LOCKED: { status: 423, title: 'Locked' },
   RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
   ONE_TIME_TOKEN_INVALID: { status: 400, title: 'Bad Request' },
+  MFA_CODE_INVALID: { status: 401, title: 'Unauthorized' },
+  MFA_TOKEN_INVALID: { status: 401, title: 'Unauthorized' },
+  STEP_UP_REQUIRED: { status: 401, title: 'Unauthorized' },
+  TOTP_ALREADY_ENABLED: { status: 409, title: 'Conflict' },
   NOT_FOUND: { status: 404, title: 'Not Found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
   REQUEST_TIMEOUT: { status: 408, title: 'Request Timeout' },
@@ -51,6 +55,10 @@ const DEFAULT_DETAIL: Record<ErrorCode, string> = {
   ACCOUNT_LOCKED: 'Too many failed sign-ins; try again later.',
   RATE_LIMITED: 'Too many requests; try again later.',
   ONE_TIME_TOKEN_INVALID: 'The link is invalid or has expired.',
+  MFA_CODE_INVALID: 'The code is wrong, expired or already used.',
+  MFA_TOKEN_INVALID: 'The sign-in has expired or was already completed; sign in again.',
+  STEP_UP_REQUIRED: 'Confirm it is you: sign in again or step up with a second factor.',
+  TOTP_ALREADY_ENABLED: 'An authenticator app is already set up; turn it off first to set up another.',
   NOT_FOUND: 'Not found.',
   METHOD_NOT_ALLOWED: 'This method is not allowed here; see the Allow header.',
   REQUEST_TIMEOUT: 'The request took too long to arrive.',
@@ -73,6 +81,16 @@ export interface TesseraErrorOptions {
   retryAfter?: number
   /** What broke, for the log only (an INTERNAL invariant): the client gets `detail`, never this. */
   reason?: string
+  /** STEP_UP_REQUIRED: what the RFC 9470 challenge asks for (seconds since sign-in, `acr_values`). */
+  stepUp?: StepUpChallenge
+}
+
+/** The parameters of an RFC 9470 `insufficient_user_authentication` challenge. */
+export interface StepUpChallenge {
+  /** Seconds: the sign-in must be at most this old. */
+  maxAge?: number
+  /** The `acr` that would do, e.g. `urn:tessera:mfa`. */
+  acrValues?: string
 }
 
 /** The one error class of the server: a stable code; the HTTP status comes from {@link ERRORS}. */
@@ -82,6 +100,7 @@ export class TesseraError extends Error {
   readonly errors: FieldError[] | undefined
   readonly retryAfter: number | undefined
   readonly reason: string | undefined
+  readonly stepUp: StepUpChallenge | undefined
 
   constructor(code: ErrorCode, options: TesseraErrorOptions = {}) {
     const detail = options.detail ?? DEFAULT_DETAIL[code]
@@ -92,6 +111,7 @@ export class TesseraError extends Error {
     this.errors = options.errors
     this.retryAfter = options.retryAfter
     this.reason = options.reason
+    this.stepUp = options.stepUp
   }
 
   get status(): number {

@@ -17,6 +17,12 @@ export const AUTH_EVENT_TYPES = [
   'user_disabled',
   'user_enabled',
   'user_deleted',
+  'mfa_enrolled',
+  'mfa_disabled',
+  'mfa_failed',
+  'mfa_reset',
+  'recovery_codes_regenerated',
+  'step_up',
 ] as const
 export type AuthEventType = (typeof AUTH_EVENT_TYPES)[number]
 

@@ -17,6 +17,7 @@ import {
 import { buildApp } from './http/app.js'
 import { createKeyRing, type KeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
 import { loadOrCreateDevSecret } from './keys/secret.js'
+import { totpWrappingKeys } from './keys/wrapping.js'
 import { createLimits } from './limits/limits.js'
 import { createLimiterStore } from './limits/store.js'
 import type { Mailer } from './mail/mail.js'
@@ -302,6 +303,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       limits,
       clock,
       config,
+      totpKeys: totpWrappingKeys(secret, config.secretPrevious),
     }
     const app = await buildApp({
       ...deps,

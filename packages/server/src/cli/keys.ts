@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
 import { type KeyInfo, listKeys, reencryptKeys, rotateKey } from '../flows/keys.js'
+import { reencryptTotpSecrets } from '../flows/mfa/reencrypt-totp.js'
 import { assertSecretOpensSigningKeys, resolveSecret } from '../tessera.js'
 import type { CliIo } from './io.js'
 import { withEvents, withStores } from './with-stores.js'
@@ -56,17 +57,27 @@ export async function keys(config: Config, args: string[], io: CliIo): Promise<n
   if (sub === 'reencrypt') {
     parseArgs({ args: rest, options: {}, strict: true })
     return withStores(config, 'keys reencrypt', async (stores) => {
+      const secret = await resolveSecret(config, false)
       const { reencrypted, unchanged } = await reencryptKeys({
         stores,
-        secret: await resolveSecret(config, false),
+        secret,
         previousSecret: config.secretPrevious,
       })
+      // the TOTP secrets too, once the keys have moved (a key that opened with neither stops above)
+      const totp = await reencryptTotpSecrets({ stores, secret, previousSecret: config.secretPrevious })
       io.stdout.write(
         reencrypted.length === 0
           ? `Every signing key (${unchanged.length}) is already encrypted under TESSERA_SECRET.\n`
           : `Re-encrypted ${reencrypted.length} signing key(s) under TESSERA_SECRET: ${reencrypted.join(', ')}. ` +
               'TESSERA_SECRET_PREVIOUS is no longer needed.\n',
       )
+      if (totp.reencrypted > 0)
+        io.stdout.write(`Re-encrypted ${totp.reencrypted} TOTP secret(s) under TESSERA_SECRET.\n`)
+      if (totp.unreadable > 0)
+        io.stderr.write(
+          `${totp.unreadable} TOTP secret(s) open with neither secret: those users cannot sign in with ` +
+            'their app until `tessera users mfa-reset`.\n',
+        )
     })
   }
   io.stderr.write(`Usage: tessera keys rotate [--now] | tessera keys list | tessera keys reencrypt\n`)

@@ -9,6 +9,7 @@ import {
   enableUser,
   findUser,
 } from '../flows/manage-users.js'
+import { resetMfa } from '../flows/mfa/reset-mfa.js'
 import { createPasswordHasher } from '../passwords/hasher.js'
 import { createPasswordPolicy } from '../passwords/policy.js'
 import { confirm } from './confirm.js'
@@ -19,15 +20,16 @@ import { withEvents, withStores } from './with-stores.js'
 const USERS_USAGE =
   'Usage: tessera users create --email E [--role R]… [--name N] | tessera users roles --email E [--add R]… [--remove R]…\n' +
   '       tessera users disable|enable --email E|--id ID | tessera users delete --email E|--id ID [--yes]\n' +
-  '       tessera users conflicts\n'
+  '       tessera users conflicts | tessera users mfa-reset --email E|--id ID\n'
 
-/** `tessera users create | roles | disable | enable | delete | conflicts`. */
+/** `tessera users create | roles | disable | enable | delete | conflicts | mfa-reset`. */
 export async function users(config: Config, args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args
   if (sub === 'create') return create(config, rest, io)
   if (sub === 'roles') return roles(config, rest, io)
   if (sub === 'disable' || sub === 'enable' || sub === 'delete') return lifecycle(config, sub, rest, io)
   if (sub === 'conflicts') return conflicts(config, rest, io)
+  if (sub === 'mfa-reset') return mfaReset(config, rest, io)
   return usage(io, USERS_USAGE)
 }
 
@@ -80,6 +82,29 @@ async function roles(config: Config, args: string[], io: CliIo): Promise<number>
     })
     io.stdout.write(`${user.email} now has roles ${user.roles.join(', ') || '(none)'}\n`)
   })
+}
+
+/** Removes every second factor of a user who lost their device: the password signs in alone again. */
+async function mfaReset(config: Config, args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { email: { type: 'string' }, id: { type: 'string' } },
+    strict: true,
+  })
+  if (values.email !== undefined && values.id !== undefined)
+    return usage(io, `give --email or --id, not both\n${USERS_USAGE}`)
+  const emailOrId = values.email ?? values.id ?? ''
+  if (emailOrId === '') return usage(io, `--email is required (or --id)\n${USERS_USAGE}`)
+  return withStores(config, 'users mfa-reset', (stores) =>
+    withEvents(stores, async (events) => {
+      const { user, totp, recoveryCodes } = await resetMfa({ stores, events }, emailOrId)
+      io.stdout.write(
+        totp || recoveryCodes > 0
+          ? `Removed the second factors of ${user.email} (TOTP${totp ? '' : ' none'}, ${plural(recoveryCodes, 'recovery code')}); the password alone signs in now.\n`
+          : `${user.email} has no second factor.\n`,
+      )
+    }),
+  )
 }
 
 async function conflicts(config: Config, args: string[], io: CliIo): Promise<number> {

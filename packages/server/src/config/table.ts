@@ -434,7 +434,7 @@ export const SETTINGS = [
     field: 'limits.loginFailed',
     parse: rate,
     default: '5/1m',
-    doc: 'failed logins per client IP',
+    doc: 'failed logins (a wrong password, or a wrong code at `/auth/mfa/verify`) per client IP',
   },
   {
     variable: 'TESSERA_LOCKOUT_THRESHOLD',
@@ -490,7 +490,7 @@ export const SETTINGS = [
     field: 'limits.tokenUse',
     parse: rate,
     default: '10/15m',
-    doc: 'reset-password, and verify-email, per client IP',
+    doc: 'reset-password, verify-email, and `/auth/mfa/verify`, each per client IP',
   },
   {
     variable: 'TESSERA_LIMIT_PASSWORD_CHANGE',
@@ -498,7 +498,7 @@ export const SETTINGS = [
     field: 'limits.passwordChange',
     parse: rate,
     default: '5/15m',
-    doc: 'password changes per user',
+    doc: 'password changes per user; each second-factor route (TOTP setup, confirm, disable, recovery codes, step-up) per user',
   },
   {
     variable: 'TESSERA_LIMIT_REFRESH',

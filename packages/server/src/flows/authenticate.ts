@@ -1,11 +1,11 @@
 import { epochSeconds } from '../clock.js'
 import { TesseraError } from '../errors.js'
 import type { SessionRecord, UserRecord } from '../store/records.js'
-import { type AccessTokenClaims, verifyAccessToken } from '../tokens/access-token.js'
+import { type VerifiedAccessTokenClaims, verifyAccessToken } from '../tokens/access-token.js'
 import type { FlowDeps } from './deps.js'
 
 export interface Authenticated {
-  claims: AccessTokenClaims
+  claims: VerifiedAccessTokenClaims
   user: UserRecord
   session: SessionRecord
 }
@@ -32,6 +32,6 @@ export async function authenticate(
 
 /** Issued before the user's tokens went stale (a `user` revocation event: roles changed, disabled). */
 export const isStale = (
-  claims: Pick<AccessTokenClaims, 'iat'>,
+  claims: Pick<VerifiedAccessTokenClaims, 'iat'>,
   user: Pick<UserRecord, 'tokensNotBefore'>,
 ): boolean => user.tokensNotBefore !== null && claims.iat < epochSeconds(user.tokensNotBefore)

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { AuthEvents } from '../events.js'
 import type { KeyRing } from '../keys/key-ring.js'
+import type { WrappingKeys } from '../keys/wrapping.js'
 import type { Limits } from '../limits/limits.js'
 import type { Mailer } from '../mail/mail.js'
 import type { PasswordHasher } from '../passwords/hasher.js'
@@ -21,6 +22,8 @@ export interface FlowDeps {
   limits: Limits
   clock: Clock
   config: Config
+  /** Seal and open TOTP secrets at rest (TESSERA_SECRET, and TESSERA_SECRET_PREVIOUS while rotating). */
+  totpKeys: WrappingKeys
 }
 
 /** Where a request came from, recorded on the session it opens and in the audit log. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { UserRecord } from '../store/records.js'
+import type { SessionAuth, UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import { issueAccessToken } from '../tokens/access-token.js'
 import { hashRefreshToken, newRefreshToken } from '../tokens/refresh-token.js'
@@ -19,12 +19,16 @@ export interface IssuedTokens {
 
 const USER_AGENT_MAX = 512
 
-/** Opens a session with its first refresh token, inside the caller's transaction. */
+/**
+ * Opens a session with its first refresh token, inside the caller's transaction; `auth` says how
+ * the user signed in (its access tokens' `amr`, `acr`, `auth_time`).
+ */
 export async function openSession(
   tx: Stores,
   deps: Pick<FlowDeps, 'clock' | 'config'>,
   user: UserRecord,
   context: ClientContext,
+  auth: SessionAuth,
 ): Promise<{ sessionId: string; refreshToken: string; refreshExpiresAt: Date }> {
   const now = deps.clock.now()
   const sessionId = randomUUID()
@@ -38,6 +42,7 @@ export async function openSession(
     absoluteExpiresAt,
     userAgent: context.userAgent?.slice(0, USER_AGENT_MAX) ?? null,
     ip: context.ip,
+    auth,
   })
   const refreshToken = newRefreshToken()
   await tx.refreshTokens.insert({
@@ -53,6 +58,7 @@ export async function accessTokenFor(
   deps: Pick<FlowDeps, 'keyRing' | 'clock' | 'config'>,
   user: UserRecord,
   sessionId: string,
+  auth: SessionAuth,
 ): Promise<{ accessToken: string; expiresIn: number }> {
   const accessToken = await issueAccessToken(deps, {
     userId: user.id,
@@ -61,6 +67,7 @@ export async function accessTokenFor(
     email: user.email,
     emailVerified: user.emailVerified,
     notBefore: user.tokensNotBefore,
+    auth,
   })
   return { accessToken, expiresIn: deps.config.accessTokenTtl }
 }

@@ -2,18 +2,29 @@ import { normalizeEmail } from '../email-address.js'
 import { type ErrorCode, TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
+import { issueMfaChallenge, type MfaChallenge } from './mfa/mfa-sign-in.js'
+import { hasSecondFactor } from './mfa/second-factor.js'
+import { signedInWith } from './sign-in-methods.js'
 
 export interface LoginInput {
   email: string
   password: string
 }
 
-/** Checks the password and opens a new session; a login never continues an existing one. */
+/** A signed-in user's tokens, or, for an account with a second factor, the challenge for it. */
+export type LoginOutcome =
+  | { kind: 'signed-in'; tokens: IssuedTokens }
+  | ({ kind: 'mfa-required'; userId: string } & MfaChallenge)
+
+/**
+ * Checks the password and opens a new session; a login never continues an existing one. An
+ * account with a confirmed second factor gets an mfaToken instead, for POST /auth/mfa/verify.
+ */
 export async function login(
   deps: Pick<FlowDeps, 'stores' | 'hasher' | 'keyRing' | 'events' | 'limits' | 'clock' | 'config'>,
   input: LoginInput,
   context: ClientContext,
-): Promise<IssuedTokens> {
+): Promise<LoginOutcome> {
   const { normalized } = normalizeEmail(input.email)
   // the audit log is internal, so it may name the account; never the password, and for an unknown
   // account not the typed email either (it is sometimes the password, typed in the wrong field)
@@ -65,12 +76,23 @@ export async function login(
   // bcrypt or weaker argon2 parameters: upgrade while we hold the plain password, hashing before
   // the transaction so no lock waits on argon2
   const upgradedHash = check.needsRehash ? await upgrade(deps, input.password) : undefined
+  if (await hasSecondFactor(deps, user.id)) {
+    const challenge = await deps.stores.transaction(async (tx) => {
+      if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
+      return issueMfaChallenge(tx, deps, user, 'pwd')
+    })
+    return { kind: 'mfa-required', userId: user.id, ...challenge }
+  }
+  const auth = signedInWith(['pwd'], deps.clock.now())
   const opened = await deps.stores.transaction(async (tx) => {
     if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
-    return openSession(tx, deps, user, context)
+    return openSession(tx, deps, user, context, auth)
   })
   deps.events.record({ type: 'login_succeeded', userId: user.id, sessionId: opened.sessionId, ...context })
-  return { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId)) }
+  return {
+    kind: 'signed-in',
+    tokens: { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId, auth)) },
+  }
 }
 
 /** A fresh hash for an upgrade, or undefined when hashing is too busy: the upgrade waits for a later login. */

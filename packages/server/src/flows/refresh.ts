@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { TesseraError } from '../errors.js'
-import type { UserRecord } from '../store/records.js'
+import type { SessionAuth, UserRecord } from '../store/records.js'
 import { isLive } from '../store/sessions.js'
 import {
   hashRefreshToken,
@@ -13,8 +13,14 @@ import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { accessTokenFor, type IssuedTokens } from './issued-tokens.js'
 
 type Decision =
-  | { kind: 'rotated'; user: UserRecord; sessionId: string; successor: string; expiresAt: Date }
-  | { kind: 'repeat'; user: UserRecord; sessionId: string; successor: string; expiresAt: Date }
+  | {
+      kind: 'rotated' | 'repeat'
+      user: UserRecord
+      sessionId: string
+      successor: string
+      expiresAt: Date
+      auth: SessionAuth
+    }
   | { kind: 'reused'; userId: string; sessionId: string }
 
 /**
@@ -58,7 +64,8 @@ export async function refresh(
     sessionId: decision.sessionId,
     refreshToken,
     refreshExpiresAt: decision.expiresAt,
-    ...(await accessTokenFor(deps, decision.user, decision.sessionId)),
+    // the sign-in's amr, acr and auth_time carry over: a refresh is no new sign-in
+    ...(await accessTokenFor(deps, decision.user, decision.sessionId, decision.auth)),
   }
 }
 
@@ -84,8 +91,8 @@ async function rotateUnused(
     idleExpiresAt: new Date(now.getTime() + deps.config.refreshIdleTtl * 1000),
   })
   if (!rotated) return undefined
-  const { user, sessionId, idleExpiresAt } = rotated
-  return { kind: 'rotated', user, sessionId, successor, expiresAt: idleExpiresAt }
+  const { user, sessionId, idleExpiresAt, auth } = rotated
+  return { kind: 'rotated', user, sessionId, successor, expiresAt: idleExpiresAt, auth }
 }
 
 /**
@@ -118,6 +125,7 @@ function decide(
             sessionId: session.id,
             successor,
             expiresAt: session.idleExpiresAt,
+            auth: session,
           }
         }
       }

@@ -4,6 +4,7 @@ import { TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { issuePasswordReset } from './forgot-password.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
+import { signedInWith } from './sign-in-methods.js'
 import { issueVerification } from './verify-email.js'
 
 export interface RegisterInput {
@@ -55,7 +56,14 @@ export async function register(
     }
     const mail = await issueVerification(tx, deps, user)
     if (pendingOnly) return { kind: 'created' as const, mail, user }
-    return { kind: 'signed-in' as const, mail, user, ...(await openSession(tx, deps, user, context)) }
+    const auth = signedInWith(['pwd'], deps.clock.now())
+    return {
+      kind: 'signed-in' as const,
+      mail,
+      user,
+      auth,
+      ...(await openSession(tx, deps, user, context, auth)),
+    }
   })
 
   if (outcome.kind === 'taken') {
@@ -74,7 +82,7 @@ export async function register(
     ...context,
   })
   if (outcome.kind === 'created') return { kind: 'verification-pending' }
-  const { user, sessionId, refreshToken, refreshExpiresAt } = outcome
+  const { user, sessionId, refreshToken, refreshExpiresAt, auth } = outcome
   return {
     kind: 'signed-in',
     tokens: {
@@ -82,7 +90,7 @@ export async function register(
       sessionId,
       refreshToken,
       refreshExpiresAt,
-      ...(await accessTokenFor(deps, user, sessionId)),
+      ...(await accessTokenFor(deps, user, sessionId, auth)),
     },
   }
 }

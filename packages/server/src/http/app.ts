@@ -19,6 +19,7 @@ import { accountRecoveryRoutes } from './routes/account-recovery.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
 import { metricsRoutes } from './routes/metrics.js'
+import { mfaRoutes } from './routes/mfa.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
 import { revocationRoutes } from './routes/revocations.js'
@@ -177,6 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authTokenRoutes(deps))
   await app.register(accountRecoveryRoutes(deps))
   await app.register(accountRoutes(deps))
+  await app.register(mfaRoutes(deps))
   await app.register(pageRoutes(deps))
   await app.register(oauthRoutes(deps))
   await app.register(metricsRoutes({ config, metrics }))

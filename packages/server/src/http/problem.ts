@@ -31,8 +31,22 @@ export function sendProblem(reply: FastifyReply, error: TesseraError): FastifyRe
     error.code === 'TOKEN_REVOKED'
   ) {
     reply.header('www-authenticate', 'Bearer realm="tessera", error="invalid_token"')
+  } else if (error.code === 'STEP_UP_REQUIRED') {
+    reply.header('www-authenticate', stepUpChallenge(error))
   }
   return reply.code(status).type('application/problem+json').send(problemBody(error))
+}
+
+/** RFC 9470: the Bearer challenge that asks for a fresher or stronger sign-in. */
+function stepUpChallenge(error: TesseraError): string {
+  const params = [
+    'realm="tessera"',
+    'error="insufficient_user_authentication"',
+    `error_description="${error.detail.replaceAll('"', "'")}"`,
+  ]
+  if (error.stepUp?.acrValues !== undefined) params.push(`acr_values="${error.stepUp.acrValues}"`)
+  if (error.stepUp?.maxAge !== undefined) params.push(`max_age="${error.stepUp.maxAge}"`)
+  return `Bearer ${params.join(', ')}`
 }
 
 const FRAMEWORK_CODES: Partial<Record<string, ErrorCode>> = {

@@ -43,6 +43,18 @@ export const TokenResponse = Type.Object({
 })
 export type TokenResponse = Static<typeof TokenResponse>
 
+/** Login's answer for an account with a second factor: no tokens, an mfaToken for /auth/mfa/verify. */
+export const MfaRequiredResponse = Type.Object({
+  status: Type.Literal('mfa_required'),
+  mfaToken: Type.String({ description: 'Opaque; lives 5 minutes; only POST /auth/mfa/verify takes it.' }),
+  methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')])),
+})
+
+/** A 6-digit TOTP code. */
+export const TotpCode = Type.String({ minLength: 1, maxLength: 16 })
+/** A recovery code as shown (`abcd-efgh-ijkl-mnop`); dashes, spaces and case do not matter. */
+export const RecoveryCode = Type.String({ minLength: 1, maxLength: 64 })
+
 export const SessionView = Type.Object({
   id: Type.String({ format: 'uuid' }),
   createdAt: Type.String({ format: 'date-time' }),

@@ -30,11 +30,33 @@ export async function openPrivateKey(
   keys: WrappingKeys,
   jwe: string,
 ): Promise<{ jwk: string; sealedUnder: 'current' | 'previous' } | undefined> {
+  const opened = await openSealed(keys, jwe)
+  return opened && { jwk: opened.plaintext, sealedUnder: opened.sealedUnder }
+}
+
+/**
+ * TOTP secrets at rest: sealed the same way, under a key of their own derived from the same
+ * secrets, so neither kind of ciphertext opens with the other's key.
+ */
+export const totpWrappingKeys = (secret: string, previousSecret?: string | undefined): WrappingKeys => ({
+  current: deriveKey(secret, 'totp-secret-encryption v1'),
+  previous: previousSecret === undefined ? undefined : deriveKey(previousSecret, 'totp-secret-encryption v1'),
+})
+
+/** Seals a secret under the current wrapping key. */
+export const sealSecret = (keys: WrappingKeys, plaintext: string): Promise<string> =>
+  seal(keys.current, plaintext)
+
+/** Opens what was sealed under the current key, else the previous one; `undefined` when neither opens it. */
+export async function openSealed(
+  keys: WrappingKeys,
+  jwe: string,
+): Promise<{ plaintext: string; sealedUnder: 'current' | 'previous' } | undefined> {
   for (const sealedUnder of ['current', 'previous'] as const) {
     const key = keys[sealedUnder]
     if (!key) continue
     try {
-      return { jwk: await unseal(key, jwe), sealedUnder }
+      return { plaintext: await unseal(key, jwe), sealedUnder }
     } catch {
       // a wrong key fails authentication: try the next secret
     }

@@ -14,6 +14,8 @@ export const MAIL_KINDS = [
   'password-changed',
   'password-reset-done',
   'account-exists',
+  'mfa-enabled',
+  'mfa-disabled',
 ] as const
 export type MailKind = (typeof MAIL_KINDS)[number]
 

@@ -82,6 +82,28 @@ interface Content {
 }
 
 // text and HTML are rendered from the same blocks, so they always say the same thing
+export function mfaEnabledMail(input: { to: string }): Mail {
+  return render('mfa-enabled', input.to, {
+    subject: `Two-step sign-in is on for your ${PRODUCT_NAME} account`,
+    blocks: [
+      `An authenticator app was just set up as a second step to sign in to your ${PRODUCT_NAME} account.`,
+      'Keep your recovery codes somewhere safe: each one signs you in once if you lose the app.',
+      'If it was not you, reset your password now with "Forgot password" where you sign in, and ask your administrator to remove the second step.',
+    ],
+  })
+}
+
+export function mfaDisabledMail(input: { to: string }): Mail {
+  return render('mfa-disabled', input.to, {
+    subject: `Two-step sign-in was turned off for your ${PRODUCT_NAME} account`,
+    blocks: [
+      `The authenticator app of your ${PRODUCT_NAME} account was removed: a password alone now signs in.`,
+      'If you did this, there is nothing more to do.',
+      'If it was not you, reset your password now with "Forgot password" where you sign in.',
+    ],
+  })
+}
+
 function render(kind: MailKind, to: string, content: Content): Mail {
   const footer = `This mail was sent to ${to} by ${PRODUCT_NAME}.`
   return {

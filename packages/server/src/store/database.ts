@@ -12,6 +12,9 @@ export interface Database {
   revocation_events: RevocationEventsTable
   revocation_feed: RevocationFeedTable
   service_clients: ServiceClientsTable
+  totp_factors: TotpFactorsTable
+  recovery_codes: RecoveryCodesTable
+  mfa_tokens: MfaTokensTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -48,6 +51,12 @@ export interface SessionsTable {
   revoked_reason: string | null
   user_agent: string | null
   ip: string | null
+  /** RFC 8176 methods of the sign-in (migration 0008): the access tokens' `amr`. */
+  amr: Generated<string[]>
+  /** `urn:tessera:pwd` or `urn:tessera:mfa`: the access tokens' `acr`. */
+  acr: Generated<string>
+  /** When the user signed in, or last stepped up: the access tokens' `auth_time`. */
+  authenticated_at: Date
 }
 
 export interface RefreshTokensTable {
@@ -149,3 +158,39 @@ export interface ServiceClientsTable {
 }
 
 export type ServiceClientRow = Selectable<ServiceClientsTable>
+
+/** A user's TOTP factor (migration 0009); pending until `confirmed_at`. */
+export interface TotpFactorsTable {
+  user_id: string
+  /** The base32 secret as a compact JWE under a key derived from TESSERA_SECRET. */
+  secret_sealed: string
+  created_at: CreatedAt
+  confirmed_at: Date | null
+  /** The RFC 6238 time step of the last accepted code (bigint: the driver may give a string). */
+  last_used_step: ColumnType<string | number | null, number | null, number | null>
+}
+
+export type TotpFactorRow = Selectable<TotpFactorsTable>
+
+/** One recovery code (migration 0009), as its SHA-256. */
+export interface RecoveryCodesTable {
+  id: string
+  user_id: string
+  code_hash: Uint8Array
+  created_at: CreatedAt
+  used_at: Date | null
+}
+
+/** The token between the password and the second factor (migration 0009), as its SHA-256. */
+export interface MfaTokensTable {
+  id: string
+  user_id: string
+  token_hash: Uint8Array
+  first_factor: string
+  failures: Generated<number>
+  created_at: CreatedAt
+  expires_at: Date
+  spent_at: Date | null
+}
+
+export type MfaTokenRow = Selectable<MfaTokensTable>

@@ -6,6 +6,8 @@ import * as authEvents from './migrations/0004-auth-events.js'
 import * as mailboxKeys from './migrations/0005-mailbox-keys.js'
 import * as revocationEvents from './migrations/0006-revocation-events.js'
 import * as serviceClients from './migrations/0007-service-clients.js'
+import * as sessionAuth from './migrations/0008-session-auth.js'
+import * as secondFactors from './migrations/0009-second-factors.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS = {
@@ -16,6 +18,8 @@ const MIGRATIONS = {
   '0005-mailbox-keys': mailboxKeys,
   '0006-revocation-events': revocationEvents,
   '0007-service-clients': serviceClients,
+  '0008-session-auth': sessionAuth,
+  '0009-second-factors': secondFactors,
 } satisfies Record<string, Migration>
 
 /**

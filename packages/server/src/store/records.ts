@@ -7,6 +7,7 @@ import type {
   SessionRow,
   SessionsTable,
   SigningKeyRow,
+  TotpFactorRow,
   UserRow,
   UsersTable,
 } from './database.js'
@@ -45,7 +46,16 @@ export interface SessionRecord {
   revokedReason: string | null
   userAgent: string | null
   ip: string | null
+  /** RFC 8176 authentication methods of the sign-in (`pwd`, `otp`, `mfa`). */
+  amr: string[]
+  /** `urn:tessera:pwd` or `urn:tessera:mfa`. */
+  acr: string
+  /** The sign-in, or the last step-up: the access tokens' `auth_time`. */
+  authenticatedAt: Date
 }
+
+/** How a session's user signed in: what its access tokens claim as `amr`, `acr` and `auth_time`. */
+export type SessionAuth = Pick<SessionRecord, 'amr' | 'acr' | 'authenticatedAt'>
 
 export interface SigningKeyRecord {
   kid: string
@@ -113,6 +123,9 @@ export const toSession = (row: SessionRow): SessionRecord => ({
   revokedReason: row.revoked_reason,
   userAgent: row.user_agent,
   ip: row.ip,
+  amr: row.amr,
+  acr: row.acr,
+  authenticatedAt: row.authenticated_at,
 })
 
 export const toSigningKey = (row: SigningKeyRow): SigningKeyRecord => ({
@@ -164,6 +177,9 @@ export const SESSION_COLUMNS: Record<keyof SessionsTable, true> = {
   revoked_reason: true,
   user_agent: true,
   ip: true,
+  amr: true,
+  acr: true,
+  authenticated_at: true,
 }
 
 /** A row's columns under a prefix, as a joined select returns them (`u.email as user_email`). */
@@ -222,4 +238,24 @@ export const toServiceClient = (row: ServiceClientRow): ServiceClientRecord => (
   createdAt: row.created_at,
   revokedAt: row.revoked_at,
   lastUsedAt: row.last_used_at,
+})
+
+/** A user's TOTP factor; the secret stays sealed until a flow opens it (keys/wrapping.ts). */
+export interface TotpFactorRecord {
+  userId: string
+  /** The base32 secret as a compact JWE under a key derived from TESSERA_SECRET. */
+  secretSealed: string
+  createdAt: Date
+  /** Null while pending (set up, no code confirmed yet). */
+  confirmedAt: Date | null
+  /** The RFC 6238 time step of the last accepted code. */
+  lastUsedStep: number | null
+}
+
+export const toTotpFactor = (row: TotpFactorRow): TotpFactorRecord => ({
+  userId: row.user_id,
+  secretSealed: row.secret_sealed,
+  createdAt: row.created_at,
+  confirmedAt: row.confirmed_at,
+  lastUsedStep: row.last_used_step === null ? null : Number(row.last_used_step),
 })

@@ -3,6 +3,7 @@ import type { UserRow } from './database.js'
 import type { Db } from './db.js'
 import { preparedAs } from './postgres-pool.js'
 import {
+  type SessionAuth,
   type SessionRecord,
   type SessionWithUserRow,
   sessionWithUserColumns,
@@ -55,7 +56,7 @@ export interface RefreshTokenStore {
    */
   rotate(
     rotation: Rotation,
-  ): Promise<{ user: UserRecord; sessionId: string; idleExpiresAt: Date } | undefined>
+  ): Promise<{ user: UserRecord; sessionId: string; idleExpiresAt: Date; auth: SessionAuth } | undefined>
 }
 
 export function createRefreshTokenStore(db: Db): RefreshTokenStore {
@@ -121,9 +122,15 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
     async rotate({ hash, successor, at, idleExpiresAt }) {
       // FOR UPDATE OF the token: a parallel presentation of the same token waits here, then
       // re-checks `used_at is null` on the committed row and finds nothing, so exactly one wins
-      const result = await sql<UserRow & { session_id: string; session_idle_expires_at: Date }>`${sql.raw(
-        preparedAs('rotate_refresh_token'),
-      )}with current_token as (
+      const result = await sql<
+        UserRow & {
+          session_id: string
+          session_idle_expires_at: Date
+          session_amr: string[]
+          session_acr: string
+          session_authenticated_at: Date
+        }
+      >`${sql.raw(preparedAs('rotate_refresh_token'))}with current_token as (
           select t.id, t.session_id
           from refresh_tokens t
           join sessions s on s.id = t.session_id
@@ -143,14 +150,20 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
         ), touched as (
           update sessions set last_used_at = ${at}, idle_expires_at = least(${idleExpiresAt}::timestamptz, absolute_expires_at)
           from spent where sessions.id = spent.session_id
-          returning sessions.id, sessions.user_id, sessions.idle_expires_at
+          returning sessions.id, sessions.user_id, sessions.idle_expires_at, sessions.amr, sessions.acr, sessions.authenticated_at
         )
-        select ${userColumns('users')}, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at
+        select ${userColumns('users')}, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at,
+          touched.amr as session_amr, touched.acr as session_acr, touched.authenticated_at as session_authenticated_at
         from touched join users on users.id = touched.user_id
       `.execute(db)
       const row = result.rows[0]
       if (!row) return undefined
-      return { user: toUser(row), sessionId: row.session_id, idleExpiresAt: row.session_idle_expires_at }
+      return {
+        user: toUser(row),
+        sessionId: row.session_id,
+        idleExpiresAt: row.session_idle_expires_at,
+        auth: { amr: row.session_amr, acr: row.session_acr, authenticatedAt: row.session_authenticated_at },
+      }
     },
   }
 }

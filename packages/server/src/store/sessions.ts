@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from 'kysely'
 import type { Db } from './db.js'
 import {
+  type SessionAuth,
   type SessionRecord,
   type SessionWithUserRow,
   sessionWithUserColumns,
@@ -50,6 +51,7 @@ export interface NewSession {
   absoluteExpiresAt: Date
   userAgent: string | null
   ip: string | null
+  auth: SessionAuth
 }
 
 export type RevokeReason =
@@ -76,6 +78,8 @@ export interface SessionStore {
   listLive(userId: string, now: Date): Promise<SessionRecord[]>
   /** How many sessions of all users are live at `now` (the active-sessions gauge). */
   countLive(now: Date): Promise<number>
+  /** Records a step-up on a live session: its tokens from now on claim `auth`. Whether it was live. */
+  setAuth(id: string, auth: SessionAuth, now: Date): Promise<boolean>
   /** Revokes one live session; answers whether it was live. */
   revoke(id: string, userId: string | undefined, at: Date, reason: RevokeReason): Promise<boolean>
   revokeAllForUser(userId: string, at: Date, reason: RevokeReason): Promise<number>
@@ -128,8 +132,20 @@ export function createSessionStore(db: Db, options: SessionStoreOptions): Sessio
           absolute_expires_at: session.absoluteExpiresAt,
           user_agent: session.userAgent,
           ip: session.ip,
+          amr: session.auth.amr,
+          acr: session.auth.acr,
+          authenticated_at: session.auth.authenticatedAt,
         })
         .execute()
+    },
+    async setAuth(id, auth, now) {
+      const result = await db
+        .updateTable('sessions')
+        .set({ amr: auth.amr, acr: auth.acr, authenticated_at: auth.authenticatedAt })
+        .where('id', '=', id)
+        .where(liveSession(now, { session: 'sessions' }))
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
     },
     async findWithUser(id, userId, now) {
       const result = await sql<SessionWithUserRow & { live: boolean }>`

@@ -1,5 +1,6 @@
 import { type AuthEventStore, createAuthEventStore } from './auth-events.js'
 import type { Db } from './db.js'
+import { createMfaTokenStore, type MfaTokenStore } from './mfa-tokens.js'
 import { createOneTimeTokenStore, type OneTimeTokenStore } from './one-time-tokens.js'
 import { createRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js'
 import {
@@ -9,6 +10,7 @@ import {
   type RevocationEventStore,
   type RevocationWriter,
 } from './revocation-events.js'
+import { createSecondFactorStore, type SecondFactorStore } from './second-factors.js'
 import { createServiceClientStore, type ServiceClientStore } from './service-clients.js'
 import { createSessionStore, type SessionStore } from './sessions.js'
 import { createSigningKeyStore, type SigningKeyStore } from './signing-keys.js'
@@ -26,6 +28,10 @@ export interface Stores {
   revocationEvents: RevocationEventStore
   /** Service credentials (`tessera clients`), for /oauth/* and the revocation feed. */
   serviceClients: ServiceClientStore
+  /** TOTP factors and recovery codes. */
+  secondFactors: SecondFactorStore
+  /** The tokens between a right password and the second factor. */
+  mfaTokens: MfaTokenStore
   /** Runs `work` in one transaction: every store it is handed writes inside it. */
   transaction<T>(work: (tx: Stores) => Promise<T>): Promise<T>
 }
@@ -55,6 +61,8 @@ function storesOn(db: Db, accessTokenTtl: number, writer: RevocationWriter): Sto
     authEvents: createAuthEventStore(db),
     revocationEvents: createRevocationEventStore(db, writer),
     serviceClients: createServiceClientStore(db),
+    secondFactors: createSecondFactorStore(db),
+    mfaTokens: createMfaTokenStore(db),
     async transaction(work) {
       // the revocations of the work are appended at its end, the feed's lock the last one taken;
       // the subscribers hear of them once committed

@@ -16,6 +16,8 @@ export interface AccessTokenSubject {
   emailVerified: boolean
   /** Tokens of the user issued before this are stale: this one is issued at it or later. */
   notBefore?: Date | null
+  /** How the user signed in (the session's): RFC 8176 `amr`, `acr` and `auth_time`. */
+  auth: { amr: string[]; acr: string; authenticatedAt: Date }
 }
 
 export interface AccessTokenClaims {
@@ -29,7 +31,20 @@ export interface AccessTokenClaims {
   roles: string[]
   email: string
   email_verified: boolean
+  /** RFC 8176 authentication methods: `pwd`, `otp`, `mfa`. */
+  amr: string[]
+  /** `urn:tessera:pwd`, or `urn:tessera:mfa` after two factors. */
+  acr: string
+  /** Unix seconds of the sign-in, or of the last step-up. */
+  auth_time: number
 }
+
+/**
+ * A verified token's claims: tokens issued before Tessera put `amr`, `acr` and `auth_time` in them
+ * (they live 15 minutes) may lack them, and then count as neither recent nor multi-factor.
+ */
+export type VerifiedAccessTokenClaims = Omit<AccessTokenClaims, 'amr' | 'acr' | 'auth_time'> &
+  Partial<Pick<AccessTokenClaims, 'amr' | 'acr' | 'auth_time'>>
 
 export type AccessTokenConfig = Pick<Config, 'publicUrl' | 'audience' | 'accessTokenTtl'>
 
@@ -88,6 +103,9 @@ export async function issueAccessToken(deps: AccessTokenDeps, subject: AccessTok
     roles: subject.roles,
     email: subject.email,
     email_verified: subject.emailVerified,
+    amr: subject.auth.amr,
+    acr: subject.auth.acr,
+    auth_time: epochSeconds(subject.auth.authenticatedAt),
   }
   return sign({ ...claims })
 }
@@ -156,7 +174,10 @@ export async function verifyOurToken(
 }
 
 /** Verifies a user's access token (verifyOurToken's rules, and the claims Tessera puts in one). */
-export async function verifyAccessToken(deps: AccessTokenDeps, token: string): Promise<AccessTokenClaims> {
+export async function verifyAccessToken(
+  deps: AccessTokenDeps,
+  token: string,
+): Promise<VerifiedAccessTokenClaims> {
   const payload = await verifyOurToken(
     deps,
     token,
@@ -168,7 +189,11 @@ export async function verifyAccessToken(deps: AccessTokenDeps, token: string): P
       typeof claims.email === 'string' &&
       typeof claims.email_verified === 'boolean' &&
       Array.isArray(claims.roles) &&
-      claims.roles.every((role) => typeof role === 'string'),
+      claims.roles.every((role) => typeof role === 'string') &&
+      (claims.amr === undefined ||
+        (Array.isArray(claims.amr) && claims.amr.every((method) => typeof method === 'string'))) &&
+      (claims.acr === undefined || typeof claims.acr === 'string') &&
+      (claims.auth_time === undefined || typeof claims.auth_time === 'number'),
   )
-  return payload as unknown as AccessTokenClaims
+  return payload as unknown as VerifiedAccessTokenClaims
 }

@@ -34,7 +34,21 @@ import {
 const ME = '/auth/me'
 const JWKS_PATH = '/.well-known/jwks.json'
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const
-const CLAIM_NAMES = ['aud', 'email', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub']
+const CLAIM_NAMES = [
+  'acr',
+  'amr',
+  'aud',
+  'auth_time',
+  'email',
+  'email_verified',
+  'exp',
+  'iat',
+  'iss',
+  'jti',
+  'roles',
+  'sid',
+  'sub',
+]
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -458,7 +472,7 @@ describe('access tokens on an RS256 server (the default)', () => {
   })
 
   describe('claims', () => {
-    it('carries exactly iss, aud, sub, sid, jti, iat, exp, roles, email and email_verified', async () => {
+    it('carries exactly iss, aud, sub, sid, jti, iat, exp, roles, email, email_verified, amr, acr and auth_time', async () => {
       const fresh = await registerUser(server.app)
       const claims = decodeJwt(fresh.accessToken)
       expect(Object.keys(claims).sort()).toEqual(CLAIM_NAMES)
@@ -469,6 +483,10 @@ describe('access tokens on an RS256 server (the default)', () => {
         roles: ['user'],
         email: fresh.email,
         email_verified: false,
+        // a password sign-in (RFC 8176), at the registration
+        amr: ['pwd'],
+        acr: 'urn:tessera:pwd',
+        auth_time: epoch(server.clock.now()),
       })
       expect(claims.sub).toMatch(UUID)
       expect(claims.jti).toEqual(expect.any(String))

@@ -208,6 +208,7 @@ describe('housekeeping', () => {
           id: randomUUID(),
           user_id: user.userId,
           created_at: longAgo,
+          authenticated_at: longAgo,
           last_used_at: longAgo,
           idle_expires_at: longAgo,
           absolute_expires_at: longAgo,

@@ -61,6 +61,7 @@ beforeAll(async () => {
       id: sessionId,
       userId,
       createdAt: offset(-7200),
+      auth: { amr: ['pwd'], acr: 'urn:tessera:pwd', authenticatedAt: offset(-7200) },
       idleExpiresAt: testCase.idleExpiresAt,
       absoluteExpiresAt: testCase.absoluteExpiresAt,
       userAgent: null,

@@ -6,6 +6,7 @@ import type { FlowDeps } from '../../flows/deps.js'
 import type { IssuedTokens } from '../../flows/issued-tokens.js'
 import { login } from '../../flows/login.js'
 import { logout } from '../../flows/logout.js'
+import { verifyMfa } from '../../flows/mfa/mfa-sign-in.js'
 import { refresh } from '../../flows/refresh.js'
 import { register } from '../../flows/register.js'
 import { clientContext } from '../client-context.js'
@@ -13,11 +14,14 @@ import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
 import {
   Email,
+  MfaRequiredResponse,
   passwordSchema,
+  RecoveryCode,
   responses,
   type TokenResponse as TokenBody,
   TokenDelivery,
   TokenResponse,
+  TotpCode,
 } from '../schemas.js'
 import { userView } from '../views.js'
 
@@ -102,6 +106,9 @@ export const authTokenRoutes =
         schema: {
           tags: ['auth'],
           summary: 'Sign in with email and password; always opens a new session',
+          description:
+            'For an account with a confirmed second factor the answer is 200 ' +
+            '`{ "status": "mfa_required", "mfaToken", "methods" }` and no tokens: finish at POST /auth/mfa/verify.',
           body: Type.Object(
             {
               email: Email,
@@ -112,7 +119,7 @@ export const authTokenRoutes =
             },
             { additionalProperties: false },
           ),
-          response: responses({ 200: TokenResponse }),
+          response: responses({ 200: Type.Union([TokenResponse, MfaRequiredResponse]) }),
         },
         ...rateLimited(deps.limits, [
           { name: 'login:ip', rule: rules.login, key: byIp },
@@ -120,8 +127,48 @@ export const authTokenRoutes =
         ]),
       },
       async (request, reply) => {
-        const issued = await login(deps, request.body, clientContext(request))
-        return sendTokens(reply, issued, request.body.tokenDelivery ?? 'cookie', 200)
+        const outcome = await login(deps, request.body, clientContext(request))
+        if (outcome.kind === 'mfa-required') {
+          return reply.header('cache-control', 'no-store').send({
+            status: 'mfa_required' as const,
+            mfaToken: outcome.mfaToken,
+            methods: outcome.methods,
+          })
+        }
+        return sendTokens(reply, outcome.tokens, request.body.tokenDelivery ?? 'cookie', 200)
+      },
+    )
+
+    app.post(
+      '/auth/mfa/verify',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Finish a sign-in with its second factor (a TOTP code or a recovery code)',
+          description:
+            'Takes the `mfaToken` of a login answered `mfa_required` and exactly one of `code` and ' +
+            '`recoveryCode`. A wrong code is 401 MFA_CODE_INVALID and counts toward the account lockout; ' +
+            'after 5 the mfaToken is dead (401 MFA_TOKEN_INVALID), as it is once expired (5 minutes) or spent.',
+          body: Type.Object(
+            {
+              mfaToken: Type.String({ minLength: 1, maxLength: 128 }),
+              code: Type.Optional(TotpCode),
+              recoveryCode: Type.Optional(RecoveryCode),
+              tokenDelivery: Type.Optional(TokenDelivery),
+            },
+            { additionalProperties: false },
+          ),
+          response: responses({ 200: TokenResponse }),
+        },
+        ...rateLimited(deps.limits, [
+          { name: 'mfa-verify:ip', rule: rules.tokenUse, key: byIp },
+          { name: 'login-failed:ip', rule: rules.loginFailed, key: byIp, onlyStatus: 401 },
+        ]),
+      },
+      async (request, reply) => {
+        const { tokenDelivery, ...input } = request.body
+        const issued = await verifyMfa(deps, input, clientContext(request))
+        return sendTokens(reply, issued, tokenDelivery ?? 'cookie', 200)
       },
     )
 

@@ -1,0 +1,126 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { TesseraError } from '../../errors.js'
+import type { UserRecord } from '../../store/records.js'
+import type { Stores } from '../../store/stores.js'
+import type { ClientContext, FlowDeps } from '../deps.js'
+import { accessTokenFor, type IssuedTokens, openSession } from '../issued-tokens.js'
+import { type Factor, signedInWith } from '../sign-in-methods.js'
+import { oneProof, type SecondFactorProof, spendSecondFactor } from './second-factor.js'
+
+/** Seconds an mfaToken lives. */
+export const MFA_TOKEN_TTL = 300
+/** Wrong codes after which an mfaToken is dead: the user signs in again (and the lockout counts them). */
+export const MFA_TOKEN_MAX_FAILURES = 5
+
+/** The second-factor methods a user with TOTP may answer with. */
+export const MFA_METHODS = ['totp', 'recovery_code'] as const
+export type MfaMethod = (typeof MFA_METHODS)[number]
+
+/** What login answers instead of tokens when the account has a second factor. */
+export interface MfaChallenge {
+  mfaToken: string
+  methods: MfaMethod[]
+}
+
+const hashMfaToken = (token: string): Uint8Array =>
+  new Uint8Array(createHash('sha256').update(token).digest())
+const MFA_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * Issues the mfaToken of a sign-in whose first factor passed, inside the caller's transaction: 256
+ * random bits, only its SHA-256 stored, good for {@link MFA_TOKEN_TTL} seconds at POST /auth/mfa/verify.
+ */
+export async function issueMfaChallenge(
+  tx: Stores,
+  deps: Pick<FlowDeps, 'clock'>,
+  user: UserRecord,
+  firstFactor: Factor,
+): Promise<MfaChallenge> {
+  const now = deps.clock.now()
+  const mfaToken = randomBytes(32).toString('base64url')
+  await tx.mfaTokens.insert({
+    id: randomUUID(),
+    userId: user.id,
+    hash: hashMfaToken(mfaToken),
+    firstFactor,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + MFA_TOKEN_TTL * 1000),
+  })
+  return { mfaToken, methods: [...MFA_METHODS] }
+}
+
+/**
+ * Completes a sign-in with its second factor: the mfaToken must be live, the code right and
+ * unused. A wrong code counts against the token (dead after {@link MFA_TOKEN_MAX_FAILURES}) and
+ * toward the account's lockout, as a wrong password does. A success spends the token and opens a
+ * session whose tokens claim both factors.
+ */
+export async function verifyMfa(
+  deps: Pick<FlowDeps, 'stores' | 'keyRing' | 'totpKeys' | 'events' | 'limits' | 'clock' | 'config'>,
+  input: { mfaToken: string } & SecondFactorProof,
+  context: ClientContext,
+): Promise<IssuedTokens> {
+  const method = oneProof(input)
+  if (!MFA_TOKEN_PATTERN.test(input.mfaToken)) throw new TesseraError('MFA_TOKEN_INVALID')
+  const now = deps.clock.now()
+  const token = await deps.stores.mfaTokens.findLive(
+    hashMfaToken(input.mfaToken),
+    now,
+    MFA_TOKEN_MAX_FAILURES,
+  )
+  if (!token) throw new TesseraError('MFA_TOKEN_INVALID')
+  const user = await deps.stores.users.findById(token.userId)
+  if (!user) throw new TesseraError('MFA_TOKEN_INVALID')
+  if (user.disabledAt !== null) throw new TesseraError('ACCOUNT_DISABLED')
+
+  const attempt = await deps.limits.lockout.begin(user.emailNormalized)
+  if (attempt.lockedFor !== undefined) {
+    deps.events.record({
+      type: 'mfa_failed',
+      userId: user.id,
+      ...context,
+      detail: { reason: 'account_locked' },
+    })
+    throw new TesseraError('ACCOUNT_LOCKED', { retryAfter: attempt.lockedFor })
+  }
+  let right: boolean
+  try {
+    right = await spendSecondFactor(deps, user.id, input)
+  } catch (error) {
+    // no verdict on the code (an outage): the attempt does not count
+    await attempt.abandoned()
+    throw error
+  }
+  if (!right) {
+    const failures = await deps.stores.mfaTokens.recordFailure(token.id)
+    const lockedFor = await attempt.failed()
+    if (lockedFor !== undefined) {
+      deps.events.record({
+        type: 'account_locked',
+        userId: user.id,
+        ...context,
+        detail: { seconds: lockedFor },
+      })
+    }
+    deps.events.record({ type: 'mfa_failed', userId: user.id, ...context, detail: { method, failures } })
+    throw new TesseraError('MFA_CODE_INVALID')
+  }
+  await attempt.succeeded()
+
+  const auth = signedInWith([token.firstFactor, 'otp'], now)
+  const opened = await deps.stores.transaction(async (tx) => {
+    // single use: of two requests racing with two right codes, one spends the token
+    if (!(await tx.mfaTokens.spend(token.id, now, MFA_TOKEN_MAX_FAILURES))) {
+      throw new TesseraError('MFA_TOKEN_INVALID')
+    }
+    return openSession(tx, deps, user, context, auth)
+  })
+  deps.events.record({
+    type: 'login_succeeded',
+    userId: user.id,
+    sessionId: opened.sessionId,
+    ...context,
+    detail: { mfa: method },
+  })
+  return { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId, auth)) }
+}

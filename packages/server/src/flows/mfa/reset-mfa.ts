@@ -1,0 +1,21 @@
+import type { UserRecord } from '../../store/records.js'
+import type { FlowDeps } from '../deps.js'
+import { findUser } from '../manage-users.js'
+
+/**
+ * An operator's reset for a user who lost their device: every second factor and recovery code of
+ * the account goes, and pending second-factor sign-ins die. The password signs in alone again.
+ */
+export async function resetMfa(
+  deps: Pick<FlowDeps, 'stores' | 'events'>,
+  emailOrId: string,
+): Promise<{ user: UserRecord; totp: boolean; recoveryCodes: number }> {
+  const user = await findUser(deps.stores, emailOrId)
+  const removed = await deps.stores.transaction((tx) => tx.secondFactors.removeAll(user.id))
+  deps.events.record({
+    type: 'mfa_reset',
+    userId: user.id,
+    detail: { totp: removed.totp, recoveryCodes: removed.recoveryCodes },
+  })
+  return { user, ...removed }
+}

@@ -1,0 +1,95 @@
+import { TesseraError } from '../../errors.js'
+import type { Authenticated } from '../authenticate.js'
+import type { ClientContext, FlowDeps } from '../deps.js'
+import { accessTokenFor } from '../issued-tokens.js'
+import { signedInWith } from '../sign-in-methods.js'
+import { hasSecondFactor, type SecondFactorProof, spendSecondFactor } from './second-factor.js'
+
+export type StepUpInput = SecondFactorProof & { password?: string | undefined }
+
+/**
+ * RFC 9470 step-up for the current session: a second factor (or, for a user without one, the
+ * password) renews `auth_time` and adds the factor to `amr`; the session's tokens from now on say
+ * so, and a new access token for the same session is returned. Wrong answers count toward the
+ * account lockout, so a stolen access token is no way to guess the password.
+ */
+export async function stepUp(
+  deps: Pick<
+    FlowDeps,
+    'stores' | 'hasher' | 'keyRing' | 'totpKeys' | 'events' | 'limits' | 'clock' | 'config'
+  >,
+  { user, session }: Pick<Authenticated, 'user' | 'session'>,
+  input: StepUpInput,
+  context: ClientContext,
+): Promise<{ accessToken: string; expiresIn: number }> {
+  const given = [input.code, input.recoveryCode, input.password].filter((value) => value !== undefined)
+  if (given.length !== 1) {
+    throw new TesseraError('VALIDATION_FAILED', {
+      detail: 'Send exactly one of code, recoveryCode and password.',
+      errors: [{ field: 'code', message: 'give exactly one of code, recoveryCode and password' }],
+    })
+  }
+  const withFactor = await hasSecondFactor(deps, user.id)
+  if (input.password !== undefined && withFactor) {
+    // a password alone would let whoever holds it and a stolen token pass for the second factor
+    throw new TesseraError('VALIDATION_FAILED', {
+      detail: 'This account has a second factor: step up with a code or a recovery code.',
+      errors: [{ field: 'password', message: 'use code or recoveryCode' }],
+    })
+  }
+  const attempt = await deps.limits.lockout.begin(user.emailNormalized)
+  if (attempt.lockedFor !== undefined)
+    throw new TesseraError('ACCOUNT_LOCKED', { retryAfter: attempt.lockedFor })
+  let right: boolean
+  try {
+    right =
+      input.password !== undefined
+        ? (await deps.hasher.verify(user.passwordHash, input.password)).ok
+        : await spendSecondFactor(deps, user.id, input)
+  } catch (error) {
+    await attempt.abandoned()
+    throw error
+  }
+  const method = input.password !== undefined ? 'pwd' : 'otp'
+  if (!right) {
+    const lockedFor = await attempt.failed()
+    if (lockedFor !== undefined) {
+      deps.events.record({
+        type: 'account_locked',
+        userId: user.id,
+        ...context,
+        detail: { seconds: lockedFor },
+      })
+    }
+    if (method === 'pwd') {
+      deps.events.record({
+        type: 'login_failed',
+        userId: user.id,
+        ...context,
+        detail: { reason: 'step_up_wrong_password' },
+      })
+      throw new TesseraError('INVALID_CREDENTIALS', { detail: 'The password is incorrect.' })
+    }
+    deps.events.record({
+      type: 'mfa_failed',
+      userId: user.id,
+      sessionId: session.id,
+      ...context,
+      detail: { during: 'step_up' },
+    })
+    throw new TesseraError('MFA_CODE_INVALID')
+  }
+  await attempt.succeeded()
+  const now = deps.clock.now()
+  const auth = signedInWith([...session.amr, method], now)
+  // the session may have ended since the request was authenticated
+  if (!(await deps.stores.sessions.setAuth(session.id, auth, now))) throw new TesseraError('TOKEN_REVOKED')
+  deps.events.record({
+    type: 'step_up',
+    userId: user.id,
+    sessionId: session.id,
+    ...context,
+    detail: { method },
+  })
+  return accessTokenFor(deps, user, session.id, auth)
+}

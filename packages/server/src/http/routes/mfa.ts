@@ -1,0 +1,178 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
+import { TesseraError } from '../../errors.js'
+import { type Authenticated, authenticate } from '../../flows/authenticate.js'
+import type { FlowDeps } from '../../flows/deps.js'
+import { disableTotp, mfaStatus, regenerateRecoveryCodes } from '../../flows/mfa/manage-totp.js'
+import { stepUp } from '../../flows/mfa/step-up.js'
+import { confirmTotp, setupTotp } from '../../flows/mfa/totp-enrolment.js'
+import { bearerToken } from '../bearer.js'
+import { clientContext } from '../client-context.js'
+import { type RouteLimit, rateLimited } from '../rate-limit.js'
+import { RecoveryCode, responses, TokenResponse, TotpCode } from '../schemas.js'
+import { userView } from '../views.js'
+
+const security = [{ bearerAuth: [] }]
+
+const RecoveryCodes = Type.Object({
+  recoveryCodes: Type.Array(Type.String(), { description: 'Shown this once; each signs in once.' }),
+})
+const CodeBody = Type.Object({ code: TotpCode }, { additionalProperties: false })
+
+/** The signed-in user's second factors and step-up (API.md "Second factors, passkeys, magic links"). */
+export const mfaRoutes =
+  (deps: FlowDeps): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const rules = deps.config.limits
+    app.decorateRequest('authenticated', undefined)
+    app.addHook('onRequest', async (request) => {
+      request.authenticated = await authenticate(deps, bearerToken(request))
+    })
+    const authOf = (request: FastifyRequest): Authenticated => {
+      if (!request.authenticated)
+        throw new TesseraError('INTERNAL', { reason: 'authentication hook did not run' })
+      return request.authenticated
+    }
+    // the caller is known here: counted per user, so a stolen token cannot guess codes at speed
+    // and users behind one address do not share a budget
+    const perUser = (name: string): RouteLimit[] => [
+      { name: `${name}:user`, rule: rules.passwordChange, key: (request) => authOf(request).user.id },
+    ]
+
+    app.get(
+      '/auth/mfa',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: "The signed-in user's second factors",
+          security,
+          response: responses({
+            200: Type.Object({
+              totp: Type.Boolean(),
+              passkeys: Type.Integer(),
+              recoveryCodesLeft: Type.Integer(),
+            }),
+          }),
+        },
+      },
+      async (request, reply) =>
+        reply.header('cache-control', 'no-store').send(await mfaStatus(deps, authOf(request).user.id)),
+    )
+
+    app.post(
+      '/auth/mfa/totp/setup',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: 'Start a TOTP enrolment: a new secret, pending until confirmed',
+          description:
+            'Needs a verified email (403 EMAIL_NOT_VERIFIED) and a sign-in within the last 5 minutes ' +
+            '(401 STEP_UP_REQUIRED); 409 TOTP_ALREADY_ENABLED when TOTP is on. A second setup before ' +
+            'confirming replaces the pending secret.',
+          security,
+          response: responses({
+            200: Type.Object({
+              secret: Type.String({ description: 'Base32, to type into an app by hand.' }),
+              otpauthUri: Type.String(),
+              qrSvg: Type.String({ description: 'The otpauth URI as a QR code, an SVG document.' }),
+            }),
+          }),
+        },
+        ...rateLimited(deps.limits, perUser('totp-setup')),
+      },
+      async (request, reply) =>
+        reply.header('cache-control', 'no-store').send(await setupTotp(deps, authOf(request))),
+    )
+
+    app.post(
+      '/auth/mfa/totp/confirm',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: 'Confirm the pending TOTP with a code; answers the 10 recovery codes, once',
+          security,
+          body: CodeBody,
+          response: responses({ 200: RecoveryCodes }),
+        },
+        ...rateLimited(deps.limits, perUser('totp-confirm')),
+      },
+      async (request, reply) => {
+        const result = await confirmTotp(deps, authOf(request), request.body.code, clientContext(request))
+        return reply.header('cache-control', 'no-store').send(result)
+      },
+    )
+
+    app.delete(
+      '/auth/mfa/totp',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: 'Turn TOTP off (recovery codes too); needs a recent sign-in and a current code',
+          security,
+          body: CodeBody,
+          response: responses({ 204: Type.Null() }),
+        },
+        ...rateLimited(deps.limits, perUser('totp-disable')),
+      },
+      async (request, reply) => {
+        await disableTotp(deps, authOf(request), request.body.code, clientContext(request))
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.post(
+      '/auth/mfa/recovery-codes',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: 'New recovery codes (the old ones void); needs a recent sign-in and a current code',
+          security,
+          body: CodeBody,
+          response: responses({ 200: RecoveryCodes }),
+        },
+        ...rateLimited(deps.limits, perUser('recovery-codes')),
+      },
+      async (request, reply) => {
+        const result = await regenerateRecoveryCodes(
+          deps,
+          authOf(request),
+          request.body.code,
+          clientContext(request),
+        )
+        return reply.header('cache-control', 'no-store').send(result)
+      },
+    )
+
+    app.post(
+      '/auth/mfa/step-up',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: 'Renew auth_time of this session (RFC 9470 step-up); answers a new access token',
+          description:
+            'Exactly one of `code`, `recoveryCode` and `password` (the password only for an account ' +
+            'without a second factor). The refresh token is unchanged: none is returned.',
+          security,
+          body: Type.Object(
+            {
+              code: Type.Optional(TotpCode),
+              recoveryCode: Type.Optional(RecoveryCode),
+              password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: responses({ 200: TokenResponse }),
+        },
+        ...rateLimited(deps.limits, perUser('step-up')),
+      },
+      async (request, reply) => {
+        const authenticated = authOf(request)
+        const issued = await stepUp(deps, authenticated, request.body, clientContext(request))
+        return reply
+          .header('cache-control', 'no-store')
+          .header('pragma', 'no-cache')
+          .send({ user: userView(authenticated.user), tokenType: 'Bearer' as const, ...issued })
+      },
+    )
+  }

@@ -1,0 +1,76 @@
+import type { Db } from './db.js'
+
+/** A pending second-factor sign-in, as the store hands it out. */
+export interface MfaTokenRecord {
+  id: string
+  userId: string
+  /** The amr value of the factor already used (`pwd`). */
+  firstFactor: string
+  failures: number
+}
+
+export interface MfaTokenStore {
+  insert(token: {
+    id: string
+    userId: string
+    hash: Uint8Array
+    firstFactor: string
+    createdAt: Date
+    expiresAt: Date
+  }): Promise<void>
+  /** The token when it is unspent, unexpired at `at` and has fewer than `maxFailures` wrong codes. */
+  findLive(hash: Uint8Array, at: Date, maxFailures: number): Promise<MfaTokenRecord | undefined>
+  /** Counts a wrong code against the token; answers its failures so far. */
+  recordFailure(id: string): Promise<number>
+  /** Spends a live token, once: false when another request spent it first, or it died meanwhile. */
+  spend(id: string, at: Date, maxFailures: number): Promise<boolean>
+}
+
+export function createMfaTokenStore(db: Db): MfaTokenStore {
+  return {
+    async insert(token) {
+      await db
+        .insertInto('mfa_tokens')
+        .values({
+          id: token.id,
+          user_id: token.userId,
+          token_hash: token.hash,
+          first_factor: token.firstFactor,
+          created_at: token.createdAt,
+          expires_at: token.expiresAt,
+        })
+        .execute()
+    },
+    async findLive(hash, at, maxFailures) {
+      const row = await db
+        .selectFrom('mfa_tokens')
+        .select(['id', 'user_id', 'first_factor', 'failures'])
+        .where('token_hash', '=', hash)
+        .where('spent_at', 'is', null)
+        .where('expires_at', '>', at)
+        .where('failures', '<', maxFailures)
+        .executeTakeFirst()
+      return row && { id: row.id, userId: row.user_id, firstFactor: row.first_factor, failures: row.failures }
+    },
+    async recordFailure(id) {
+      const row = await db
+        .updateTable('mfa_tokens')
+        .set((eb) => ({ failures: eb('failures', '+', 1) }))
+        .where('id', '=', id)
+        .returning('failures')
+        .executeTakeFirst()
+      return row?.failures ?? 0
+    },
+    async spend(id, at, maxFailures) {
+      const result = await db
+        .updateTable('mfa_tokens')
+        .set({ spent_at: at })
+        .where('id', '=', id)
+        .where('spent_at', 'is', null)
+        .where('expires_at', '>', at)
+        .where('failures', '<', maxFailures)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+  }
+}
