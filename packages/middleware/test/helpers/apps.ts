@@ -43,18 +43,21 @@ export function accessTokenCookie(header: string | undefined): string | undefine
   return undefined
 }
 
-function client(url: string): RunningApp['get'] {
-  return async (path, headers = {}) => {
-    const response = await fetch(`${url}${path}`, { headers })
-    const text = await response.text()
-    let body: Record<string, unknown> | undefined
-    try {
-      body = JSON.parse(text) as Record<string, unknown>
-    } catch {
-      body = undefined
-    }
-    return { status: response.status, headers: response.headers, body, text }
+/** GET `url` and read the answer, its body parsed when it is JSON. */
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+  const response = await fetch(url, { headers })
+  const text = await response.text()
+  let body: Record<string, unknown> | undefined
+  try {
+    body = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    body = undefined
   }
+  return { status: response.status, headers: response.headers, body, text }
+}
+
+function client(url: string): RunningApp['get'] {
+  return (path, headers) => getJson(`${url}${path}`, headers)
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   tesseraAuth,
 } from '../../src/fastify.js'
 import type { Verifier } from '../../src/index.js'
-import type { AppOptions, HttpResult } from './apps.js'
+import { type AppOptions, getJson, type HttpResult } from './apps.js'
 
 export interface ServiceApp {
   url: string
@@ -22,17 +22,7 @@ export interface ServiceApp {
   close(): Promise<void>
 }
 
-async function get(url: string, headers: Record<string, string> = {}): Promise<HttpResult> {
-  const response = await fetch(url, { headers })
-  const text = await response.text()
-  let body: Record<string, unknown> | undefined
-  try {
-    body = JSON.parse(text) as Record<string, unknown>
-  } catch {
-    body = undefined
-  }
-  return { status: response.status, headers: response.headers, body, text }
-}
+const get = (url: string, headers?: Record<string, string>): Promise<HttpResult> => getJson(url, headers)
 
 /**
  * The routes of a resource server that users and services call, on Express 5. Each answers `{ auth }`:

@@ -9,7 +9,7 @@ import {
 } from '../../src/express.js'
 import { type FastifyAuthConfig, authorize as fastifyAuthorize, tesseraAuth } from '../../src/fastify.js'
 import type { Clock } from '../../src/index.js'
-import type { HttpResult, RunningApp } from './apps.js'
+import { getJson, type HttpResult, type RunningApp } from './apps.js'
 
 /**
  * The step-up routes, on Express and Fastify alike, each answering `{ auth }`:
@@ -21,17 +21,8 @@ import type { HttpResult, RunningApp } from './apps.js'
  */
 export type StepUpAppOptions = ExpressAuthConfig & FastifyAuthConfig & { clock: Clock }
 
-async function get(url: string, path: string, headers: Record<string, string> = {}): Promise<HttpResult> {
-  const response = await fetch(`${url}${path}`, { headers })
-  const text = await response.text()
-  let body: Record<string, unknown> | undefined
-  try {
-    body = JSON.parse(text) as Record<string, unknown>
-  } catch {
-    body = undefined
-  }
-  return { status: response.status, headers: response.headers, body, text }
-}
+const get = (url: string, path: string, headers?: Record<string, string>): Promise<HttpResult> =>
+  getJson(`${url}${path}`, headers)
 
 export async function startExpressStepUpApp(options: StepUpAppOptions): Promise<RunningApp> {
   const app = express()
