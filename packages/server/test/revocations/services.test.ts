@@ -92,6 +92,9 @@ beforeAll(async () => {
   const options = (via: string): ServiceAppOptions => ({
     issuer: ISSUER,
     audience: 'tessera',
+    // the services read the servers' clock: the test moves it, and a token dated at a moved
+    // clock must not look issued in the future to them
+    clock: a.clock,
     jwksUrl: `${bUrl}/.well-known/jwks.json`,
     revocations: {
       clientId: client.client.id,
@@ -158,6 +161,9 @@ describe('a logout through one instance reaches services following another', () 
         TESSERA_SECRET: TEST_SECRET,
       })
       expect(run, run.stderr).toMatchObject({ code: 0 })
+      // the CLI dated the change by the real clock: the servers' and services' clock must not be
+      // behind it, or the refreshed token (dated at the change's notBefore) would look early
+      a.clock.set(new Date(Math.max(a.clock.now().getTime(), Date.now() + 1000)))
     } else {
       await changeRoles(a.deps, user.email, { add: [], remove: ['admin'] })
     }
