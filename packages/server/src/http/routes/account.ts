@@ -1,13 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { FastifyRequest } from 'fastify'
-import { TesseraError } from '../../errors.js'
-import { type Authenticated, authenticate } from '../../flows/authenticate.js'
+
+import type { Authenticated } from '../../flows/authenticate.js'
 import { changePassword } from '../../flows/change-password.js'
 import type { FlowDeps } from '../../flows/deps.js'
 import { logoutAll } from '../../flows/logout.js'
 import { listSessions, revokeSession } from '../../flows/sessions.js'
-import { bearerToken } from '../bearer.js'
+import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
 import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
@@ -29,15 +28,7 @@ export const accountRoutes =
   async (app) => {
     const cookie = refreshCookie(deps.config)
     const rules = deps.config.limits
-    app.decorateRequest('authenticated', undefined)
-    app.addHook('onRequest', async (request) => {
-      request.authenticated = await authenticate(deps, bearerToken(request))
-    })
-    const authOf = (request: FastifyRequest): Authenticated => {
-      if (!request.authenticated)
-        throw new TesseraError('INTERNAL', { reason: 'authentication hook did not run' })
-      return request.authenticated
-    }
+    const authOf = requireBearer(app, deps)
 
     app.get(
       '/auth/me',

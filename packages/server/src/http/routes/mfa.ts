@@ -1,13 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { FastifyRequest } from 'fastify'
-import { TesseraError } from '../../errors.js'
-import { type Authenticated, authenticate } from '../../flows/authenticate.js'
+
 import type { FlowDeps } from '../../flows/deps.js'
 import { disableTotp, mfaStatus, regenerateRecoveryCodes } from '../../flows/mfa/manage-totp.js'
 import { stepUp } from '../../flows/mfa/step-up.js'
 import { confirmTotp, setupTotp } from '../../flows/mfa/totp-enrolment.js'
-import { bearerToken } from '../bearer.js'
+import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
 import { type RouteLimit, rateLimited } from '../rate-limit.js'
 import { RecoveryCode, responses, TokenResponse, TotpCode } from '../schemas.js'
@@ -25,15 +23,7 @@ export const mfaRoutes =
   (deps: FlowDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const rules = deps.config.limits
-    app.decorateRequest('authenticated', undefined)
-    app.addHook('onRequest', async (request) => {
-      request.authenticated = await authenticate(deps, bearerToken(request))
-    })
-    const authOf = (request: FastifyRequest): Authenticated => {
-      if (!request.authenticated)
-        throw new TesseraError('INTERNAL', { reason: 'authentication hook did not run' })
-      return request.authenticated
-    }
+    const authOf = requireBearer(app, deps)
     // the caller is known here: counted per user, so a stolen token cannot guess codes at speed
     // and users behind one address do not share a budget
     const perUser = (name: string): RouteLimit[] => [
