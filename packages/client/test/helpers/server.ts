@@ -4,6 +4,7 @@ import { parseConfig } from '../../../server/src/config.js'
 import type { Mail, Mailer } from '../../../server/src/mail/mail.js'
 import { createPasswordHasher } from '../../../server/src/passwords/hasher.js'
 import { createTessera, type Tessera } from '../../../server/src/tessera.js'
+import { migratedPgliteHandle } from '../../../server/test/helpers/pglite-snapshot.js'
 import type { RegisterResult, User } from '../../src/index.js'
 
 /** A real Tessera server listening on 127.0.0.1, with a clock the test moves by hand. */
@@ -55,8 +56,10 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
     ...env,
   })
   const mails: Mail[] = []
+  const database = await migratedPgliteHandle()
   const tessera = await createTessera(config, {
     logger: false,
+    database,
     clock: { now: () => new Date(now) },
     // cheap hashing: these tests are about tokens, not password storage
     hasher: createPasswordHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 }),
@@ -79,7 +82,10 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
     advance(seconds) {
       now += seconds * 1000
     },
-    close: () => tessera.close(),
+    async close() {
+      await tessera.close()
+      await database.close()
+    },
   }
 }
 

@@ -31,11 +31,28 @@ export interface Tessera {
   close(): Promise<void>
 }
 
+/** An open database: the in-memory PGlite the tests hand to createTessera. */
+export interface DatabaseHandle {
+  close(): Promise<void>
+}
+
+/** How the server hashes passwords; the tests ask for argon2id at its cheapest. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>
+}
+
 export function parseConfig(env: Readonly<Record<string, string | undefined>>): ServerConfig
 export function createTessera(
   config: ServerConfig,
-  options: { logger: false; clock?: Clock },
+  options: { logger: false; clock?: Clock; database?: DatabaseHandle; hasher?: PasswordHasher },
 ): Promise<Tessera>
+export function createPasswordHasher(params: {
+  memoryCost: number
+  timeCost: number
+  parallelism: number
+}): PasswordHasher
+/** A new in-memory PGlite, already migrated (loaded from a snapshot instead of running initdb). */
+export function migratedPgliteHandle(): Promise<DatabaseHandle>
 export function rotateKey(deps: {
   stores: ServerStores
   clock: Clock

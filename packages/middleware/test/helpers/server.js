@@ -3,4 +3,6 @@
 // server's own `declare module 'fastify'` (its FastifyRequest.auth has another type than ours).
 export { parseConfig } from '../../../server/src/config.ts'
 export { rotateKey } from '../../../server/src/flows/keys.ts'
+export { createPasswordHasher } from '../../../server/src/passwords/hasher.ts'
 export { createTessera } from '../../../server/src/tessera.ts'
+export { migratedPgliteHandle } from '../../../server/test/helpers/pglite-snapshot.ts'

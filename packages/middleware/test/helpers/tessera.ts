@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
-import { createTessera, parseConfig, type Tessera } from './server.js'
+import {
+  createPasswordHasher,
+  createTessera,
+  migratedPgliteHandle,
+  parseConfig,
+  type Tessera,
+} from './server.js'
 
 /** A port nothing listens on right now. */
 export async function freePort(): Promise<number> {
@@ -76,7 +82,14 @@ export async function startTessera(env: Record<string, string> = {}): Promise<Ru
     TESSERA_KEY_REFRESH_INTERVAL: '1h',
     ...env,
   })
-  const tessera = await createTessera(config, { logger: false, clock })
+  const database = await migratedPgliteHandle()
+  const tessera = await createTessera(config, {
+    logger: false,
+    clock,
+    database,
+    // cheap hashing: these tests are about tokens, not password storage
+    hasher: createPasswordHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 }),
+  })
   let jwksFetches = 0
   tessera.app.addHook('onRequest', async (request) => {
     if (request.url.startsWith('/.well-known/jwks.json')) jwksFetches++
@@ -108,6 +121,9 @@ export async function startTessera(env: Record<string, string> = {}): Promise<Ru
         email,
       )
     },
-    close: () => tessera.close(),
+    async close() {
+      await tessera.close()
+      await database.close()
+    },
   }
 }

@@ -9,9 +9,6 @@ import { createLogger } from '../logging.js'
 import { createTessera } from '../tessera.js'
 import { type CliIo, usage } from './io.js'
 
-/** How long SIGTERM waits for requests in flight before it closes their connections. */
-const DRAIN_DEADLINE_MS = 5000
-
 /** `tessera serve [--workers N|auto]`: resolves with the exit code once stopped. */
 export async function serve(config: Config, args: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({ args, options: { workers: { type: 'string' } }, strict: true })
@@ -66,8 +63,8 @@ export async function serve(config: Config, args: string[], io: CliIo): Promise<
   return runPrimary({
     workers,
     logger,
-    // a worker drains for DRAIN_DEADLINE_MS, then closes the database: time enough for both
-    forceExitAfterMs: DRAIN_DEADLINE_MS + 5000,
+    // a worker drains for TESSERA_SHUTDOWN_TIMEOUT, then closes the database: time enough for both
+    forceExitAfterMs: config.shutdownTimeout * 1000 + 5000,
     onListening: (address) => io.stdout.write(banner(config, address, workers)),
   })
 }
@@ -99,11 +96,12 @@ async function serveOne(
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down: draining requests')
       // a client that stalls mid-request must not keep the process alive (Node would wait up to its
-      // 5-minute requestTimeout): after the deadline, cut the connections still open
+      // 5-minute requestTimeout): after TESSERA_SHUTDOWN_TIMEOUT, cut the connections still open
+      const drainMs = config.shutdownTimeout * 1000
       const deadline = setTimeout(() => {
-        logger.warn({ afterMs: DRAIN_DEADLINE_MS }, 'shutting down: closing connections still open')
+        logger.warn({ afterMs: drainMs }, 'shutting down: closing connections still open')
         tessera.app.server.closeAllConnections()
-      }, DRAIN_DEADLINE_MS)
+      }, drainMs)
       deadline.unref()
       tessera
         .close()

@@ -87,6 +87,14 @@ export const SETTINGS = [
     doc: 'server processes `tessera serve` runs on the one port, `auto` for one per CPU (PostgreSQL only; `serve --workers` overrides it); see [operations](operations.md#several-workers-on-one-machine)',
   },
   {
+    variable: 'TESSERA_SHUTDOWN_TIMEOUT',
+    group: 'server',
+    field: 'shutdownTimeout',
+    parse: duration({ max: 3600 }),
+    default: '5s',
+    doc: "how long `tessera serve` drains requests in flight after SIGTERM or SIGINT before it closes their connections (keep it under your orchestrator's kill timeout)",
+  },
+  {
     variable: 'TESSERA_TRUST_PROXY',
     group: 'server',
     field: 'trustProxy',

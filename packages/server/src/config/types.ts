@@ -100,6 +100,8 @@ export interface Config {
    * overrides it); 1 is a single process. More than one needs PostgreSQL.
    */
   readonly workers: number
+  /** `TESSERA_SHUTDOWN_TIMEOUT`: seconds `tessera serve` drains requests after a signal before cutting them. */
+  readonly shutdownTimeout: number
 }
 
 export interface HashingConfig {

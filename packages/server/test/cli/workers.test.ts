@@ -10,6 +10,7 @@ import {
   cleanupProcesses,
   type Env,
   freePort,
+  preparedDataDir,
   type ServerProcess,
   spawnCli,
   startServerProcess,
@@ -34,7 +35,8 @@ const exists = (path: string) =>
     () => false,
   )
 
-describe('serve --workers: what it accepts', () => {
+// the flags and the embedded database: nothing here reads PostgreSQL, so the PostgreSQL pass skips it
+describe.skipIf(TEST_DATABASE_URL)('serve --workers: what it accepts', () => {
   it('reads a whole number, or auto as one worker per CPU', () => {
     expect(parseWorkers('--workers', '3')).toBe(3)
     expect(parseWorkers('--workers', 'auto', () => 6)).toBe(6)
@@ -78,7 +80,7 @@ describe('serve --workers: what it accepts', () => {
   })
 })
 
-describe('serve --workers on the embedded database', () => {
+describe.skipIf(TEST_DATABASE_URL)('serve --workers on the embedded database', () => {
   it('refuses several workers (exit 2), saying PGlite is one process and to set DATABASE_URL', async () => {
     const dir = join(await tempDir(), 'data')
     const result = await spawnCli(['serve', '--workers', '2'], {
@@ -108,8 +110,14 @@ describe('serve --workers on the embedded database', () => {
   })
 
   it('serves as one process with --workers 1 (the flag winning over TESSERA_WORKERS)', async () => {
+    // a copied data dir, not memory://: the same embedded database without initdb in the child
     const server = await startServerProcess(
-      { DATABASE_URL: 'memory://', TESSERA_WORKERS: '4' },
+      {
+        TESSERA_DATA_DIR: await preparedDataDir(),
+        // set, so the data dir's development secret is not announced before the banner
+        TESSERA_SECRET: randomBytes(36).toString('base64url'),
+        TESSERA_WORKERS: '4',
+      },
       { args: ['--workers', '1'] },
     )
     expect(server.stdout()).toMatch(/^Tessera is listening on http:\/\/127\.0\.0\.1:\d+\n/)

@@ -1,11 +1,12 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { access, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sharedTemplate } from './shared-template.js'
 import { delay, waitFor } from './wait.js'
 
 // where they lived first: the tests that import them from here keep working
@@ -242,50 +243,17 @@ async function makeTemplate(): Promise<string> {
   // the PGlite version (its package.json is not exported: find it beside the entry point)
   const pglite = dirname(dirname(require.resolve('@electric-sql/pglite')))
   hash.update(await readFile(join(pglite, 'package.json')))
-  const prefix = 'tessera-test-template-'
-  const key = hash.digest('hex').slice(0, 16)
-  const path = join(tmpdir(), `${prefix}${key}`)
-  if (await exists(path)) return path
-  // one worker makes it while the others wait: initdb twice at once on two cores costs everyone
-  const making = `${path}.making`
-  // a marker left by a run that was killed while making it
-  const markerAge = await stat(making).then(
-    (marker) => Date.now() - marker.mtimeMs,
-    () => 0,
-  )
-  if (markerAge > 120_000) await rm(making, { recursive: true, force: true })
-  try {
-    await mkdir(making)
-  } catch {
-    const made = await waitFor(
-      async () => ((await exists(path)) ? true : (await exists(making)) ? undefined : false),
-      'another test worker to make the data-dir template',
-      60_000,
-      100,
-    )
-    if (made) return path
-    // the maker failed: make it here
-  }
-  const staging = join(tmpdir(), `tessera-test-staging-${randomBytes(6).toString('hex')}`)
-  try {
-    const result = await spawnCli(['migrate'], { TESSERA_DATA_DIR: staging }, undefined, {
-      timeoutMs: 60_000,
-    })
-    if (result.code !== 0) throw new Error(`tessera migrate for the test template failed: ${result.stderr}`)
-    // atomic: a template that exists is complete; if another run was first, use theirs
-    await rename(staging, path).catch(() => {})
-  } finally {
-    await rm(staging, { recursive: true, force: true })
-    await rm(making, { recursive: true, force: true })
-  }
-  // other templates are garbage once nobody can be copying them any more
-  for (const name of await readdir(tmpdir())) {
-    if (!name.startsWith(prefix) || name.startsWith(`${prefix}${key}`)) continue
-    const other = join(tmpdir(), name)
-    const age = Date.now() - (await stat(other).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs
-    if (age > 3_600_000) await rm(other, { recursive: true, force: true })
-  }
-  return path
+  return sharedTemplate({
+    prefix: 'tessera-test-template-',
+    key: hash.digest('hex').slice(0, 16),
+    what: 'the data-dir template',
+    async make(staging) {
+      const result = await spawnCli(['migrate'], { TESSERA_DATA_DIR: staging }, undefined, {
+        timeoutMs: 60_000,
+      })
+      if (result.code !== 0) throw new Error(`tessera migrate for the test template failed: ${result.stderr}`)
+    },
+  })
 }
 
 /** For afterEach: kills every child still running (bounded) and removes the temp dirs. */
@@ -308,15 +276,6 @@ export async function cleanupProcesses(): Promise<void> {
   const dirs = [...tempDirs]
   tempDirs.clear()
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** `promise`'s value, or undefined if it takes longer than `ms`. */

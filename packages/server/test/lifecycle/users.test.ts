@@ -186,134 +186,141 @@ describe('user lifecycle flows', () => {
   })
 })
 
-describe('tessera users disable | enable | delete on an embedded data dir (no server running)', () => {
-  it(
-    'disables: the next server refuses the old tokens and the right password; enable lets the user back in',
-    async () => {
-      const env = { TESSERA_DATA_DIR: await preparedDataDir() }
-      const first = await startServerInProcess(env)
-      const registered = await register(first.url, 'ada@example.com', PASSWORD)
-      expect(registered.status).toBe(201)
-      expect(await first.stop()).toMatchObject({ code: 0 })
+// about the embedded data dir: the PostgreSQL pass has its own block below
+describe.skipIf(TEST_DATABASE_URL)(
+  'tessera users disable | enable | delete on an embedded data dir (no server running)',
+  () => {
+    it(
+      'disables: the next server refuses the old tokens and the right password; enable lets the user back in',
+      async () => {
+        const env = { TESSERA_DATA_DIR: await preparedDataDir() }
+        const first = await startServerInProcess(env)
+        const registered = await register(first.url, 'ada@example.com', PASSWORD)
+        expect(registered.status).toBe(201)
+        expect(await first.stop()).toMatchObject({ code: 0 })
 
-      const disabled = await runCli(['users', 'disable', '--email', 'Ada@example.com'], env)
-      expect(disabled.stderr).toBe('')
-      expect(disabled.code).toBe(0)
-      expect(disabled.stdout).toBe('Disabled ada@example.com; 1 session revoked.\n')
+        const disabled = await runCli(['users', 'disable', '--email', 'Ada@example.com'], env)
+        expect(disabled.stderr).toBe('')
+        expect(disabled.code).toBe(0)
+        expect(disabled.stdout).toBe('Disabled ada@example.com; 1 session revoked.\n')
 
-      // the same port: the same issuer, so the old access token is still well-formed for this server
-      const second = await startServerInProcess({ ...env, PORT: String(first.port) })
-      expect(
-        (await requestJson(`${second.url}/auth/me`, { token: registered.body.accessToken })).status,
-      ).toBe(401)
-      const refreshed = await requestJson(`${second.url}/auth/refresh`, {
-        body: { refreshToken: registered.body.refreshToken },
-      })
-      expect(refreshed).toMatchObject({ status: 401, body: { code: 'REFRESH_TOKEN_INVALID' } })
-      expect(await login(second.url, 'ada@example.com', PASSWORD)).toMatchObject({
-        status: 403,
-        body: { code: 'ACCOUNT_DISABLED' },
-      })
-      expect(await login(second.url, 'ada@example.com', 'wrong password, surely')).toMatchObject({
-        status: 401,
-        body: { code: 'INVALID_CREDENTIALS' },
-      })
+        // the same port: the same issuer, so the old access token is still well-formed for this server
+        const second = await startServerInProcess({ ...env, PORT: String(first.port) })
+        expect(
+          (await requestJson(`${second.url}/auth/me`, { token: registered.body.accessToken })).status,
+        ).toBe(401)
+        const refreshed = await requestJson(`${second.url}/auth/refresh`, {
+          body: { refreshToken: registered.body.refreshToken },
+        })
+        expect(refreshed).toMatchObject({ status: 401, body: { code: 'REFRESH_TOKEN_INVALID' } })
+        expect(await login(second.url, 'ada@example.com', PASSWORD)).toMatchObject({
+          status: 403,
+          body: { code: 'ACCOUNT_DISABLED' },
+        })
+        expect(await login(second.url, 'ada@example.com', 'wrong password, surely')).toMatchObject({
+          status: 401,
+          body: { code: 'INVALID_CREDENTIALS' },
+        })
 
-      // the data dir is the running server's: the CLI refuses instead of opening it beside it
-      const busy = await runCli(['users', 'enable', '--email', 'ada@example.com'], env)
-      expect(busy.code).toBe(1)
-      expect(busy.stderr).toContain('is in use by')
-      expect(await second.stop()).toMatchObject({ code: 0 })
+        // the data dir is the running server's: the CLI refuses instead of opening it beside it
+        const busy = await runCli(['users', 'enable', '--email', 'ada@example.com'], env)
+        expect(busy.code).toBe(1)
+        expect(busy.stderr).toContain('is in use by')
+        expect(await second.stop()).toMatchObject({ code: 0 })
 
-      const enabled = await runCli(['users', 'enable', '--email', 'ada@example.com'], env)
-      expect(enabled).toMatchObject({ code: 0, stdout: 'Enabled ada@example.com.\n', stderr: '' })
-      const third = await startServerInProcess(env)
-      expect((await login(third.url, 'ada@example.com', PASSWORD)).status).toBe(200)
-    },
-    PROCESS_TIMEOUT,
-  )
+        const enabled = await runCli(['users', 'enable', '--email', 'ada@example.com'], env)
+        expect(enabled).toMatchObject({ code: 0, stdout: 'Enabled ada@example.com.\n', stderr: '' })
+        const third = await startServerInProcess(env)
+        expect((await login(third.url, 'ada@example.com', PASSWORD)).status).toBe(200)
+      },
+      PROCESS_TIMEOUT,
+    )
 
-  it(
-    'deletes only with --yes when stdin is not a terminal; the email is then free again',
-    async () => {
-      const env = { TESSERA_DATA_DIR: await preparedDataDir() }
-      const first = await startServerInProcess(env)
-      const registered = await register(first.url, 'gone@example.com', PASSWORD)
-      expect(registered.status).toBe(201)
-      expect(await first.stop()).toMatchObject({ code: 0 })
+    it(
+      'deletes only with --yes when stdin is not a terminal; the email is then free again',
+      async () => {
+        const env = { TESSERA_DATA_DIR: await preparedDataDir() }
+        const first = await startServerInProcess(env)
+        const registered = await register(first.url, 'gone@example.com', PASSWORD)
+        expect(registered.status).toBe(201)
+        expect(await first.stop()).toMatchObject({ code: 0 })
 
-      // a script without --yes: refused before the database is opened, whatever stdin says
-      const refused = await runCli(['users', 'delete', '--email', 'gone@example.com'], env, 'y\n')
-      expect(refused.code).toBe(2)
-      expect(refused.stderr).toBe(
-        'tessera: users delete needs --yes when stdin is not a terminal; nothing was deleted.\n',
-      )
-      const unknown = await runCli(['users', 'delete', '--email', 'nobody@example.com', '--yes'], env)
-      expect(unknown).toMatchObject({ code: 1, stderr: 'tessera: No user with email nobody@example.com.\n' })
+        // a script without --yes: refused before the database is opened, whatever stdin says
+        const refused = await runCli(['users', 'delete', '--email', 'gone@example.com'], env, 'y\n')
+        expect(refused.code).toBe(2)
+        expect(refused.stderr).toBe(
+          'tessera: users delete needs --yes when stdin is not a terminal; nothing was deleted.\n',
+        )
+        const unknown = await runCli(['users', 'delete', '--email', 'nobody@example.com', '--yes'], env)
+        expect(unknown).toMatchObject({
+          code: 1,
+          stderr: 'tessera: No user with email nobody@example.com.\n',
+        })
 
-      const deleted = await runCli(['users', 'delete', '--email', 'gone@example.com', '--yes'], env)
-      expect(deleted.stderr).toBe('')
-      expect(deleted.code).toBe(0)
-      expect(deleted.stdout).toMatch(/^Deleted gone@example\.com \([0-9a-f-]{36}\) and 1 live session\.\n$/)
+        const deleted = await runCli(['users', 'delete', '--email', 'gone@example.com', '--yes'], env)
+        expect(deleted.stderr).toBe('')
+        expect(deleted.code).toBe(0)
+        expect(deleted.stdout).toMatch(/^Deleted gone@example\.com \([0-9a-f-]{36}\) and 1 live session\.\n$/)
 
-      const second = await startServerInProcess({ ...env, PORT: String(first.port) })
-      expect(
-        (await requestJson(`${second.url}/auth/me`, { token: registered.body.accessToken })).status,
-      ).toBe(401)
-      expect(await login(second.url, 'gone@example.com', PASSWORD)).toMatchObject({
-        status: 401,
-        body: { code: 'INVALID_CREDENTIALS' },
-      })
-      const again = await register(second.url, 'gone@example.com', PASSWORD)
-      expect(again.status).toBe(201)
-      expect(again.body.user?.id).not.toBe(registered.body.user?.id)
-    },
-    PROCESS_TIMEOUT,
-  )
+        const second = await startServerInProcess({ ...env, PORT: String(first.port) })
+        expect(
+          (await requestJson(`${second.url}/auth/me`, { token: registered.body.accessToken })).status,
+        ).toBe(401)
+        expect(await login(second.url, 'gone@example.com', PASSWORD)).toMatchObject({
+          status: 401,
+          body: { code: 'INVALID_CREDENTIALS' },
+        })
+        const again = await register(second.url, 'gone@example.com', PASSWORD)
+        expect(again.status).toBe(201)
+        expect(again.body.user?.id).not.toBe(registered.body.user?.id)
+      },
+      PROCESS_TIMEOUT,
+    )
 
-  // util-linux `script` runs the command on a pseudo-terminal, as an operator at a shell would
-  it.skipIf(!existsSync(SCRIPT))(
-    'asks on a terminal: anything but y keeps the account, y deletes it',
-    async () => {
-      const env = { TESSERA_DATA_DIR: await preparedDataDir() }
-      const created = await runCli(['users', 'create', '--email', 'tty@example.com'], env, `${PASSWORD}\n`)
-      expect(created.code).toBe(0)
+    // util-linux `script` runs the command on a pseudo-terminal, as an operator at a shell would
+    it.skipIf(!existsSync(SCRIPT))(
+      'asks on a terminal: anything but y keeps the account, y deletes it',
+      async () => {
+        const env = { TESSERA_DATA_DIR: await preparedDataDir() }
+        const created = await runCli(['users', 'create', '--email', 'tty@example.com'], env, `${PASSWORD}\n`)
+        expect(created.code).toBe(0)
 
-      const kept = await onTerminal(['users', 'delete', '--email', 'tty@example.com'], env, 'n\n')
-      expect(kept.code).toBe(0)
-      expect(kept.output).toMatch(
-        /Delete tty@example\.com \([0-9a-f-]{36}\) and every session of it\? .*\[y\/N\] /,
-      )
-      expect(kept.output).toContain('Nothing was deleted.')
-      expect((await runCli(['users', 'enable', '--email', 'tty@example.com'], env)).code).toBe(0)
+        const kept = await onTerminal(['users', 'delete', '--email', 'tty@example.com'], env, 'n\n')
+        expect(kept.code).toBe(0)
+        expect(kept.output).toMatch(
+          /Delete tty@example\.com \([0-9a-f-]{36}\) and every session of it\? .*\[y\/N\] /,
+        )
+        expect(kept.output).toContain('Nothing was deleted.')
+        expect((await runCli(['users', 'enable', '--email', 'tty@example.com'], env)).code).toBe(0)
 
-      const deleted = await onTerminal(['users', 'delete', '--email', 'tty@example.com'], env, 'y\n')
-      expect(deleted.code).toBe(0)
-      expect(deleted.output).toContain('Deleted tty@example.com')
-      expect(await runCli(['users', 'enable', '--email', 'tty@example.com'], env)).toMatchObject({
-        code: 1,
-        stderr: 'tessera: No user with email tty@example.com.\n',
-      })
-    },
-    PROCESS_TIMEOUT,
-  )
+        const deleted = await onTerminal(['users', 'delete', '--email', 'tty@example.com'], env, 'y\n')
+        expect(deleted.code).toBe(0)
+        expect(deleted.output).toContain('Deleted tty@example.com')
+        expect(await runCli(['users', 'enable', '--email', 'tty@example.com'], env)).toMatchObject({
+          code: 1,
+          stderr: 'tessera: No user with email tty@example.com.\n',
+        })
+      },
+      PROCESS_TIMEOUT,
+    )
 
-  it(
-    'explains a missing --email and an unknown option',
-    async () => {
-      const env = { TESSERA_DATA_DIR: await preparedDataDir() }
-      const [noEmail, yesOnDisable] = await Promise.all([
-        runCli(['users', 'disable'], env),
-        runCli(['users', 'disable', '--email', 'a@example.com', '--yes'], env),
-      ])
-      expect(noEmail.code).toBe(2)
-      expect(noEmail.stderr).toContain('--email is required')
-      expect(yesOnDisable.code).toBe(2)
-      expect(yesOnDisable.stderr).toContain("Unknown option '--yes'")
-    },
-    PROCESS_TIMEOUT,
-  )
-})
+    it(
+      'explains a missing --email and an unknown option',
+      async () => {
+        const env = { TESSERA_DATA_DIR: await preparedDataDir() }
+        const [noEmail, yesOnDisable] = await Promise.all([
+          runCli(['users', 'disable'], env),
+          runCli(['users', 'disable', '--email', 'a@example.com', '--yes'], env),
+        ])
+        expect(noEmail.code).toBe(2)
+        expect(noEmail.stderr).toContain('--email is required')
+        expect(yesOnDisable.code).toBe(2)
+        expect(yesOnDisable.stderr).toContain("Unknown option '--yes'")
+      },
+      PROCESS_TIMEOUT,
+    )
+  },
+)
 
 describe.skipIf(!TEST_DATABASE_URL)('tessera users beside a running server on PostgreSQL', () => {
   it(
