@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { recordingMailer } from '../helpers/mail.js'
-import { startTestServer, type TestServer, uniqueEmail } from '../helpers/server.js'
-import { LIMITS_ON, mailedToken, nextIp, RATE_LIMIT_HEADERS, registerFrom } from '../limits/limits-helpers.js'
+import { PASSWORD, startTestServer, type TestServer, uniqueEmail } from '../helpers/server.js'
+import {
+  LIMITS_ON,
+  loginFrom,
+  mailedToken,
+  nextIp,
+  RATE_LIMIT_HEADERS,
+  registerFrom,
+} from '../limits/limits-helpers.js'
 
 const mailer = recordingMailer()
 let server: TestServer
@@ -66,5 +73,22 @@ describe('magic-link limits', () => {
     expect(
       (await post('/auth/magic-link/verify', { token, tokenDelivery: 'body' }, nextIp())).statusCode,
     ).toBe(200)
+  })
+
+  it('signs in during a lockout and ends it, as a password reset does', async () => {
+    const email = await registerFrom(server.app)
+    const verification = mailedToken(mailer, email, 'verify-email')
+    expect((await post('/auth/verify-email', { token: verification }, nextIp())).statusCode).toBe(204)
+    // one address per attempt: the per-IP failed-login limit stays out of the way
+    for (let i = 0; i < 5; i++) await loginFrom(server.app, nextIp(), email, 'not the password at all 7')
+    expect((await loginFrom(server.app, nextIp(), email, PASSWORD)).statusCode).toBe(423)
+
+    await post('/auth/magic-link', { email }, nextIp())
+    const token = mailedToken(mailer, email, 'magic-link')
+    expect(
+      (await post('/auth/magic-link/verify', { token, tokenDelivery: 'body' }, nextIp())).statusCode,
+    ).toBe(200)
+    // the lock and its failures are gone; the verified account kept its password
+    expect((await loginFrom(server.app, nextIp(), email, PASSWORD)).statusCode).toBe(200)
   })
 })

@@ -124,7 +124,7 @@ export const authTokenRoutes =
           tags: ['auth'],
           summary: 'Finish a sign-in with its second factor (a TOTP code or a recovery code)',
           description:
-            'Takes the `mfaToken` of a login answered `mfa_required` and exactly one of `code` and ' +
+            'Takes the `mfaToken` of a login (or magic link) answered `mfa_required` and exactly one of `code` and ' +
             '`recoveryCode`. A wrong code is 401 MFA_CODE_INVALID and counts toward the account lockout; ' +
             'after 5 the mfaToken is dead (401 MFA_TOKEN_INVALID), as it is once expired (5 minutes) or spent.',
           body: Type.Object(
