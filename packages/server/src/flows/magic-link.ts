@@ -132,11 +132,12 @@ export async function signInWithMagicLink(
       },
     })
   }
+  // whoever holds the mailbox may sign in again at once, as after a password reset (which clears
+  // the lock whatever factors the account has): a lock left here would refuse the second factor
+  await deps.limits.lockout.clear(user.emailNormalized)
   if (outcome.kind === 'mfa-required') {
     return { kind: 'mfa-required', userId: user.id, ...outcome.challenge }
   }
-  // whoever holds the mailbox may sign in again at once, as after a password reset
-  await deps.limits.lockout.clear(user.emailNormalized)
   const { opened } = outcome
   deps.events.record({
     type: 'login_succeeded',

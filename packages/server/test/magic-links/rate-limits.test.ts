@@ -9,6 +9,7 @@ import {
   RATE_LIMIT_HEADERS,
   registerFrom,
 } from '../limits/limits-helpers.js'
+import { codeAt, enrolledUser } from '../mfa/mfa-helpers.js'
 
 const mailer = recordingMailer()
 let server: TestServer
@@ -90,5 +91,23 @@ describe('magic-link limits', () => {
     ).toBe(200)
     // the lock and its failures are gone; the verified account kept its password
     expect((await loginFrom(server.app, nextIp(), email, PASSWORD)).statusCode).toBe(200)
+  })
+
+  it('ends the lock of an account with TOTP too, so its code is taken', async () => {
+    const user = await enrolledUser(server)
+    for (let i = 0; i < 5; i++) await loginFrom(server.app, nextIp(), user.email, 'not the password at all 7')
+    expect((await loginFrom(server.app, nextIp(), user.email, PASSWORD)).statusCode).toBe(423)
+
+    await post('/auth/magic-link', { email: user.email }, nextIp())
+    const token = mailedToken(mailer, user.email, 'magic-link')
+    const first = await post('/auth/magic-link/verify', { token, tokenDelivery: 'body' }, nextIp())
+    expect(first.json()).toMatchObject({ status: 'mfa_required' })
+    const mfaToken = first.json<{ mfaToken: string }>().mfaToken
+    const verified = await post(
+      '/auth/mfa/verify',
+      { mfaToken, code: codeAt(user.secret, server), tokenDelivery: 'body' },
+      nextIp(),
+    )
+    expect(verified.statusCode).toBe(200)
   })
 })
