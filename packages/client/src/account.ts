@@ -20,7 +20,7 @@ export interface PasswordChange {
 }
 
 /**
- * Password and email-address calls. None of them stores or clears a token, and none signs in:
+ * Password, email-address and magic-link calls. None of them stores or clears a token, and none signs in:
  * the client's session, if any, is only touched by `changePassword` (which sends its access
  * token). Each rejects with a {@link TesseraClientError} carrying the server's code, or
  * `RATE_LIMITED` (429, `retryAfter`), `NETWORK_ERROR`, `BAD_RESPONSE`, `HTTP_ERROR`.
@@ -56,6 +56,15 @@ export interface AccountActions {
    * Rejects with `VALIDATION_FAILED` (400), `RATE_LIMITED` (429), …
    */
   resendVerification(input: { email: string }): Promise<void>
+  /**
+   * Asks the server to mail a sign-in link (`POST /auth/magic-link`; the server must run with
+   * `TESSERA_MAGIC_LINK=on`, else this rejects with `NOT_FOUND`). Resolves when the server accepted
+   * the request (202), which it answers whether or not the account exists: tell the user no more
+   * than "if the account exists, a link is on its way". The link (15 minutes, one use) opens the
+   * server's `/magic-link` page or your own, which calls `signInWithMagicLink`.
+   * Rejects with `VALIDATION_FAILED` (400, with `errors`), `RATE_LIMITED` (429), …
+   */
+  requestMagicLink(input: { email: string }): Promise<void>
   /**
    * Changes the signed-in user's password (`POST /auth/password` with the access token, refreshed
    * as by `client.fetch`, including the one retry on `TOKEN_EXPIRED` or `TOKEN_REVOKED`). Resolves on 204.
@@ -120,6 +129,10 @@ export function createAccountActions(deps: AccountDeps): AccountActions {
 
     async resendVerification({ email }) {
       await expectAccepted(await post('/auth/verify-email/resend', { email }), 'accepted', deps.now())
+    },
+
+    async requestMagicLink({ email }) {
+      await expectAccepted(await post('/auth/magic-link', { email }), 'accepted', deps.now())
     },
 
     async changePassword({ currentPassword, newPassword }) {

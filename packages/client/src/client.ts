@@ -48,8 +48,13 @@ export interface Registration extends Credentials {
  */
 export type RegisterResult = { status: 'signed-in'; user: User } | { status: 'verification_pending' }
 
+/** The one-time token of a mailed magic link: the `token` query parameter of the page it opens. */
+export interface MagicLinkToken {
+  token: string
+}
+
 /**
- * What `login()` resolves to:
+ * What `login()` and `signInWithMagicLink()` resolve to:
  * - `signed-in`: this client is signed in as `user`.
  * - `mfa_required`: the password was right and the account has a second factor: no session yet.
  *   Ask for a code from one of `methods` and call `verifyMfa({ code })` (or `{ recoveryCode }`)
@@ -76,7 +81,17 @@ export interface TesseraClient extends AccountActions, MfaActions {
    */
   login(credentials: Credentials): Promise<LoginResult>
   /**
-   * Finishes a login that answered `mfa_required` with a TOTP code or a recovery code
+   * Signs in with the `token` of a magic link (`POST /auth/magic-link/verify`; see
+   * `requestMagicLink`), on the page the link opens; always opens a new session, and the server
+   * counts the email as verified. Resolves like `login()`: `{ status: 'signed-in', user }`, or
+   * `{ status: 'mfa_required', methods }` for an account with a second factor, finished with
+   * {@link TesseraClient.verifyMfa}. Call it on a click, not on page load: mail scanners open links.
+   * Rejects with `ONE_TIME_TOKEN_INVALID` (400: unknown, used or expired link; ask for a new one),
+   * `ACCOUNT_DISABLED` (403), `NOT_FOUND` (404: magic links are off on the server), `RATE_LIMITED` (429), …
+   */
+  signInWithMagicLink(link: MagicLinkToken): Promise<LoginResult>
+  /**
+   * Finishes a login (or a magic link) that answered `mfa_required` with a TOTP code or a recovery code
    * (`POST /auth/mfa/verify` with the `mfaToken` the client kept) and signs in like `login()`.
    * Rejects with `MFA_CODE_INVALID` (401: wrong or replayed code; try again, the server gives up
    * after 5), `MFA_TOKEN_INVALID` (401: expired, spent or killed, or no login waiting: call
@@ -300,6 +315,19 @@ export function createClient(options: ClientOptions): TesseraClient {
         throw new TesseraClientError('BAD_RESPONSE', {
           status: 202,
           detail: 'Login answered without a session.',
+        })
+      }
+      return result
+    },
+
+    async signInWithMagicLink({ token }) {
+      // a new sign-in abandons one that waited for its second factor
+      pendingMfaToken = undefined
+      const result = await signIn('/auth/magic-link/verify', { token })
+      if (result.status === 'verification_pending') {
+        throw new TesseraClientError('BAD_RESPONSE', {
+          status: 202,
+          detail: 'The magic link answered without a session.',
         })
       }
       return result

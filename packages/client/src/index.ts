@@ -3,6 +3,7 @@ export {
   type Credentials,
   createClient,
   type LoginResult,
+  type MagicLinkToken,
   type RegisterResult,
   type Registration,
   type TesseraClient,

@@ -82,7 +82,7 @@ describe('against a server that follows the contract', () => {
     return { ...tab, jar, recording }
   }
 
-  /** The four calls that need no session, with a valid input and their path. */
+  /** The calls that need no session, with a valid input and their path. */
   const unauthenticated = [
     {
       name: 'forgotPassword',
@@ -107,6 +107,12 @@ describe('against a server that follows the contract', () => {
       name: 'resendVerification',
       path: '/auth/verify-email/resend',
       call: (client: TesseraClient) => client.resendVerification({ email: FAKE.email }),
+      body: { email: FAKE.email },
+    },
+    {
+      name: 'requestMagicLink',
+      path: '/auth/magic-link',
+      call: (client: TesseraClient) => client.requestMagicLink({ email: FAKE.email }),
       body: { email: FAKE.email },
     },
   ] as const
@@ -213,11 +219,12 @@ describe('against a server that follows the contract', () => {
       expect(unknown).toMatchObject({ code: 'ONE_TIME_TOKEN_INVALID', status: 400 })
     })
 
-    it('forgotPassword and resendVerification reject a bad email with VALIDATION_FAILED (400)', async () => {
+    it('forgotPassword, resendVerification and requestMagicLink reject a bad email with VALIDATION_FAILED (400)', async () => {
       const { client } = bodyClient()
       const calls = [
         (email: string) => client.forgotPassword({ email }),
         (email: string) => client.resendVerification({ email }),
+        (email: string) => client.requestMagicLink({ email }),
       ]
       for (const call of calls) {
         const error = await caught(call(''))

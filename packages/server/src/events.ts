@@ -11,6 +11,7 @@ export const AUTH_EVENT_TYPES = [
   'password_changed',
   'password_reset',
   'password_reset_requested',
+  'magic_link_requested',
   'email_verified',
   'account_locked',
   'key_rotated',

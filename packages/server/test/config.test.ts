@@ -75,6 +75,8 @@ describe('parseConfig defaults (API.md, Configuration)', () => {
       passwordMinLength: 8,
       passwordMaxLength: 256,
       requireEmailVerification: false,
+      magicLink: false,
+      magicLinkTtl: 15 * 60,
       resetTokenTtl: 15 * 60,
       verifyTokenTtl: 24 * 3600,
       trustProxy: [],
@@ -85,6 +87,7 @@ describe('parseConfig defaults (API.md, Configuration)', () => {
     })
     expect(config.resetUrl).toBe('http://localhost:3000/reset-password')
     expect(config.verifyUrl).toBe('http://localhost:3000/verify-email')
+    expect(config.magicLinkUrl).toBe('http://localhost:3000/magic-link')
   })
 
   it('hashes as many passwords at once as there are cores, keeping one libuv thread free', () => {

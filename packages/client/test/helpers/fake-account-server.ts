@@ -151,7 +151,11 @@ export async function startFakeAccountServer(): Promise<FakeAccountServer> {
       res.writeHead(204).end()
       return
     }
-    if (path === '/auth/forgot-password' || path === '/auth/verify-email/resend') {
+    if (
+      path === '/auth/forgot-password' ||
+      path === '/auth/verify-email/resend' ||
+      path === '/auth/magic-link'
+    ) {
       const input = fieldsOf(body, ['email'])
       if (Array.isArray(input) || !input) return validation(input ?? [])
       // the same answer whether or not the account exists

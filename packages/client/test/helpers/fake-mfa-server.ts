@@ -20,6 +20,9 @@ export const MFA_FAKE = {
   password: 'correct horse battery staple',
   /** The one TOTP code the fake accepts (its "current" code). */
   code: '123456',
+  /** The magic-link tokens the fake accepts, once each: for the account with TOTP, and without. */
+  magicToken: 'magic-link-token-of-ada',
+  plainMagicToken: 'magic-link-token-of-grace',
   recoveryCodes: Array.from({ length: 10 }, (_, i) => `rc${i}-aaaa-bbbb`),
   secret: 'JBSWY3DPEHPK3PXP',
   otpauthUri: 'otpauth://totp/Tessera:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Tessera',
@@ -78,6 +81,7 @@ export function createFakeMfaServer(options: { totpOn?: boolean } = {}): FakeMfa
   const grants = new Map<string, Grant>()
   const mfaTokens = new Map<string, { wrong: number }>()
   const usedRecovery = new Set<string>()
+  const usedMagicTokens = new Set<string>()
   let totpOn = options.totpOn ?? true
   let serial = 0
 
@@ -118,6 +122,20 @@ export function createFakeMfaServer(options: { totpOn?: boolean } = {}): FakeMfa
         return json(200, { status: 'mfa_required', mfaToken, methods: ['totp', 'recovery_code'] })
       }
       return issue({ email: body.email as string, mfa: false, recent: true }, body.tokenDelivery)
+    }
+    if (method === 'POST' && path === '/auth/magic-link/verify') {
+      if (!shaped(body, ['token', 'tokenDelivery'])) return problem(400, 'VALIDATION_FAILED')
+      const known = body.token === MFA_FAKE.magicToken || body.token === MFA_FAKE.plainMagicToken
+      if (!known || usedMagicTokens.has(body.token ?? '')) return problem(400, 'ONE_TIME_TOKEN_INVALID')
+      usedMagicTokens.add(body.token ?? '')
+      if (body.token === MFA_FAKE.magicToken && totpOn) {
+        serial += 1
+        const mfaToken = `mfa-token-${serial}`
+        mfaTokens.set(mfaToken, { wrong: 0 })
+        return json(200, { status: 'mfa_required', mfaToken, methods: ['totp', 'recovery_code'] })
+      }
+      const email = body.token === MFA_FAKE.magicToken ? MFA_FAKE.email : MFA_FAKE.plainEmail
+      return issue({ email, mfa: false, recent: true }, body.tokenDelivery)
     }
     if (method === 'POST' && path === '/auth/mfa/verify') {
       if (!shaped(body, ['mfaToken', 'code', 'recoveryCode', 'tokenDelivery'])) {

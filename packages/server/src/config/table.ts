@@ -364,6 +364,14 @@ export const SETTINGS = [
     default: 'false',
     doc: 'refuse login until the email is verified; register then answers 202 without tokens',
   },
+  {
+    variable: 'TESSERA_MAGIC_LINK',
+    group: 'accounts',
+    field: 'magicLink',
+    parse: flag('on', 'off'),
+    default: 'off',
+    doc: '`on` serves `POST /auth/magic-link`, `POST /auth/magic-link/verify` and the `/magic-link` page: sign-in links by mail; `off`: they answer 404 `NOT_FOUND` like any unknown path; see [magic links](mfa.md#magic-links)',
+  },
 
   // mail and one-time links
   {
@@ -403,6 +411,15 @@ export const SETTINGS = [
     doc: 'where email-verification links point; the token is appended as `?token=`',
   },
   {
+    variable: 'TESSERA_MAGIC_LINK_URL',
+    group: 'mail',
+    field: 'magicLinkUrl',
+    parse: url,
+    default: (values) => (values.publicUrl === undefined ? undefined : `${values.publicUrl}/magic-link`),
+    shown: "the server's own page, `<public URL>/magic-link`",
+    doc: 'where magic (sign-in) links point, with `TESSERA_MAGIC_LINK=on`; the token is appended as `?token=`',
+  },
+  {
     variable: 'TESSERA_RESET_TOKEN_TTL',
     group: 'mail',
     field: 'resetTokenTtl',
@@ -417,6 +434,18 @@ export const SETTINGS = [
     parse: duration({ min: 60 }),
     default: '24h',
     doc: 'lifetime of an email-verification link (at least `1m`)',
+  },
+  {
+    variable: 'TESSERA_MAGIC_LINK_TTL',
+    group: 'mail',
+    field: 'magicLinkTtl',
+    parse: duration({
+      min: 60,
+      max: 3600,
+      tooLong: 'must be at most 1h; a sign-in link is a password in a mailbox',
+    }),
+    default: '15m',
+    doc: 'lifetime of a magic (sign-in) link (`1m` to `1h`)',
   },
 
   // rate limits and lockout
@@ -482,7 +511,7 @@ export const SETTINGS = [
     field: 'limits.mailPerEmail',
     parse: rate,
     default: '3/15m',
-    doc: 'forgot-password, and verify-email/resend, per email address (each route counts on its own)',
+    doc: 'forgot-password, verify-email/resend, and magic-link requests, per email address (each route counts on its own)',
   },
   {
     variable: 'TESSERA_LIMIT_MAIL_IP',
@@ -490,7 +519,7 @@ export const SETTINGS = [
     field: 'limits.mailPerIp',
     parse: rate,
     default: '10/15m',
-    doc: 'forgot-password, and verify-email/resend, per client IP',
+    doc: 'forgot-password, verify-email/resend, and magic-link requests, per client IP',
   },
   {
     variable: 'TESSERA_LIMIT_TOKEN',
@@ -498,7 +527,7 @@ export const SETTINGS = [
     field: 'limits.tokenUse',
     parse: rate,
     default: '10/15m',
-    doc: 'reset-password, verify-email, and `/auth/mfa/verify`, each per client IP',
+    doc: 'reset-password, verify-email, magic-link/verify, and `/auth/mfa/verify`, each per client IP',
   },
   {
     variable: 'TESSERA_LIMIT_PASSWORD_CHANGE',

@@ -55,6 +55,12 @@ export interface Config {
   /** Least zxcvbn score (0–4) a new password needs; 0 turns the estimator off. */
   readonly passwordMinScore: number
   readonly requireEmailVerification: boolean
+  /** `TESSERA_MAGIC_LINK`: serve the magic-link routes and page; off, they do not exist (404). */
+  readonly magicLink: boolean
+  /** `TESSERA_MAGIC_LINK_URL`: the page mailed magic links point to (`?token=` appended). */
+  readonly magicLinkUrl: string
+  /** `TESSERA_MAGIC_LINK_TTL`: seconds a magic link works (15 minutes). */
+  readonly magicLinkTtl: number
   readonly resetUrl: string
   readonly verifyUrl: string
   readonly resetTokenTtl: number

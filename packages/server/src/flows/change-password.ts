@@ -14,6 +14,13 @@ export async function changePassword(
 ): Promise<void> {
   const user = await deps.stores.users.findById(who.userId)
   if (!user) throw new TesseraError('TOKEN_INVALID')
+  if (user.passwordHash === null) {
+    // a magic link removed the password of an account first verified that way: the way to set one
+    // is a reset link, which proves the mailbox again
+    throw new TesseraError('INVALID_CREDENTIALS', {
+      detail: 'This account has no password yet; set one with "Forgot password".',
+    })
+  }
   const check = await deps.hasher.verify(user.passwordHash, input.currentPassword)
   if (!check.ok) {
     throw new TesseraError('INVALID_CREDENTIALS', { detail: 'The current password is incorrect.' })

@@ -62,6 +62,13 @@ export async function login(
     await countFailure(null)
     throw failed('unknown_user', null, 'INVALID_CREDENTIALS')
   }
+  if (user.passwordHash === null) {
+    // no password to check (a magic link removed the one set before the address was verified):
+    // answered and timed as a wrong password, and counted like one
+    await deps.hasher.verifyDummy(input.password).catch(abandon)
+    await countFailure(user.id)
+    throw failed('no_password', user.id, 'INVALID_CREDENTIALS')
+  }
   const check = await deps.hasher.verify(user.passwordHash, input.password).catch(abandon)
   if (!check.ok) {
     await countFailure(user.id)

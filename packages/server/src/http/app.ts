@@ -18,6 +18,7 @@ import { accountRoutes } from './routes/account.js'
 import { accountRecoveryRoutes } from './routes/account-recovery.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
+import { magicLinkRoutes } from './routes/magic-link.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { mfaRoutes } from './routes/mfa.js'
 import { oauthRoutes } from './routes/oauth.js'
@@ -179,6 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accountRecoveryRoutes(deps))
   await app.register(accountRoutes(deps))
   await app.register(mfaRoutes(deps))
+  if (config.magicLink) await app.register(magicLinkRoutes(deps))
   await app.register(pageRoutes(deps))
   await app.register(oauthRoutes(deps))
   await app.register(metricsRoutes({ config, metrics }))

@@ -16,6 +16,7 @@ export const MAIL_KINDS = [
   'account-exists',
   'mfa-enabled',
   'mfa-disabled',
+  'magic-link',
 ] as const
 export type MailKind = (typeof MAIL_KINDS)[number]
 

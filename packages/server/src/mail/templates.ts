@@ -39,6 +39,19 @@ export function resetPasswordMail(input: { to: string; link: string; expiresInMi
   })
 }
 
+export function magicLinkMail(input: { to: string; link: string; expiresInMinutes: number }): Mail {
+  return render('magic-link', input.to, {
+    subject: `Sign in to ${PRODUCT_NAME}`,
+    blocks: [
+      `Someone, hopefully you, asked for a link to sign in to the ${PRODUCT_NAME} account of this email address.`,
+      'To sign in, open this link:',
+      { label: 'Sign in', url: input.link },
+      `The link works once and expires in ${formatMinutes(input.expiresInMinutes)}. Do not forward this mail: whoever opens the link is signed in as you.`,
+      'If you did not ask for this, ignore this mail: nobody can sign in without the link.',
+    ],
+  })
+}
+
 export function passwordChangedMail(input: { to: string }): Mail {
   return render('password-changed', input.to, {
     subject: `Your ${PRODUCT_NAME} password was changed`,

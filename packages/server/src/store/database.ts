@@ -29,7 +29,8 @@ export interface UsersTable {
    */
   email_normalized: string
   name: string | null
-  password_hash: string
+  /** Null for an account without a password (migration 0010: a magic link removed it). */
+  password_hash: string | null
   roles: string[]
   email_verified: Generated<boolean>
   disabled_at: Date | null

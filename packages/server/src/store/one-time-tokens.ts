@@ -1,6 +1,6 @@
 import type { Db } from './db.js'
 
-export const ONE_TIME_PURPOSES = ['password_reset', 'email_verification'] as const
+export const ONE_TIME_PURPOSES = ['password_reset', 'email_verification', 'magic_link'] as const
 export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number]
 
 export interface OneTimeTokenStore {

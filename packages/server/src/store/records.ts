@@ -24,7 +24,8 @@ export interface UserRecord {
   /** The mailbox key (email-address.ts), or `conflict:<id>` for an account parked by migration 0005. */
   emailNormalized: string
   name: string | null
-  passwordHash: string
+  /** Null when the account has no password (a magic link took over an unverified account). */
+  passwordHash: string | null
   roles: string[]
   emailVerified: boolean
   disabledAt: Date | null

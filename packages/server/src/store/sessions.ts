@@ -62,6 +62,8 @@ export type RevokeReason =
   | 'password_reset'
   | 'password_changed'
   | 'user_disabled'
+  /** A magic link first verified the address: whoever registered it before keeps nothing. */
+  | 'magic_link_takeover'
 
 export interface SessionStore {
   create(session: NewSession): Promise<void>

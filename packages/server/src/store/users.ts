@@ -22,6 +22,8 @@ export interface UserStore {
   findByEmail(emailNormalized: string): Promise<UserRecord | undefined>
   findById(id: string): Promise<UserRecord | undefined>
   setPasswordHash(id: string, passwordHash: string, at: Date): Promise<void>
+  /** Removes the password: the account then signs in only by a mailed link until one is set by reset. */
+  removePassword(id: string, at: Date): Promise<void>
   /** Sets the roles; the user's access tokens issued before are stale (a `user` revocation event). */
   setRoles(id: string, roles: string[], at: Date): Promise<void>
   /** Marks the email verified, if it is still the user's address. */
@@ -102,6 +104,13 @@ export function createUserStore(db: Db, options: UserStoreOptions): UserStore {
       await db
         .updateTable('users')
         .set({ password_hash: passwordHash, updated_at: at })
+        .where('id', '=', id)
+        .execute()
+    },
+    async removePassword(id, at) {
+      await db
+        .updateTable('users')
+        .set({ password_hash: null, updated_at: at })
         .where('id', '=', id)
         .execute()
     },

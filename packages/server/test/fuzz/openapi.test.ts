@@ -59,14 +59,19 @@ describe('every route of /openapi.json under fuzzed input', () => {
   // fast-check keeps 32 bits of a seed: one that fits prints the same here as in its report
   const seed = integerFromEnv('FUZZ_SEED') ?? Date.now() % 2 ** 31
   const numRuns = integerFromEnv('FUZZ_RUNS', 1) ?? DEFAULT_RUNS
-  // reset and verification links land here, so their tokens can be spent
+  // reset, verification and magic links land here, so their tokens can be spent
   const mailer = recordingMailer()
   let server: TestServer
 
   beforeAll(async () => {
     server = await startTestServer(
-      // behind a proxy, as in production: X-Forwarded-For reaches sessions and the audit log
-      { TESSERA_METRICS_TOKEN: METRICS_TOKEN, TESSERA_TRUST_PROXY: '127.0.0.1' },
+      // behind a proxy, as in production: X-Forwarded-For reaches sessions and the audit log; the
+      // routes that are off by default on too, so they are fuzzed
+      {
+        TESSERA_METRICS_TOKEN: METRICS_TOKEN,
+        TESSERA_TRUST_PROXY: '127.0.0.1',
+        TESSERA_MAGIC_LINK: 'on',
+      },
       testClock(),
       { mailer },
     )

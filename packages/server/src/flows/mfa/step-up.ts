@@ -44,7 +44,7 @@ export async function stepUp(
   try {
     right =
       input.password !== undefined
-        ? (await deps.hasher.verify(user.passwordHash, input.password)).ok
+        ? user.passwordHash !== null && (await deps.hasher.verify(user.passwordHash, input.password)).ok
         : await spendSecondFactor(deps, user.id, input)
   } catch (error) {
     await attempt.abandoned()

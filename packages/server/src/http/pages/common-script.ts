@@ -1,6 +1,6 @@
 // Browser code (plain ES2020 module) shared by the account pages, served as /pages/common.js. Kept
 // free of backticks, `${` and backslashes: it sits in a template literal.
-export const COMMON_SCRIPT = `const FIELD_LABELS = { password: 'New password', token: 'Link' }
+export const COMMON_SCRIPT = `const FIELD_LABELS = { password: 'New password', token: 'Link', code: 'Code', recoveryCode: 'Recovery code' }
 
 /**
  * Reads the one-time token and takes it out of the address bar at once, so it stays out of the
@@ -17,24 +17,33 @@ export function takeToken() {
 
 /**
  * POSTs JSON to an API path relative to this page (the server may be mounted under a path behind a
- * proxy). Never rejects: a network failure is { ok: false, status: 0 }.
+ * proxy). Never rejects: a network failure is { ok: false, status: 0 }. A success carries its JSON
+ * body, if any, as body. options.credentials: 'omit' unless a page signs in ('same-origin').
  */
-export async function postJson(path, body) {
+export async function postJson(path, body, options) {
   let response
   try {
     response = await fetch(new URL(path, location.href), {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/problem+json, application/json' },
       body: JSON.stringify(body),
-      // these endpoints need no session: the refresh cookie stays home
-      credentials: 'omit',
+      // the reset and verification endpoints need no session: the refresh cookie stays home
+      credentials: (options && options.credentials) || 'omit',
       cache: 'no-store',
     })
   } catch (error) {
     console.warn('request failed', error)
     return { ok: false, status: 0, problem: {}, retryAfter: null }
   }
-  if (response.ok) return { ok: true }
+  if (response.ok) {
+    let answer = null
+    try {
+      answer = response.status === 204 ? null : await response.json()
+    } catch {
+      // no JSON body: the status says it all
+    }
+    return { ok: true, status: response.status, body: answer }
+  }
   let problem = {}
   try {
     const body = await response.json()

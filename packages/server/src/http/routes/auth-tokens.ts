@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { TesseraError } from '../../errors.js'
 import type { FlowDeps } from '../../flows/deps.js'
-import type { IssuedTokens } from '../../flows/issued-tokens.js'
 import { login } from '../../flows/login.js'
 import { logout } from '../../flows/logout.js'
 import { verifyMfa } from '../../flows/mfa/mfa-sign-in.js'
@@ -18,12 +17,11 @@ import {
   passwordSchema,
   RecoveryCode,
   responses,
-  type TokenResponse as TokenBody,
   TokenDelivery,
   TokenResponse,
   TotpCode,
 } from '../schemas.js'
-import { userView } from '../views.js'
+import { tokenReplies } from '../token-reply.js'
 
 /** Register, login, refresh and logout: the routes that hand out or spend refresh tokens. */
 export const authTokenRoutes =
@@ -34,22 +32,8 @@ export const authTokenRoutes =
     const password = passwordSchema(deps.config)
     const rules = deps.config.limits
 
-    function sendTokens(
-      reply: FastifyReply,
-      issued: IssuedTokens,
-      delivery: TokenDelivery,
-      status: 200 | 201,
-    ) {
-      const body: TokenBody = {
-        user: userView(issued.user),
-        accessToken: issued.accessToken,
-        tokenType: 'Bearer',
-        expiresIn: issued.expiresIn,
-      }
-      if (delivery === 'body') body.refreshToken = issued.refreshToken
-      else cookie.set(reply, issued.refreshToken, issued.refreshExpiresAt, deps.clock.now())
-      return reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache').send(body)
-    }
+    const replies = tokenReplies(deps)
+    const sendTokens = replies.tokens
 
     // The cookie endpoints must not be usable from another site: a foreign Origin is refused, and
     // only application/json is accepted, which a cross-site HTML form cannot send.
@@ -128,13 +112,7 @@ export const authTokenRoutes =
       },
       async (request, reply) => {
         const outcome = await login(deps, request.body, clientContext(request))
-        if (outcome.kind === 'mfa-required') {
-          return reply.header('cache-control', 'no-store').send({
-            status: 'mfa_required' as const,
-            mfaToken: outcome.mfaToken,
-            methods: outcome.methods,
-          })
-        }
+        if (outcome.kind === 'mfa-required') return replies.mfaRequired(reply, outcome)
         return sendTokens(reply, outcome.tokens, request.body.tokenDelivery ?? 'cookie', 200)
       },
     )
@@ -146,7 +124,7 @@ export const authTokenRoutes =
           tags: ['auth'],
           summary: 'Finish a sign-in with its second factor (a TOTP code or a recovery code)',
           description:
-            'Takes the `mfaToken` of a login answered `mfa_required` and exactly one of `code` and ' +
+            'Takes the `mfaToken` of a login (or magic link) answered `mfa_required` and exactly one of `code` and ' +
             '`recoveryCode`. A wrong code is 401 MFA_CODE_INVALID and counts toward the account lockout; ' +
             'after 5 the mfaToken is dead (401 MFA_TOKEN_INVALID), as it is once expired (5 minutes) or spent.',
           body: Type.Object(

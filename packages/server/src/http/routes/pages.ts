@@ -3,12 +3,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { Config } from '../../config.js'
 import { COMMON_SCRIPT } from '../pages/common-script.js'
+import { MAGIC_LINK_SCRIPT, magicLinkHtml } from '../pages/magic-link.js'
 import { PAGES_CSS } from '../pages/pages-css.js'
 import { RESET_PASSWORD_SCRIPT, resetPasswordHtml } from '../pages/reset-password.js'
 import { VERIFY_EMAIL_SCRIPT, verifyEmailHtml } from '../pages/verify-email.js'
 
 export interface PageDeps {
-  config: Pick<Config, 'passwordMinLength' | 'passwordMaxLength'>
+  config: Pick<Config, 'passwordMinLength' | 'passwordMaxLength' | 'magicLink'>
 }
 
 /** Same-origin script, style and API calls only; nothing inline, no framing, no `<base>`. */
@@ -42,8 +43,8 @@ const matchesEtag = (request: FastifyRequest, etag: string): boolean =>
     .some((candidate) => candidate.trim().replace(/^W\//, '') === etag)
 
 /**
- * The pages behind the default reset and verification links, so both flows work without a front
- * end of one's own. The routes are hidden from the OpenAPI document: they are for people, not API
+ * The pages behind the default reset, verification and magic links, so those flows work without a
+ * front end of one's own. The routes are hidden from the OpenAPI document: they are for people, not API
  * clients.
  */
 export const pageRoutes =
@@ -55,10 +56,12 @@ export const pageRoutes =
       return payload
     })
 
-    const pages = {
+    const pages: Record<string, string> = {
       'reset-password': resetPasswordHtml(deps.config),
       'verify-email': verifyEmailHtml(),
     }
+    // served only with TESSERA_MAGIC_LINK=on, like its API routes
+    if (deps.config.magicLink) pages['magic-link'] = magicLinkHtml()
     for (const [name, html] of Object.entries(pages)) {
       app.get(`/${name}`, { schema: { hide: true } }, async (request, reply) => {
         const query = request.url.indexOf('?')
@@ -73,11 +76,14 @@ export const pageRoutes =
       })
     }
 
-    const assets = {
+    const assets: Record<string, Asset> = {
       '/pages/common.js': asset(COMMON_SCRIPT, 'text/javascript; charset=utf-8'),
       '/pages/reset-password.js': asset(RESET_PASSWORD_SCRIPT, 'text/javascript; charset=utf-8'),
       '/pages/verify-email.js': asset(VERIFY_EMAIL_SCRIPT, 'text/javascript; charset=utf-8'),
       '/pages/pages.css': asset(PAGES_CSS, 'text/css; charset=utf-8'),
+    }
+    if (deps.config.magicLink) {
+      assets['/pages/magic-link.js'] = asset(MAGIC_LINK_SCRIPT, 'text/javascript; charset=utf-8')
     }
     for (const [url, { body, type, etag }] of Object.entries(assets)) {
       app.get(url, { schema: { hide: true } }, async (request, reply) => {
