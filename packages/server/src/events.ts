@@ -18,6 +18,8 @@ export const AUTH_EVENT_TYPES = [
   'user_disabled',
   'user_enabled',
   'user_deleted',
+  'mfa_challenged',
+  'mfa_enrolment_required',
   'mfa_enrolled',
   'mfa_disabled',
   'mfa_failed',

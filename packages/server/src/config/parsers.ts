@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
+import { ROLE_PATTERN } from '../roles.js'
 import { ConfigError } from './config-error.js'
 import type { DatabaseTarget, RateLimit } from './types.js'
 
@@ -124,6 +125,16 @@ export const origins: Parser<readonly string[]> = (variable, raw) =>
     }
     return parsed.origin
   })
+
+/** Comma-separated role names. */
+export const roles: Parser<readonly string[]> = (variable, raw) => {
+  const names = [...new Set(items(raw))]
+  const bad = names.find((name) => !ROLE_PATTERN.test(name))
+  if (bad !== undefined) {
+    throw new ConfigError(variable, `"${bad}" is not a role name (letters, digits, _ . : -; a letter first)`)
+  }
+  return names
+}
 
 /** Comma-separated IP addresses or CIDRs. */
 export const addresses: Parser<readonly string[]> = (variable, raw) => {

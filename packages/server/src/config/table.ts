@@ -17,6 +17,7 @@ import {
   rate,
   redisPrefix,
   redisUrl,
+  roles,
   secret,
   smtpUrl,
   text,
@@ -371,6 +372,15 @@ export const SETTINGS = [
     parse: flag('on', 'off'),
     default: 'off',
     doc: '`on` serves `POST /auth/magic-link`, `POST /auth/magic-link/verify` and the `/magic-link` page: sign-in links by mail; `off`: they answer 404 `NOT_FOUND` like any unknown path; see [magic links](mfa.md#magic-links)',
+  },
+  {
+    variable: 'TESSERA_MFA_REQUIRED_ROLES',
+    group: 'accounts',
+    field: 'mfaRequiredRoles',
+    parse: roles,
+    default: '',
+    shown: 'unset',
+    doc: 'comma-separated roles whose holders must have a second factor: without one, login answers `mfa_enrollment_required` and an enrolment token instead of a session; see [second factors](mfa.md#requiring-a-second-factor)',
   },
 
   // mail and one-time links

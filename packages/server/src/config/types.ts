@@ -61,6 +61,8 @@ export interface Config {
   readonly magicLinkUrl: string
   /** `TESSERA_MAGIC_LINK_TTL`: seconds a magic link works (15 minutes). */
   readonly magicLinkTtl: number
+  /** `TESSERA_MFA_REQUIRED_ROLES`: holders of these roles sign in only with a second factor (enrolling first). */
+  readonly mfaRequiredRoles: readonly string[]
   readonly resetUrl: string
   readonly verifyUrl: string
   readonly resetTokenTtl: number

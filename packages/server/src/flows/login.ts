@@ -2,7 +2,13 @@ import { normalizeEmail } from '../email-address.js'
 import { type ErrorCode, TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
-import { issueMfaChallenge, type MfaChallenge } from './mfa/mfa-sign-in.js'
+import { mustEnrol } from './mfa/enrolment.js'
+import {
+  type EnrolmentChallenge,
+  issueEnrolmentChallenge,
+  issueMfaChallenge,
+  type MfaChallenge,
+} from './mfa/mfa-sign-in.js'
 import { hasSecondFactor } from './mfa/second-factor.js'
 import { signedInWith } from './sign-in-methods.js'
 
@@ -11,14 +17,19 @@ export interface LoginInput {
   password: string
 }
 
-/** A signed-in user's tokens, or, for an account with a second factor, the challenge for it. */
+/**
+ * A signed-in user's tokens; for an account with a second factor, the challenge for it; for a user
+ * whose role requires a second factor they do not have yet, the token to enrol one with.
+ */
 export type LoginOutcome =
   | { kind: 'signed-in'; tokens: IssuedTokens }
   | ({ kind: 'mfa-required'; userId: string } & MfaChallenge)
+  | ({ kind: 'enrolment-required'; userId: string } & EnrolmentChallenge)
 
 /**
  * Checks the password and opens a new session; a login never continues an existing one. An
- * account with a confirmed second factor gets an mfaToken instead, for POST /auth/mfa/verify.
+ * account with a confirmed second factor gets an mfaToken instead, for POST /auth/mfa/verify; a
+ * user holding a role of TESSERA_MFA_REQUIRED_ROLES without one gets an enrolment token.
  */
 export async function login(
   deps: Pick<FlowDeps, 'stores' | 'hasher' | 'keyRing' | 'events' | 'limits' | 'clock' | 'config'>,
@@ -88,7 +99,35 @@ export async function login(
       if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
       return issueMfaChallenge(tx, deps, user, 'pwd')
     })
+    deps.events.record({ type: 'mfa_challenged', userId: user.id, ...context, detail: { after: 'pwd' } })
     return { kind: 'mfa-required', userId: user.id, ...challenge }
+  }
+  if (mustEnrol(deps.config, user)) {
+    // enrolling needs a verified address: say so now rather than at a setup that cannot succeed
+    if (!user.emailVerified) {
+      deps.events.record({
+        type: 'login_failed',
+        userId: user.id,
+        ...context,
+        detail: { reason: 'email_not_verified' },
+      })
+      throw new TesseraError('EMAIL_NOT_VERIFIED', {
+        detail:
+          'Your role requires a second factor, and adding one needs a verified email address: ' +
+          'open the link we mailed you (or ask for a new one), then sign in again.',
+      })
+    }
+    const challenge = await deps.stores.transaction(async (tx) => {
+      if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
+      return issueEnrolmentChallenge(tx, deps, user, 'pwd')
+    })
+    deps.events.record({
+      type: 'mfa_enrolment_required',
+      userId: user.id,
+      ...context,
+      detail: { after: 'pwd' },
+    })
+    return { kind: 'enrolment-required', userId: user.id, ...challenge }
   }
   const auth = signedInWith(['pwd'], deps.clock.now())
   const opened = await deps.stores.transaction(async (tx) => {

@@ -5,7 +5,8 @@ import { linkWithToken, magicLinkMail } from '../mail/templates.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { accessTokenFor, openSession } from './issued-tokens.js'
 import type { LoginOutcome } from './login.js'
-import { issueMfaChallenge } from './mfa/mfa-sign-in.js'
+import { mustEnrol } from './mfa/enrolment.js'
+import { issueEnrolmentChallenge, issueMfaChallenge } from './mfa/mfa-sign-in.js'
 import { hasSecondFactor } from './mfa/second-factor.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken, newOneTimeToken } from './one-time-token.js'
 import { AMR_MAGIC_LINK, signedInWith } from './sign-in-methods.js'
@@ -82,6 +83,8 @@ export async function signInWithMagicLink(
     throw new TesseraError('ACCOUNT_DISABLED')
   }
   const withFactor = await hasSecondFactor(deps, found.id)
+  // a holder of a role that requires a second factor, without one, enrols before any session
+  const enrol = !withFactor && mustEnrol(deps.config, found)
 
   const now = deps.clock.now()
   const auth = signedInWith([AMR_MAGIC_LINK], now)
@@ -111,6 +114,10 @@ export async function signInWithMagicLink(
       const challenge = await issueMfaChallenge(tx, deps, user, AMR_MAGIC_LINK)
       return { kind: 'mfa-required' as const, user, verified, challenge }
     }
+    if (enrol) {
+      const challenge = await issueEnrolmentChallenge(tx, deps, user, AMR_MAGIC_LINK)
+      return { kind: 'enrolment-required' as const, user, verified, challenge }
+    }
     return {
       kind: 'signed-in' as const,
       user,
@@ -136,7 +143,22 @@ export async function signInWithMagicLink(
   // the lock whatever factors the account has): a lock left here would refuse the second factor
   await deps.limits.lockout.clear(user.emailNormalized)
   if (outcome.kind === 'mfa-required') {
+    deps.events.record({
+      type: 'mfa_challenged',
+      userId: user.id,
+      ...context,
+      detail: { after: AMR_MAGIC_LINK },
+    })
     return { kind: 'mfa-required', userId: user.id, ...outcome.challenge }
+  }
+  if (outcome.kind === 'enrolment-required') {
+    deps.events.record({
+      type: 'mfa_enrolment_required',
+      userId: user.id,
+      ...context,
+      detail: { after: AMR_MAGIC_LINK },
+    })
+    return { kind: 'enrolment-required', userId: user.id, ...outcome.challenge }
   }
   const { opened } = outcome
   deps.events.record({

@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto'
 import { isEmail, normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import { isUuid } from '../ids.js'
+import { ROLE_PATTERN } from '../roles.js'
 import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import { unstorableText } from '../text.js'
 import type { FlowDeps } from './deps.js'
-
-export const ROLE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
 
 function checkRoles(roles: string[]): void {
   const bad = roles.filter((role) => !ROLE_PATTERN.test(role))

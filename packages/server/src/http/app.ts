@@ -18,6 +18,7 @@ import { accountRoutes } from './routes/account.js'
 import { accountRecoveryRoutes } from './routes/account-recovery.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
+import { enrolmentRoutes } from './routes/enrolment.js'
 import { magicLinkRoutes } from './routes/magic-link.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { mfaRoutes } from './routes/mfa.js'
@@ -181,6 +182,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(accountRoutes(deps))
   await app.register(mfaRoutes(deps))
   if (config.magicLink) await app.register(magicLinkRoutes(deps))
+  await app.register(enrolmentRoutes(deps))
   await app.register(pageRoutes(deps))
   await app.register(oauthRoutes(deps))
   await app.register(metricsRoutes({ config, metrics }))

@@ -50,6 +50,14 @@ export const MfaRequiredResponse = Type.Object({
   methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')])),
 })
 
+export const MfaEnrollmentRequiredResponse = Type.Object({
+  status: Type.Literal('mfa_enrollment_required'),
+  enrollmentToken: Type.String({
+    description:
+      'Opaque; lives 15 minutes; the Bearer token of the enrolment routes only (TOTP setup and confirm).',
+  }),
+})
+
 /** A 6-digit TOTP code. */
 export const TotpCode = Type.String({ minLength: 1, maxLength: 16 })
 /** A recovery code as shown (`abcd-efgh-ijkl-mnop`); dashes, spaces and case do not matter. */

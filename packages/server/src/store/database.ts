@@ -183,11 +183,15 @@ export interface RecoveryCodesTable {
 }
 
 /** The token between the password and the second factor (migration 0009), as its SHA-256. */
+/** `sign_in`: for POST /auth/mfa/verify; `enrol`: for the enrolment routes only (TESSERA_MFA_REQUIRED_ROLES). */
+export type MfaTokenPurpose = 'sign_in' | 'enrol'
+
 export interface MfaTokensTable {
   id: string
   user_id: string
   token_hash: Uint8Array
   first_factor: string
+  purpose: ColumnType<MfaTokenPurpose, MfaTokenPurpose | undefined, never>
   failures: Generated<number>
   created_at: CreatedAt
   expires_at: Date

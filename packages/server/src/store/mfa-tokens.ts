@@ -1,9 +1,13 @@
+import type { MfaTokenPurpose } from './database.js'
 import type { Db } from './db.js'
 
-/** A pending second-factor sign-in, as the store hands it out. */
+export type { MfaTokenPurpose }
+
+/** A pending second-factor sign-in (or enrolment), as the store hands it out. */
 export interface MfaTokenRecord {
   id: string
   userId: string
+  purpose: MfaTokenPurpose
   /** The amr value of the factor already used (`pwd`). */
   firstFactor: string
   failures: number
@@ -14,12 +18,21 @@ export interface MfaTokenStore {
     id: string
     userId: string
     hash: Uint8Array
+    purpose: MfaTokenPurpose
     firstFactor: string
     createdAt: Date
     expiresAt: Date
   }): Promise<void>
-  /** The token when it is unspent, unexpired at `at` and has fewer than `maxFailures` wrong codes. */
-  findLive(hash: Uint8Array, at: Date, maxFailures: number): Promise<MfaTokenRecord | undefined>
+  /**
+   * The token of `purpose` when it is unspent, unexpired at `at` and has fewer than `maxFailures`
+   * wrong codes.
+   */
+  findLive(
+    hash: Uint8Array,
+    purpose: MfaTokenPurpose,
+    at: Date,
+    maxFailures: number,
+  ): Promise<MfaTokenRecord | undefined>
   /** Counts a wrong code against the token; answers its failures so far. */
   recordFailure(id: string): Promise<number>
   /** Spends a live token, once: false when another request spent it first, or it died meanwhile. */
@@ -35,22 +48,32 @@ export function createMfaTokenStore(db: Db): MfaTokenStore {
           id: token.id,
           user_id: token.userId,
           token_hash: token.hash,
+          purpose: token.purpose,
           first_factor: token.firstFactor,
           created_at: token.createdAt,
           expires_at: token.expiresAt,
         })
         .execute()
     },
-    async findLive(hash, at, maxFailures) {
+    async findLive(hash, purpose, at, maxFailures) {
       const row = await db
         .selectFrom('mfa_tokens')
-        .select(['id', 'user_id', 'first_factor', 'failures'])
+        .select(['id', 'user_id', 'purpose', 'first_factor', 'failures'])
         .where('token_hash', '=', hash)
+        .where('purpose', '=', purpose)
         .where('spent_at', 'is', null)
         .where('expires_at', '>', at)
         .where('failures', '<', maxFailures)
         .executeTakeFirst()
-      return row && { id: row.id, userId: row.user_id, firstFactor: row.first_factor, failures: row.failures }
+      return (
+        row && {
+          id: row.id,
+          userId: row.user_id,
+          purpose: row.purpose,
+          firstFactor: row.first_factor,
+          failures: row.failures,
+        }
+      )
     },
     async recordFailure(id) {
       const row = await db

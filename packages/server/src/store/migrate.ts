@@ -9,6 +9,7 @@ import * as serviceClients from './migrations/0007-service-clients.js'
 import * as sessionAuth from './migrations/0008-session-auth.js'
 import * as secondFactors from './migrations/0009-second-factors.js'
 import * as optionalPassword from './migrations/0010-optional-password.js'
+import * as enrolmentTokens from './migrations/0011-enrolment-tokens.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS = {
@@ -22,6 +23,7 @@ const MIGRATIONS = {
   '0008-session-auth': sessionAuth,
   '0009-second-factors': secondFactors,
   '0010-optional-password': optionalPassword,
+  '0011-enrolment-tokens': enrolmentTokens,
 } satisfies Record<string, Migration>
 
 /**

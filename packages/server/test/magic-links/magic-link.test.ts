@@ -29,6 +29,7 @@ beforeAll(async () => {
   smtp = await startSmtpServer()
   server = await startTestServer({
     TESSERA_MAGIC_LINK: 'on',
+    TESSERA_MFA_REQUIRED_ROLES: 'admin',
     SMTP_URL: smtp.url,
     MAIL_FROM: 'Tessera <auth@example.com>',
     // links are built from the public URL, never from the request's Host
@@ -397,5 +398,31 @@ describe('a passwordless account at password login', () => {
       expect(response.statusCode).toBe(401)
       expect(json(response)).toEqual(json(await login(uniqueEmail('nobody'), password)))
     }
+  })
+})
+
+describe('a magic link for a user whose role requires a second factor (TESSERA_MFA_REQUIRED_ROLES)', () => {
+  it('answers mfa_enrollment_required; enrolling with that token signs in with amr magic_link, otp, mfa', async () => {
+    const user = await verifiedUser()
+    await server.deps.stores.users.setRoles(user.userId, ['admin'], server.clock.now())
+    const answered = await signIn(await magicToken(user.email))
+    expect(answered.statusCode).toBe(200)
+    const { status, enrollmentToken } = json<{ status: string; enrollmentToken: string }>(answered)
+    expect(status).toBe('mfa_enrollment_required')
+
+    const setup = await post('/auth/mfa/totp/setup', {}, bearer(enrollmentToken))
+    expect(setup.statusCode, setup.body).toBe(200)
+    const { secret } = json<{ secret: string }>(setup)
+    const confirmed = await post(
+      '/auth/mfa/totp/confirm',
+      { code: codeAt(secret, server), tokenDelivery: 'body' },
+      bearer(enrollmentToken),
+    )
+    expect(confirmed.statusCode, confirmed.body).toBe(200)
+    expect(claimsOf(json<Tokens>(confirmed).accessToken)).toMatchObject({
+      sub: user.userId,
+      amr: ['magic_link', 'otp', 'mfa'],
+      acr: 'urn:tessera:mfa',
+    })
   })
 })

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { TesseraError } from '../../errors.js'
+import type { MfaTokenPurpose, MfaTokenRecord } from '../../store/mfa-tokens.js'
 import type { UserRecord } from '../../store/records.js'
 import type { Stores } from '../../store/stores.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
@@ -22,13 +23,63 @@ export interface MfaChallenge {
   methods: MfaMethod[]
 }
 
+/** Seconds an enrolment token lives: time to install an authenticator app and scan the code. */
+export const ENROLMENT_TOKEN_TTL = 900
+
+/** What login answers instead of tokens when the user's role requires a factor they have not set up. */
+export interface EnrolmentChallenge {
+  enrollmentToken: string
+}
+
 const hashMfaToken = (token: string): Uint8Array =>
   new Uint8Array(createHash('sha256').update(token).digest())
-const MFA_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
+/** The shape of an mfaToken or enrolment token: 256 bits, base64url (an access token has dots). */
+export const MFA_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
 
 /**
- * Issues the mfaToken of a sign-in whose first factor passed, inside the caller's transaction: 256
- * random bits, only its SHA-256 stored, good for {@link MFA_TOKEN_TTL} seconds at POST /auth/mfa/verify.
+ * Issues a short-lived token of `purpose` after a first factor, inside the caller's transaction:
+ * 256 random bits, only its SHA-256 stored.
+ */
+async function issueToken(
+  tx: Stores,
+  deps: Pick<FlowDeps, 'clock'>,
+  user: UserRecord,
+  purpose: MfaTokenPurpose,
+  firstFactor: Factor,
+  ttlSeconds: number,
+): Promise<string> {
+  const now = deps.clock.now()
+  const token = randomBytes(32).toString('base64url')
+  await tx.mfaTokens.insert({
+    id: randomUUID(),
+    userId: user.id,
+    hash: hashMfaToken(token),
+    purpose,
+    firstFactor,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + ttlSeconds * 1000),
+  })
+  return token
+}
+
+/** The live token of `purpose` that `token` is, or undefined (malformed, unknown, spent, expired, dead). */
+export async function findLiveMfaToken(
+  deps: Pick<FlowDeps, 'stores' | 'clock'>,
+  token: string,
+  purpose: MfaTokenPurpose,
+): Promise<MfaTokenRecord | undefined> {
+  if (!MFA_TOKEN_PATTERN.test(token)) return undefined
+  return deps.stores.mfaTokens.findLive(
+    hashMfaToken(token),
+    purpose,
+    deps.clock.now(),
+    MFA_TOKEN_MAX_FAILURES,
+  )
+}
+
+/**
+ * Issues the mfaToken of a sign-in whose first factor passed, inside the caller's transaction,
+ * good for {@link MFA_TOKEN_TTL} seconds at POST /auth/mfa/verify.
  */
 export async function issueMfaChallenge(
   tx: Stores,
@@ -36,17 +87,22 @@ export async function issueMfaChallenge(
   user: UserRecord,
   firstFactor: Factor,
 ): Promise<MfaChallenge> {
-  const now = deps.clock.now()
-  const mfaToken = randomBytes(32).toString('base64url')
-  await tx.mfaTokens.insert({
-    id: randomUUID(),
-    userId: user.id,
-    hash: hashMfaToken(mfaToken),
-    firstFactor,
-    createdAt: now,
-    expiresAt: new Date(now.getTime() + MFA_TOKEN_TTL * 1000),
-  })
+  const mfaToken = await issueToken(tx, deps, user, 'sign_in', firstFactor, MFA_TOKEN_TTL)
   return { mfaToken, methods: [...MFA_METHODS] }
+}
+
+/**
+ * Issues the enrolment token of a sign-in whose first factor passed for a user who must have a
+ * second factor and has none (TESSERA_MFA_REQUIRED_ROLES): it serves only the enrolment routes,
+ * for {@link ENROLMENT_TOKEN_TTL} seconds, and the first confirmed factor spends it for a session.
+ */
+export async function issueEnrolmentChallenge(
+  tx: Stores,
+  deps: Pick<FlowDeps, 'clock'>,
+  user: UserRecord,
+  firstFactor: Factor,
+): Promise<EnrolmentChallenge> {
+  return { enrollmentToken: await issueToken(tx, deps, user, 'enrol', firstFactor, ENROLMENT_TOKEN_TTL) }
 }
 
 /**
@@ -61,13 +117,8 @@ export async function verifyMfa(
   context: ClientContext,
 ): Promise<IssuedTokens> {
   const method = oneProof(input)
-  if (!MFA_TOKEN_PATTERN.test(input.mfaToken)) throw new TesseraError('MFA_TOKEN_INVALID')
   const now = deps.clock.now()
-  const token = await deps.stores.mfaTokens.findLive(
-    hashMfaToken(input.mfaToken),
-    now,
-    MFA_TOKEN_MAX_FAILURES,
-  )
+  const token = await findLiveMfaToken(deps, input.mfaToken, 'sign_in')
   if (!token) throw new TesseraError('MFA_TOKEN_INVALID')
   const user = await deps.stores.users.findById(token.userId)
   if (!user) throw new TesseraError('MFA_TOKEN_INVALID')

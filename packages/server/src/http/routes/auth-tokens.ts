@@ -13,6 +13,7 @@ import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
 import {
   Email,
+  MfaEnrollmentRequiredResponse,
   MfaRequiredResponse,
   passwordSchema,
   RecoveryCode,
@@ -92,7 +93,10 @@ export const authTokenRoutes =
           summary: 'Sign in with email and password; always opens a new session',
           description:
             'For an account with a confirmed second factor the answer is 200 ' +
-            '`{ "status": "mfa_required", "mfaToken", "methods" }` and no tokens: finish at POST /auth/mfa/verify.',
+            '`{ "status": "mfa_required", "mfaToken", "methods" }` and no tokens: finish at POST /auth/mfa/verify. ' +
+            'For a user holding a role of TESSERA_MFA_REQUIRED_ROLES without a second factor it is 200 ' +
+            '`{ "status": "mfa_enrollment_required", "enrollmentToken" }`: enrol with it as the Bearer token ' +
+            'of POST /auth/mfa/totp/setup and /confirm, which then answers the session.',
           body: Type.Object(
             {
               email: Email,
@@ -103,7 +107,9 @@ export const authTokenRoutes =
             },
             { additionalProperties: false },
           ),
-          response: responses({ 200: Type.Union([TokenResponse, MfaRequiredResponse]) }),
+          response: responses({
+            200: Type.Union([TokenResponse, MfaRequiredResponse, MfaEnrollmentRequiredResponse]),
+          }),
         },
         ...rateLimited(deps.limits, [
           { name: 'login:ip', rule: rules.login, key: byIp },
@@ -113,6 +119,7 @@ export const authTokenRoutes =
       async (request, reply) => {
         const outcome = await login(deps, request.body, clientContext(request))
         if (outcome.kind === 'mfa-required') return replies.mfaRequired(reply, outcome)
+        if (outcome.kind === 'enrolment-required') return replies.enrolmentRequired(reply, outcome)
         return sendTokens(reply, outcome.tokens, request.body.tokenDelivery ?? 'cookie', 200)
       },
     )

@@ -4,7 +4,14 @@ import type { FlowDeps } from '../../flows/deps.js'
 import { requestMagicLink, signInWithMagicLink } from '../../flows/magic-link.js'
 import { clientContext } from '../client-context.js'
 import { byBodyEmail, byIp, rateLimited } from '../rate-limit.js'
-import { Email, MfaRequiredResponse, responses, TokenDelivery, TokenResponse } from '../schemas.js'
+import {
+  Email,
+  MfaEnrollmentRequiredResponse,
+  MfaRequiredResponse,
+  responses,
+  TokenDelivery,
+  TokenResponse,
+} from '../schemas.js'
 import { tokenReplies } from '../token-reply.js'
 
 /**
@@ -63,13 +70,16 @@ export const magicLinkRoutes =
             },
             { additionalProperties: false },
           ),
-          response: responses({ 200: Type.Union([TokenResponse, MfaRequiredResponse]) }),
+          response: responses({
+            200: Type.Union([TokenResponse, MfaRequiredResponse, MfaEnrollmentRequiredResponse]),
+          }),
         },
         ...rateLimited(deps.limits, [{ name: 'magic-link-verify:ip', rule: rules.tokenUse, key: byIp }]),
       },
       async (request, reply) => {
         const outcome = await signInWithMagicLink(deps, request.body.token, clientContext(request))
         if (outcome.kind === 'mfa-required') return replies.mfaRequired(reply, outcome)
+        if (outcome.kind === 'enrolment-required') return replies.enrolmentRequired(reply, outcome)
         return replies.tokens(reply, outcome.tokens, request.body.tokenDelivery ?? 'cookie', 200)
       },
     )

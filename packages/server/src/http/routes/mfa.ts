@@ -4,7 +4,6 @@ import { Type } from '@sinclair/typebox'
 import type { FlowDeps } from '../../flows/deps.js'
 import { disableTotp, mfaStatus, regenerateRecoveryCodes } from '../../flows/mfa/manage-totp.js'
 import { stepUp } from '../../flows/mfa/step-up.js'
-import { confirmTotp, setupTotp } from '../../flows/mfa/totp-enrolment.js'
 import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
 import { type RouteLimit, rateLimited } from '../rate-limit.js'
@@ -48,49 +47,6 @@ export const mfaRoutes =
       },
       async (request, reply) =>
         reply.header('cache-control', 'no-store').send(await mfaStatus(deps, authOf(request).user.id)),
-    )
-
-    app.post(
-      '/auth/mfa/totp/setup',
-      {
-        schema: {
-          tags: ['mfa'],
-          summary: 'Start a TOTP enrolment: a new secret, pending until confirmed',
-          description:
-            'Needs a verified email (403 EMAIL_NOT_VERIFIED) and a sign-in within the last 5 minutes ' +
-            '(401 STEP_UP_REQUIRED); 409 TOTP_ALREADY_ENABLED when TOTP is on. A second setup before ' +
-            'confirming replaces the pending secret.',
-          security,
-          response: responses({
-            200: Type.Object({
-              secret: Type.String({ description: 'Base32, to type into an app by hand.' }),
-              otpauthUri: Type.String(),
-              qrSvg: Type.String({ description: 'The otpauth URI as a QR code, an SVG document.' }),
-            }),
-          }),
-        },
-        ...rateLimited(deps.limits, perUser('totp-setup')),
-      },
-      async (request, reply) =>
-        reply.header('cache-control', 'no-store').send(await setupTotp(deps, authOf(request))),
-    )
-
-    app.post(
-      '/auth/mfa/totp/confirm',
-      {
-        schema: {
-          tags: ['mfa'],
-          summary: 'Confirm the pending TOTP with a code; answers the 10 recovery codes, once',
-          security,
-          body: CodeBody,
-          response: responses({ 200: RecoveryCodes }),
-        },
-        ...rateLimited(deps.limits, perUser('totp-confirm')),
-      },
-      async (request, reply) => {
-        const result = await confirmTotp(deps, authOf(request), request.body.code, clientContext(request))
-        return reply.header('cache-control', 'no-store').send(result)
-      },
     )
 
     app.delete(

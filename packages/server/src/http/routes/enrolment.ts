@@ -1,0 +1,109 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
+import { TesseraError } from '../../errors.js'
+import type { FlowDeps } from '../../flows/deps.js'
+import { authenticateEnroller, type Enroller } from '../../flows/mfa/enrolment.js'
+import { confirmTotp, setupTotp } from '../../flows/mfa/totp-enrolment.js'
+import { bearerToken } from '../bearer.js'
+import { clientContext } from '../client-context.js'
+import { rateLimited } from '../rate-limit.js'
+import { responses, TokenDelivery, TokenResponse, TotpCode } from '../schemas.js'
+import { tokenReplies } from '../token-reply.js'
+
+const security = [{ bearerAuth: [] }]
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    enroller?: Enroller
+  }
+}
+
+const RecoveryCodes = Type.Object({
+  recoveryCodes: Type.Array(Type.String(), { description: 'Shown this once; each signs in once.' }),
+})
+
+/**
+ * Enrolling a TOTP factor: for a signed-in user (an access token, a recent sign-in), and for a
+ * user whose login answered `mfa_enrollment_required` (the enrolment token as the Bearer token),
+ * whose confirm then answers their session (API.md "Second factors, passkeys, magic links").
+ */
+export const enrolmentRoutes =
+  (deps: FlowDeps): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const sendTokens = tokenReplies(deps).tokens
+    app.decorateRequest('enroller', undefined)
+    app.addHook('onRequest', async (request) => {
+      request.enroller = await authenticateEnroller(deps, bearerToken(request))
+    })
+    const enrollerOf = (request: FastifyRequest): Enroller => {
+      if (!request.enroller) throw new TesseraError('INTERNAL', { reason: 'authentication hook did not run' })
+      return request.enroller
+    }
+    // counted per user, as the other routes of a signed-in user: a stolen token cannot guess codes at speed
+    const perUser = (name: string) => [
+      {
+        name: `${name}:user`,
+        rule: deps.config.limits.passwordChange,
+        key: (request: FastifyRequest) => enrollerOf(request).user.id,
+      },
+    ]
+
+    app.post(
+      '/auth/mfa/totp/setup',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: 'Start a TOTP enrolment: a new secret, pending until confirmed',
+          description:
+            'Needs a verified email (403 EMAIL_NOT_VERIFIED) and a sign-in within the last 5 minutes ' +
+            '(401 STEP_UP_REQUIRED), or the enrolment token of a login answered `mfa_enrollment_required` ' +
+            'as the Bearer token; 409 TOTP_ALREADY_ENABLED when TOTP is on. A second setup before ' +
+            'confirming replaces the pending secret.',
+          security,
+          response: responses({
+            200: Type.Object({
+              secret: Type.String({ description: 'Base32, to type into an app by hand.' }),
+              otpauthUri: Type.String(),
+              qrSvg: Type.String({ description: 'The otpauth URI as a QR code, an SVG document.' }),
+            }),
+          }),
+        },
+        ...rateLimited(deps.limits, perUser('totp-setup')),
+      },
+      async (request, reply) =>
+        reply.header('cache-control', 'no-store').send(await setupTotp(deps, enrollerOf(request))),
+    )
+
+    app.post(
+      '/auth/mfa/totp/confirm',
+      {
+        schema: {
+          tags: ['mfa'],
+          summary: 'Confirm the pending TOTP with a code; answers the 10 recovery codes, once',
+          description:
+            'With an enrolment token as the Bearer token the answer also signs the user in: the token ' +
+            'response (refresh token by `tokenDelivery`, the cookie by default) beside `recoveryCodes`. ' +
+            'A wrong code is 401 MFA_CODE_INVALID; 5 kill the enrolment token (401 MFA_TOKEN_INVALID).',
+          security,
+          body: Type.Object(
+            { code: TotpCode, tokenDelivery: Type.Optional(TokenDelivery) },
+            { additionalProperties: false },
+          ),
+          response: responses({
+            200: Type.Union([Type.Composite([RecoveryCodes, TokenResponse]), RecoveryCodes]),
+          }),
+        },
+        ...rateLimited(deps.limits, perUser('totp-confirm')),
+      },
+      async (request, reply) => {
+        const result = await confirmTotp(deps, enrollerOf(request), request.body.code, clientContext(request))
+        if (result.tokens) {
+          return sendTokens(reply, result.tokens, request.body.tokenDelivery ?? 'cookie', 200, {
+            recoveryCodes: result.recoveryCodes,
+          })
+        }
+        return reply.header('cache-control', 'no-store').send({ recoveryCodes: result.recoveryCodes })
+      },
+    )
+  }
