@@ -6,9 +6,13 @@ import { errorFromResponse, TesseraClientError } from './errors.js'
 import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
 import { broadcastLock, findLockManager, noLock, type RefreshLock, webLock } from './lock.js'
 import {
+  asEnrolmentChallenge,
   asMfaChallenge,
+  asRecoveryCodes,
+  asTotpSetup,
   createMfaActions,
   type MfaActions,
+  type MfaEnrollmentRequired,
   type MfaProof,
   type MfaRequired,
   proofBody,
@@ -59,8 +63,11 @@ export interface MagicLinkToken {
  * - `mfa_required`: the password was right and the account has a second factor: no session yet.
  *   Ask for a code from one of `methods` and call `verifyMfa({ code })` (or `{ recoveryCode }`)
  *   within 5 minutes; see {@link MfaRequired}.
+ * - `mfa_enrollment_required`: the user's role requires a second factor they have not set up: no
+ *   session yet. Call `setupTotp()` and `confirmTotp(code)` within 15 minutes; the confirm signs
+ *   in. See {@link MfaEnrollmentRequired}.
  */
-export type LoginResult = { status: 'signed-in'; user: User } | MfaRequired
+export type LoginResult = { status: 'signed-in'; user: User } | MfaRequired | MfaEnrollmentRequired
 
 /** A signed-in session against one Tessera server. Create it with {@link createClient}. */
 export interface TesseraClient extends AccountActions, MfaActions {
@@ -221,6 +228,8 @@ export function createClient(options: ClientOptions): TesseraClient {
 
   // the mfaToken of a login that answered mfa_required: single purpose, never shown to the app
   let pendingMfaToken: string | undefined
+  // the enrolment token of a login that answered mfa_enrollment_required (TOTP setup and confirm only)
+  let pendingEnrolmentToken: string | undefined
 
   /** Takes a token response as the session (the refresh token to storage in body mode). */
   async function acceptTokens(tokens: TokenResponse, receivedAt: number) {
@@ -251,17 +260,24 @@ export function createClient(options: ClientOptions): TesseraClient {
       pendingMfaToken = challenge.mfaToken
       return { status: 'mfa_required', methods: challenge.methods }
     }
+    const enrolment = asEnrolmentChallenge(json)
+    if (enrolment) {
+      pendingEnrolmentToken = enrolment
+      return { status: 'mfa_enrollment_required' }
+    }
     const tokens = asTokenResponse(json)
     if (!tokens?.user || (!cookie && tokens.refreshToken === undefined)) {
       throw badResponse(response, 'a Tessera token response')
     }
     pendingMfaToken = undefined
+    pendingEnrolmentToken = undefined
     await acceptTokens(tokens, receivedAt)
     return { status: 'signed-in', user: tokens.user }
   }
 
   async function forget() {
     pendingMfaToken = undefined
+    pendingEnrolmentToken = undefined
     if (!cookie) await storage.delete()
     session.signOut('logout')
     channel?.post({ type: 'signed-out' })
@@ -290,6 +306,17 @@ export function createClient(options: ClientOptions): TesseraClient {
     now,
   })
 
+  const mfaActions = createMfaActions({ authorizedFetch: authorized.fetch, url, cookie, now })
+
+  /** A POST to an enrolment route with the enrolment token of `mfa_enrollment_required`. */
+  const enrolmentPost = (enrolmentToken: string, path: string, body: unknown) => {
+    const init = jsonPost(body, cookie)
+    return send(fetchImpl, url(path), {
+      ...init,
+      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${enrolmentToken}` },
+    })
+  }
+
   const isSessionGone = (error: unknown) =>
     error instanceof TesseraClientError &&
     (error.code === 'SESSION_EXPIRED' || error.code === 'NOT_SIGNED_IN')
@@ -301,7 +328,7 @@ export function createClient(options: ClientOptions): TesseraClient {
         name === undefined ? { email, password } : { email, password, name },
       )
       // a new account has no second factor yet
-      if (result.status === 'mfa_required') {
+      if (result.status === 'mfa_required' || result.status === 'mfa_enrollment_required') {
         throw new TesseraClientError('BAD_RESPONSE', { detail: 'Registration asked for a second factor.' })
       }
       return result
@@ -310,6 +337,7 @@ export function createClient(options: ClientOptions): TesseraClient {
     async login({ email, password }) {
       // a new login abandons one that waited for its second factor
       pendingMfaToken = undefined
+      pendingEnrolmentToken = undefined
       const result = await signIn('/auth/login', { email, password })
       if (result.status === 'verification_pending') {
         throw new TesseraClientError('BAD_RESPONSE', {
@@ -323,6 +351,7 @@ export function createClient(options: ClientOptions): TesseraClient {
     async signInWithMagicLink({ token }) {
       // a new sign-in abandons one that waited for its second factor
       pendingMfaToken = undefined
+      pendingEnrolmentToken = undefined
       const result = await signIn('/auth/magic-link/verify', { token })
       if (result.status === 'verification_pending') {
         throw new TesseraClientError('BAD_RESPONSE', {
@@ -404,7 +433,44 @@ export function createClient(options: ClientOptions): TesseraClient {
 
     ...account,
 
-    ...createMfaActions({ authorizedFetch: authorized.fetch, url, cookie, now }),
+    ...mfaActions,
+
+    async setupTotp() {
+      const enrolmentToken = pendingEnrolmentToken
+      if (enrolmentToken === undefined) return mfaActions.setupTotp()
+      const response = await expectOk(await enrolmentPost(enrolmentToken, '/auth/mfa/totp/setup', {}))
+      const setup = asTotpSetup(await readJson(response))
+      if (!setup) throw badResponse(response, '{ secret, otpauthUri, qrSvg }')
+      return setup
+    },
+
+    async confirmTotp(code) {
+      const enrolmentToken = pendingEnrolmentToken
+      if (enrolmentToken === undefined) return mfaActions.confirmTotp(code)
+      await refresher.idle()
+      const response = await enrolmentPost(enrolmentToken, '/auth/mfa/totp/confirm', {
+        code,
+        tokenDelivery: config.tokenDelivery,
+      })
+      if (!response.ok) {
+        const error = await errorFromResponse(response, now())
+        // a dead enrolment token (15 minutes, 5 wrong codes) cannot be retried: only a new login helps
+        if (error.code === 'MFA_TOKEN_INVALID' && pendingEnrolmentToken === enrolmentToken) {
+          pendingEnrolmentToken = undefined
+        }
+        throw error
+      }
+      const receivedAt = now()
+      const json = await readJson(response)
+      const recoveryCodes = asRecoveryCodes(json)
+      const tokens = asTokenResponse(json)
+      if (!recoveryCodes || !tokens?.user || (!cookie && tokens.refreshToken === undefined)) {
+        throw badResponse(response, '{ recoveryCodes } and a Tessera token response')
+      }
+      pendingEnrolmentToken = undefined
+      await acceptTokens(tokens, receivedAt)
+      return { recoveryCodes }
+    },
 
     async sessions() {
       const response = await expectOk(

@@ -31,6 +31,7 @@ export {
 } from './lock.js'
 export type {
   MfaActions,
+  MfaEnrollmentRequired,
   MfaMethod,
   MfaProof,
   MfaRequired,

@@ -15,6 +15,16 @@ export interface MfaRequired {
   methods: MfaMethod[]
 }
 
+/**
+ * What `login()` resolves to when the user's role requires a second factor they have not set up
+ * (the server's `TESSERA_MFA_REQUIRED_ROLES`): no session yet. The client keeps the enrolment
+ * token (15 minutes, good for nothing else); call `setupTotp()`, show the QR code, then
+ * `confirmTotp(code)`, which signs in.
+ */
+export interface MfaEnrollmentRequired {
+  status: 'mfa_enrollment_required'
+}
+
 /** A second factor: a TOTP code from the authenticator app, or one of the recovery codes. */
 export type MfaProof = { code: string } | { recoveryCode: string }
 
@@ -50,13 +60,16 @@ export interface MfaActions {
    * Starts a TOTP enrolment (`POST /auth/mfa/totp/setup`): show `qrSvg` (or `secret`), then call
    * `confirmTotp` with a code from the app. Needs a verified email and a sign-in in the last 5
    * minutes, else `STEP_UP_REQUIRED` (step up, then call again); `EMAIL_NOT_VERIFIED` (403);
-   * `TOTP_ALREADY_ENABLED` (409) when TOTP is on already.
+   * `TOTP_ALREADY_ENABLED` (409) when TOTP is on already. After a login that answered
+   * `mfa_enrollment_required` it uses the enrolment token instead of a session.
    */
   setupTotp(): Promise<TotpSetup>
   /**
    * Confirms the pending enrolment with a code from the app (`POST /auth/mfa/totp/confirm`);
-   * resolves to the ten recovery codes, which the server never shows again. Rejects with
-   * `MFA_CODE_INVALID` for a wrong code.
+   * resolves to the ten recovery codes, which the server never shows again. After a login that
+   * answered `mfa_enrollment_required` it also signs in (the `signed-in` event follows). Rejects
+   * with `MFA_CODE_INVALID` for a wrong code, `MFA_TOKEN_INVALID` when the enrolment token died
+   * (15 minutes, or 5 wrong codes: call `login()` again).
    */
   confirmTotp(code: string): Promise<RecoveryCodes>
   /** The user's second factors (`GET /auth/mfa`). */
@@ -95,6 +108,32 @@ export function asMfaChallenge(value: unknown): { mfaToken: string; methods: Mfa
   return { mfaToken: value.mfaToken, methods }
 }
 
+/** The enrolment token of a `{ status: 'mfa_enrollment_required', enrollmentToken }` answer, or undefined. */
+export function asEnrolmentChallenge(value: unknown): string | undefined {
+  if (!isRecord(value) || value.status !== 'mfa_enrollment_required') return undefined
+  return typeof value.enrollmentToken === 'string' && value.enrollmentToken !== ''
+    ? value.enrollmentToken
+    : undefined
+}
+
+/** `{ secret, otpauthUri, qrSvg }` of a TOTP setup answer, or undefined. */
+export function asTotpSetup(value: unknown): TotpSetup | undefined {
+  if (
+    !isRecord(value) ||
+    typeof value.secret !== 'string' ||
+    typeof value.otpauthUri !== 'string' ||
+    typeof value.qrSvg !== 'string'
+  ) {
+    return undefined
+  }
+  return { secret: value.secret, otpauthUri: value.otpauthUri, qrSvg: value.qrSvg }
+}
+
+/** The recovery codes of a TOTP confirm answer, or undefined. */
+export function asRecoveryCodes(value: unknown): string[] | undefined {
+  return isRecord(value) && isStringList(value.recoveryCodes) ? value.recoveryCodes : undefined
+}
+
 /** Only the field of the proof that was given, so a stray extra key never reaches the server. */
 export function proofBody(proof: StepUpProof): Record<string, string> {
   if ('code' in proof) return { code: proof.code }
@@ -111,24 +150,16 @@ export function createMfaActions(deps: MfaDeps): MfaActions {
   return {
     async setupTotp() {
       const response = await expectStatus(await post('/auth/mfa/totp/setup', {}), 200, deps.now())
-      const body = await readJson(response)
-      if (
-        !isRecord(body) ||
-        typeof body.secret !== 'string' ||
-        typeof body.otpauthUri !== 'string' ||
-        typeof body.qrSvg !== 'string'
-      ) {
-        throw badResponse(response, '{ secret, otpauthUri, qrSvg }')
-      }
-      return { secret: body.secret, otpauthUri: body.otpauthUri, qrSvg: body.qrSvg }
+      const setup = asTotpSetup(await readJson(response))
+      if (!setup) throw badResponse(response, '{ secret, otpauthUri, qrSvg }')
+      return setup
     },
 
     async confirmTotp(code) {
       const response = await expectStatus(await post('/auth/mfa/totp/confirm', { code }), 200, deps.now())
-      const body = await readJson(response)
-      if (!isRecord(body) || !isStringList(body.recoveryCodes))
-        throw badResponse(response, '{ recoveryCodes }')
-      return { recoveryCodes: body.recoveryCodes }
+      const recoveryCodes = asRecoveryCodes(await readJson(response))
+      if (!recoveryCodes) throw badResponse(response, '{ recoveryCodes }')
+      return { recoveryCodes }
     },
 
     async mfaStatus() {
