@@ -8,6 +8,7 @@ import * as revocationEvents from './migrations/0006-revocation-events.js'
 import * as serviceClients from './migrations/0007-service-clients.js'
 import * as sessionAuth from './migrations/0008-session-auth.js'
 import * as secondFactors from './migrations/0009-second-factors.js'
+import * as passkeys from './migrations/0010-passkeys.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS = {
@@ -20,6 +21,7 @@ const MIGRATIONS = {
   '0007-service-clients': serviceClients,
   '0008-session-auth': sessionAuth,
   '0009-second-factors': secondFactors,
+  '0010-passkeys': passkeys,
 } satisfies Record<string, Migration>
 
 /**
