@@ -55,6 +55,10 @@ export interface Config {
   /** Least zxcvbn score (0–4) a new password needs; 0 turns the estimator off. */
   readonly passwordMinScore: number
   readonly requireEmailVerification: boolean
+  /** `TESSERA_WEBAUTHN_RP_ID`: the relying-party id passkeys are registered under and checked against. */
+  readonly webauthnRpId: string
+  /** `TESSERA_WEBAUTHN_ORIGINS`: the origins a passkey ceremony may come from (its client data's `origin`). */
+  readonly webauthnOrigins: readonly string[]
   readonly resetUrl: string
   readonly verifyUrl: string
   readonly resetTokenTtl: number
@@ -127,6 +131,7 @@ export type RateLimitName =
   | 'refresh'
   | 'logout'
   | 'oauth'
+  | 'passkey'
 export type RateLimits = { readonly [name in RateLimitName]: RateLimit }
 
 export interface LockoutConfig {

@@ -16,6 +16,8 @@ export const MAIL_KINDS = [
   'account-exists',
   'mfa-enabled',
   'mfa-disabled',
+  'passkey-added',
+  'passkey-removed',
 ] as const
 export type MailKind = (typeof MAIL_KINDS)[number]
 

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { TesseraError } from '../../errors.js'
 import type { FlowDeps } from '../../flows/deps.js'
-import type { IssuedTokens } from '../../flows/issued-tokens.js'
 import { login } from '../../flows/login.js'
 import { logout } from '../../flows/logout.js'
 import { verifyMfa } from '../../flows/mfa/mfa-sign-in.js'
@@ -13,17 +12,18 @@ import { clientContext } from '../client-context.js'
 import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
 import {
+  AuthenticationResponse,
+  ChallengeId,
   Email,
   MfaRequiredResponse,
   passwordSchema,
   RecoveryCode,
   responses,
-  type TokenResponse as TokenBody,
   TokenDelivery,
   TokenResponse,
   TotpCode,
 } from '../schemas.js'
-import { userView } from '../views.js'
+import { tokenReply } from '../token-reply.js'
 
 /** Register, login, refresh and logout: the routes that hand out or spend refresh tokens. */
 export const authTokenRoutes =
@@ -34,22 +34,7 @@ export const authTokenRoutes =
     const password = passwordSchema(deps.config)
     const rules = deps.config.limits
 
-    function sendTokens(
-      reply: FastifyReply,
-      issued: IssuedTokens,
-      delivery: TokenDelivery,
-      status: 200 | 201,
-    ) {
-      const body: TokenBody = {
-        user: userView(issued.user),
-        accessToken: issued.accessToken,
-        tokenType: 'Bearer',
-        expiresIn: issued.expiresIn,
-      }
-      if (delivery === 'body') body.refreshToken = issued.refreshToken
-      else cookie.set(reply, issued.refreshToken, issued.refreshExpiresAt, deps.clock.now())
-      return reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache').send(body)
-    }
+    const sendTokens = tokenReply(deps)
 
     // The cookie endpoints must not be usable from another site: a foreign Origin is refused, and
     // only application/json is accepted, which a cross-site HTML form cannot send.
@@ -144,16 +129,20 @@ export const authTokenRoutes =
       {
         schema: {
           tags: ['auth'],
-          summary: 'Finish a sign-in with its second factor (a TOTP code or a recovery code)',
+          summary: 'Finish a sign-in with its second factor (a TOTP code, a recovery code or a passkey)',
           description:
-            'Takes the `mfaToken` of a login answered `mfa_required` and exactly one of `code` and ' +
-            '`recoveryCode`. A wrong code is 401 MFA_CODE_INVALID and counts toward the account lockout; ' +
-            'after 5 the mfaToken is dead (401 MFA_TOKEN_INVALID), as it is once expired (5 minutes) or spent.',
+            'Takes the `mfaToken` of a login answered `mfa_required` and exactly one of `code`, ' +
+            '`recoveryCode` and `passkey` (with the `challengeId` of POST /auth/mfa/passkey/options). ' +
+            'A wrong code is 401 MFA_CODE_INVALID, a passkey that does not verify 401 PASSKEY_INVALID; ' +
+            'both count toward the account lockout, and after 5 the mfaToken is dead (401 MFA_TOKEN_INVALID), ' +
+            'as it is once expired (5 minutes) or spent. A used, expired or foreign challenge is 400 CHALLENGE_INVALID.',
           body: Type.Object(
             {
               mfaToken: Type.String({ minLength: 1, maxLength: 128 }),
               code: Type.Optional(TotpCode),
               recoveryCode: Type.Optional(RecoveryCode),
+              passkey: Type.Optional(AuthenticationResponse),
+              challengeId: Type.Optional(ChallengeId),
               tokenDelivery: Type.Optional(TokenDelivery),
             },
             { additionalProperties: false },

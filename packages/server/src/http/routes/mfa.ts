@@ -8,7 +8,14 @@ import { confirmTotp, setupTotp } from '../../flows/mfa/totp-enrolment.js'
 import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
 import { type RouteLimit, rateLimited } from '../rate-limit.js'
-import { RecoveryCode, responses, TokenResponse, TotpCode } from '../schemas.js'
+import {
+  AuthenticationResponse,
+  ChallengeId,
+  RecoveryCode,
+  responses,
+  TokenResponse,
+  TotpCode,
+} from '../schemas.js'
 import { userView } from '../views.js'
 
 const security = [{ bearerAuth: [] }]
@@ -141,13 +148,16 @@ export const mfaRoutes =
           tags: ['mfa'],
           summary: 'Renew auth_time of this session (RFC 9470 step-up); answers a new access token',
           description:
-            'Exactly one of `code`, `recoveryCode` and `password` (the password only for an account ' +
-            'without a second factor). The refresh token is unchanged: none is returned.',
+            'Exactly one of `code`, `recoveryCode`, `passkey` (with the `challengeId` of POST ' +
+            '/auth/mfa/passkey/options) and `password` (the password only for an account without a ' +
+            'second factor). The refresh token is unchanged: none is returned.',
           security,
           body: Type.Object(
             {
               code: Type.Optional(TotpCode),
               recoveryCode: Type.Optional(RecoveryCode),
+              passkey: Type.Optional(AuthenticationResponse),
+              challengeId: Type.Optional(ChallengeId),
               password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
             },
             { additionalProperties: false },
