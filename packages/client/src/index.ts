@@ -29,6 +29,7 @@ export {
   webLock,
 } from './lock.js'
 export type {
+  CodeProof,
   MfaActions,
   MfaMethod,
   MfaProof,
@@ -38,6 +39,7 @@ export type {
   StepUpProof,
   TotpSetup,
 } from './mfa.js'
+export type { NewPasskey, PasskeyActions, PasskeyInfo } from './passkeys.js'
 export type { StepUpChallenge } from './step-up.js'
 export { memoryStorage, type RefreshTokenStorage } from './storage.js'
 export type {
