@@ -71,7 +71,7 @@ export async function passkeyRegistrationOptions(
     authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
     supportedAlgorithmIDs: ALGORITHMS,
   })
-  const challengeId = await keepChallenge(deps.stores, deps, 'register', options.challenge, {
+  const challengeId = await keepChallenge(deps, 'register', options.challenge, {
     userId: user.id,
   })
   return { challengeId, options }

@@ -9,7 +9,6 @@ import type {
 import { generateAuthenticationOptions, verifyAuthenticationResponse } from '@simplewebauthn/server'
 import { TesseraError } from '../../errors.js'
 import type { PasskeyRecord, WebauthnChallengeRecord, WebauthnPurpose } from '../../store/records.js'
-import type { Stores } from '../../store/stores.js'
 import type { FlowDeps } from '../deps.js'
 import { USER_VERIFIED } from '../sign-in-methods.js'
 
@@ -122,15 +121,14 @@ export const descriptorOf = (passkey: PasskeyRecord) => ({
 
 /** Keeps the challenge of new options, for {@link CHALLENGE_TTL} seconds; answers its id. */
 export async function keepChallenge(
-  stores: Pick<Stores, 'webauthnChallenges'>,
-  deps: Pick<FlowDeps, 'clock'>,
+  deps: Pick<FlowDeps, 'stores' | 'clock'>,
   purpose: WebauthnPurpose,
   challenge: string,
   binding: ChallengeBinding = {},
 ): Promise<string> {
   const now = deps.clock.now()
   const id = randomUUID()
-  await stores.webauthnChallenges.insert({
+  await deps.stores.webauthnChallenges.insert({
     id,
     challenge,
     purpose,
@@ -179,7 +177,7 @@ export async function assertionCeremony(
     userVerification: purpose === 'login' ? 'required' : 'preferred',
     timeout: CHALLENGE_TTL * 1000,
   })
-  const challengeId = await keepChallenge(deps.stores, deps, purpose, options.challenge, binding)
+  const challengeId = await keepChallenge(deps, purpose, options.challenge, binding)
   return { challengeId, options }
 }
 

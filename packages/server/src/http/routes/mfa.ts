@@ -7,7 +7,7 @@ import { stepUp } from '../../flows/mfa/step-up.js'
 import { confirmTotp, setupTotp } from '../../flows/mfa/totp-enrolment.js'
 import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
-import { type RouteLimit, rateLimited } from '../rate-limit.js'
+import { perUser, rateLimited } from '../rate-limit.js'
 import {
   AuthenticationResponse,
   ChallengeId,
@@ -31,11 +31,7 @@ export const mfaRoutes =
   async (app) => {
     const rules = deps.config.limits
     const authOf = requireBearer(app, deps)
-    // the caller is known here: counted per user, so a stolen token cannot guess codes at speed
-    // and users behind one address do not share a budget
-    const perUser = (name: string): RouteLimit[] => [
-      { name: `${name}:user`, rule: rules.passwordChange, key: (request) => authOf(request).user.id },
-    ]
+    const limitPerUser = perUser(rules, authOf)
 
     app.get(
       '/auth/mfa',
@@ -76,7 +72,7 @@ export const mfaRoutes =
             }),
           }),
         },
-        ...rateLimited(deps.limits, perUser('totp-setup')),
+        ...rateLimited(deps.limits, limitPerUser('totp-setup')),
       },
       async (request, reply) =>
         reply.header('cache-control', 'no-store').send(await setupTotp(deps, authOf(request))),
@@ -92,7 +88,7 @@ export const mfaRoutes =
           body: CodeBody,
           response: responses({ 200: RecoveryCodes }),
         },
-        ...rateLimited(deps.limits, perUser('totp-confirm')),
+        ...rateLimited(deps.limits, limitPerUser('totp-confirm')),
       },
       async (request, reply) => {
         const result = await confirmTotp(deps, authOf(request), request.body.code, clientContext(request))
@@ -110,7 +106,7 @@ export const mfaRoutes =
           body: CodeBody,
           response: responses({ 204: Type.Null() }),
         },
-        ...rateLimited(deps.limits, perUser('totp-disable')),
+        ...rateLimited(deps.limits, limitPerUser('totp-disable')),
       },
       async (request, reply) => {
         await disableTotp(deps, authOf(request), request.body.code, clientContext(request))
@@ -128,7 +124,7 @@ export const mfaRoutes =
           body: CodeBody,
           response: responses({ 200: RecoveryCodes }),
         },
-        ...rateLimited(deps.limits, perUser('recovery-codes')),
+        ...rateLimited(deps.limits, limitPerUser('recovery-codes')),
       },
       async (request, reply) => {
         const result = await regenerateRecoveryCodes(
@@ -164,7 +160,7 @@ export const mfaRoutes =
           ),
           response: responses({ 200: TokenResponse }),
         },
-        ...rateLimited(deps.limits, perUser('step-up')),
+        ...rateLimited(deps.limits, limitPerUser('step-up')),
       },
       async (request, reply) => {
         const authenticated = authOf(request)

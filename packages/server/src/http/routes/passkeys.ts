@@ -9,7 +9,7 @@ import {
 } from '../../flows/passkeys/register-passkey.js'
 import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
-import { type RouteLimit, rateLimited } from '../rate-limit.js'
+import { perUser, rateLimited } from '../rate-limit.js'
 import { ChallengeId, CreationCeremony, PasskeyView, RegistrationResponse, responses } from '../schemas.js'
 import { passkeyView } from '../views.js'
 
@@ -21,10 +21,7 @@ export const passkeyRoutes =
   async (app) => {
     const rules = deps.config.limits
     const authOf = requireBearer(app, deps)
-    // per user, as the other second-factor routes
-    const perUser = (name: string): RouteLimit[] => [
-      { name: `${name}:user`, rule: rules.passwordChange, key: (request) => authOf(request).user.id },
-    ]
+    const limitPerUser = perUser(rules, authOf)
 
     app.post(
       '/auth/passkeys/register/options',
@@ -39,7 +36,7 @@ export const passkeyRoutes =
           security,
           response: responses({ 200: CreationCeremony }),
         },
-        ...rateLimited(deps.limits, perUser('passkey-register')),
+        ...rateLimited(deps.limits, limitPerUser('passkey-register')),
       },
       async (request, reply) =>
         reply
@@ -76,7 +73,7 @@ export const passkeyRoutes =
             }),
           }),
         },
-        ...rateLimited(deps.limits, perUser('passkey-register')),
+        ...rateLimited(deps.limits, limitPerUser('passkey-register')),
       },
       async (request, reply) => {
         const passkey = await registerPasskey(deps, authOf(request), request.body, clientContext(request))
@@ -112,7 +109,7 @@ export const passkeyRoutes =
           params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
           response: responses({ 204: Type.Null() }),
         },
-        ...rateLimited(deps.limits, perUser('passkey-remove')),
+        ...rateLimited(deps.limits, limitPerUser('passkey-remove')),
       },
       async (request, reply) => {
         await removePasskey(deps, authOf(request), request.params.id, clientContext(request))
