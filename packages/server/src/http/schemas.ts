@@ -102,7 +102,8 @@ const credentialFields = {
   id: CredentialId,
   rawId: CredentialId,
   type: Type.Literal('public-key'),
-  authenticatorAttachment: Type.Optional(Type.String({ maxLength: 32 })),
+  // null from browsers that cannot tell
+  authenticatorAttachment: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
   clientExtensionResults: Type.Object({}, { description: 'Read by nothing: Tessera asks for no extension.' }),
 }
 
@@ -127,7 +128,7 @@ export const AuthenticationResponse = Type.Object(
       clientDataJSON: Base64Url(4096),
       authenticatorData: Base64Url(4096),
       signature: Base64Url(2048),
-      userHandle: Type.Optional(Base64Url(128)),
+      userHandle: Type.Optional(Type.Union([Base64Url(128), Type.Null()])),
     }),
   },
   { description: "The browser's AuthenticationResponseJSON (`credential.toJSON()`)." },

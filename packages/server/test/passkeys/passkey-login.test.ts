@@ -111,6 +111,36 @@ describe('sign-in with a passkey alone', () => {
     }
   })
 
+  it("refuses an answer whose user handle is not the passkey owner's", async () => {
+    const user = await verifiedUser(server)
+    const { authenticator } = await addPasskey(server, user)
+    const other = await verifiedUser(server)
+    const request = await loginOptions(server)
+    const response = await verifyLogin({
+      challengeId: request.challengeId,
+      response: authenticator.authenticate(request.options, {
+        userHandle: Buffer.from(other.userId).toString('base64url'),
+      }),
+    })
+    expect(codeOf(response)).toBe('PASSKEY_INVALID')
+  })
+
+  it('takes the nulls some browsers write for an unknown attachment and an absent user handle', async () => {
+    const user = await verifiedUser(server)
+    const { authenticator } = await addPasskey(server, user)
+    const request = await loginOptions(server)
+    const answer = authenticator.authenticate(request.options)
+    const response = await verifyLogin({
+      challengeId: request.challengeId,
+      response: {
+        ...answer,
+        authenticatorAttachment: null,
+        response: { ...answer.response, userHandle: null },
+      },
+    })
+    expect(response.statusCode).toBe(200)
+  })
+
   it('refuses a counter that did not move forward (a cloned authenticator)', async () => {
     const user = await verifiedUser(server)
     const { authenticator } = await addPasskey(server, user)

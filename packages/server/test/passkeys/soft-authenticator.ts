@@ -34,6 +34,8 @@ export interface AnswerOverrides {
   userVerified?: boolean
   /** The signature counter to report; default the next one. */
   counter?: number
+  /** The user handle to answer with (base64url); default the one registration gave. */
+  userHandle?: string
 }
 
 /**
@@ -147,7 +149,7 @@ export function softAuthenticator(options: SoftAuthenticatorOptions = {}) {
           clientDataJSON: b64url(clientDataJSON),
           authenticatorData: b64url(authData),
           signature: b64url(signature),
-          ...(userHandle ? { userHandle } : {}),
+          ...((overrides.userHandle ?? userHandle) ? { userHandle: overrides.userHandle ?? userHandle } : {}),
         },
         authenticatorAttachment: 'platform',
         clientExtensionResults: {},

@@ -39,7 +39,7 @@ interface CredentialAnswer {
   id: string
   rawId: string
   type: 'public-key'
-  authenticatorAttachment?: string | undefined
+  authenticatorAttachment?: string | null | undefined
 }
 
 /** `RegistrationResponseJSON`, as a request carries it. */
@@ -57,7 +57,7 @@ export interface AssertionAnswer extends CredentialAnswer {
     clientDataJSON: string
     authenticatorData: string
     signature: string
-    userHandle?: string | undefined
+    userHandle?: string | null | undefined
   }
 }
 
