@@ -5,23 +5,17 @@
  * logs out. .ci/run installs Chromium when it is missing.
  */
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { extname, join, normalize } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../examples/express-api/src/app.js'
 import { parseConfig } from '../packages/server/src/config.js'
 import { createTessera, type Tessera } from '../packages/server/src/tessera.js'
 import { freshDatabase, type TestDatabase } from '../packages/server/test/helpers/database.js'
+import { CHROMIUM, close, listen, pageServer } from './helpers/page-server.js'
 
-const CHROMIUM = '/usr/bin/chromium'
 const PASSWORD = 'correct horse battery staple'
 const TTL_SECONDS = 2
-const clientDist = fileURLToPath(new URL('../packages/client/dist/', import.meta.url))
-const pageDir = fileURLToPath(new URL('./page/', import.meta.url))
 
 // in CI a missing browser is a failure, not a skip
 const haveBrowser = existsSync(CHROMIUM) || process.env.CI === 'true'
@@ -38,38 +32,6 @@ declare global {
     callApi(path: string): Promise<{ status?: number; body?: unknown; error?: string }>
     ready: Promise<string | null>
   }
-}
-
-const listen = (server: Server): Promise<number> =>
-  new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
-  )
-
-const close = (server: Server): Promise<void> => new Promise((resolve) => server.close(() => resolve()))
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.map': 'application/json',
-}
-
-/** Serves the page and @tessera/client's built ES modules, as a static host would. */
-function pageServer(): Server {
-  return createServer(async (request, response) => {
-    const path = new URL(request.url ?? '/', 'http://x').pathname
-    const file = path.startsWith('/client/')
-      ? join(clientDist, normalize(path.slice('/client/'.length)))
-      : join(pageDir, 'index.html')
-    if (!file.startsWith(clientDist) && !file.startsWith(pageDir)) return response.writeHead(404).end()
-    try {
-      const body = await readFile(file)
-      response
-        .writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' })
-        .end(body)
-    } catch {
-      response.writeHead(404).end()
-    }
-  })
 }
 
 describe.skipIf(!haveBrowser)('@tessera/client in Chromium', () => {

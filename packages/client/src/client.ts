@@ -18,6 +18,7 @@ import {
   proofBody,
   type StepUpProof,
 } from './mfa.js'
+import { createPasskeyActions, type PasskeyActions, readCeremony } from './passkeys.js'
 import { createRefresher } from './refresh.js'
 import { type AccessToken, createSessionState } from './session-state.js'
 import { memoryStorage } from './storage.js'
@@ -31,6 +32,7 @@ import {
   type TokenResponse,
   type User,
 } from './types.js'
+import { browserWebAuthn } from './webauthn.js'
 
 export interface Credentials {
   email: string
@@ -70,7 +72,7 @@ export interface MagicLinkToken {
 export type LoginResult = { status: 'signed-in'; user: User } | MfaRequired | MfaEnrollmentRequired
 
 /** A signed-in session against one Tessera server. Create it with {@link createClient}. */
-export interface TesseraClient extends AccountActions, MfaActions {
+export interface TesseraClient extends AccountActions, MfaActions, PasskeyActions {
   /**
    * Creates an account and signs in: resolves to `{ status: 'signed-in', user }`, or to
    * `{ status: 'verification_pending' }` (no session, no event) when the server requires email
@@ -98,19 +100,33 @@ export interface TesseraClient extends AccountActions, MfaActions {
    */
   signInWithMagicLink(link: MagicLinkToken): Promise<LoginResult>
   /**
-   * Finishes a login (or a magic link) that answered `mfa_required` with a TOTP code or a recovery code
-   * (`POST /auth/mfa/verify` with the `mfaToken` the client kept) and signs in like `login()`.
+   * Signs in with a passkey alone, no email or password: the browser offers the passkeys it holds
+   * for this server (`navigator.credentials.get` with discoverable credentials and user
+   * verification), and the server opens a new session whose tokens claim `mfa`. Rejects with
+   * `WEBAUTHN_UNAVAILABLE` (no WebAuthn here), `PASSKEY_CANCELLED` (the user dismissed the prompt),
+   * `PASSKEY_INVALID` (401: a passkey the server does not know, or that did not verify),
+   * `CHALLENGE_INVALID` (400: the prompt stayed open over 5 minutes; try again),
+   * `ACCOUNT_DISABLED` (403), `RATE_LIMITED` (429), …
+   */
+  signInWithPasskey(): Promise<User>
+  /**
+   * Finishes a login (or a magic link) that answered `mfa_required` with a TOTP code, a recovery code, or a passkey
+   * (`{ passkey: true }`: the browser asks for one of the user's passkeys) through
+   * `POST /auth/mfa/verify` with the `mfaToken` the client kept, and signs in like `login()`.
    * Rejects with `MFA_CODE_INVALID` (401: wrong or replayed code; try again, the server gives up
-   * after 5), `MFA_TOKEN_INVALID` (401: expired, spent or killed, or no login waiting: call
-   * `login()` again), `ACCOUNT_LOCKED` (423), `RATE_LIMITED` (429), …
+   * after 5), `PASSKEY_INVALID` (401: the passkey did not verify), `PASSKEY_CANCELLED`,
+   * `MFA_TOKEN_INVALID` (401: expired, spent or killed, or no login waiting: call `login()`
+   * again), `ACCOUNT_LOCKED` (423), `RATE_LIMITED` (429), …
    */
   verifyMfa(proof: MfaProof): Promise<User>
   /**
    * Proves again who the user is, for an API that answered `STEP_UP_REQUIRED`
-   * (`POST /auth/mfa/step-up`): with a second factor (`{ code }`, `{ recoveryCode }`), which meets
-   * `acrValues` and `maxAge`, or with `{ password }` (only `maxAge`; for users without a factor).
+   * (`POST /auth/mfa/step-up`): with a second factor (`{ code }`, `{ recoveryCode }`,
+   * `{ passkey: true }`), which meets `acrValues` and `maxAge`, or with `{ password }` (only
+   * `maxAge`; for users without a factor).
    * The same session gets a new access token with `auth_time` now; retry the call afterwards.
-   * Rejects with `MFA_CODE_INVALID`, `INVALID_CREDENTIALS` (wrong password), `NOT_SIGNED_IN`, …
+   * Rejects with `MFA_CODE_INVALID`, `PASSKEY_INVALID`, `PASSKEY_CANCELLED`, `INVALID_CREDENTIALS`
+   * (wrong password), `NOT_SIGNED_IN`, …
    */
   stepUp(proof: StepUpProof): Promise<void>
   /**
@@ -317,6 +333,26 @@ export function createClient(options: ClientOptions): TesseraClient {
     })
   }
 
+  /** Asks the browser for one of the user's passkeys, for the login waiting on `mfaToken`. */
+  async function passkeyForSignIn(mfaToken: string) {
+    const webauthn = browserWebAuthn()
+    const started = await expectOk(
+      await send(fetchImpl, url('/auth/mfa/passkey/options'), jsonPost({ mfaToken }, cookie)),
+    )
+    const { challengeId, options } = await readCeremony(started)
+    return { challengeId, passkey: await webauthn.get(options) }
+  }
+
+  /** Asks the browser for one of the signed-in user's passkeys, for a step-up. */
+  async function passkeyForStepUp() {
+    const webauthn = browserWebAuthn()
+    const started = await expectOk(
+      await send(authorized.fetch, url('/auth/mfa/passkey/options'), jsonPost({}, cookie)),
+    )
+    const { challengeId, options } = await readCeremony(started)
+    return { challengeId, passkey: await webauthn.get(options) }
+  }
+
   const isSessionGone = (error: unknown) =>
     error instanceof TesseraClientError &&
     (error.code === 'SESSION_EXPIRED' || error.code === 'NOT_SIGNED_IN')
@@ -362,6 +398,25 @@ export function createClient(options: ClientOptions): TesseraClient {
       return result
     },
 
+    async signInWithPasskey() {
+      const webauthn = browserWebAuthn()
+      // a new sign-in abandons one that waited for its second factor
+      pendingMfaToken = undefined
+      pendingEnrolmentToken = undefined
+      const started = await expectOk(
+        await send(fetchImpl, url('/auth/passkeys/login/options'), jsonPost({}, cookie)),
+      )
+      const { challengeId, options } = await readCeremony(started)
+      const response = await webauthn.get(options)
+      const result = await signIn('/auth/passkeys/login/verify', { challengeId, response })
+      if (result.status !== 'signed-in') {
+        throw new TesseraClientError('BAD_RESPONSE', {
+          detail: 'The passkey sign-in answered without a session.',
+        })
+      }
+      return result.user
+    },
+
     async verifyMfa(proof) {
       const mfaToken = pendingMfaToken
       if (mfaToken === undefined) {
@@ -371,7 +426,8 @@ export function createClient(options: ClientOptions): TesseraClient {
       }
       let result: RegisterResult | LoginResult
       try {
-        result = await signIn('/auth/mfa/verify', { mfaToken, ...proofBody(proof) })
+        const body = 'passkey' in proof ? await passkeyForSignIn(mfaToken) : proofBody(proof)
+        result = await signIn('/auth/mfa/verify', { mfaToken, ...body })
       } catch (error) {
         // a dead mfaToken (expired, spent, 5 wrong codes) cannot be retried: only a new login helps
         if (error instanceof TesseraClientError && error.code === 'MFA_TOKEN_INVALID') {
@@ -390,8 +446,9 @@ export function createClient(options: ClientOptions): TesseraClient {
     async stepUp(proof) {
       // a refresh in flight would otherwise put a token with the old auth_time over the new one
       await refresher.idle()
+      const body = 'passkey' in proof ? await passkeyForStepUp() : proofBody(proof)
       const response = await expectOk(
-        await send(authorized.fetch, url('/auth/mfa/step-up'), jsonPost(proofBody(proof), cookie)),
+        await send(authorized.fetch, url('/auth/mfa/step-up'), jsonPost(body, cookie)),
       )
       const receivedAt = now()
       const tokens = asTokenResponse(await readJson(response))
@@ -471,6 +528,14 @@ export function createClient(options: ClientOptions): TesseraClient {
       await acceptTokens(tokens, receivedAt)
       return { recoveryCodes }
     },
+
+    ...createPasskeyActions({
+      authorizedFetch: authorized.fetch,
+      url,
+      cookie,
+      now,
+      webauthn: browserWebAuthn,
+    }),
 
     async sessions() {
       const response = await expectOk(

@@ -17,6 +17,10 @@ export const SERVER_ERROR_CODES = [
   'MFA_CODE_INVALID',
   'MFA_TOKEN_INVALID',
   'TOTP_ALREADY_ENABLED',
+  'CHALLENGE_INVALID',
+  'PASSKEY_INVALID',
+  'ATTESTATION_INVALID',
+  'PASSKEY_EXISTS',
   'REFRESH_TOKEN_INVALID',
   'REFRESH_TOKEN_REUSED',
   'FORBIDDEN',
@@ -45,6 +49,11 @@ export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number]
  * - `NETWORK_ERROR`: an auth request (register, login, logout, …) did not reach the server.
  * - `BAD_RESPONSE`: the server answered success with a body that is not what Tessera sends.
  * - `HTTP_ERROR`: an error answer that is not a Tessera problem (a proxy's 502 page, an unknown code).
+ * - `WEBAUTHN_UNAVAILABLE`: a passkey call where the browser has no WebAuthn (Node, an insecure
+ *   page, a browser without `PublicKeyCredential.parseCreationOptionsFromJSON`); nothing was sent.
+ * - `PASSKEY_CANCELLED`: the user dismissed the passkey prompt, or it timed out. Retryable.
+ * - `WEBAUTHN_FAILED`: the browser refused the passkey request otherwise (`cause` holds its error,
+ *   e.g. a `SecurityError` for a page outside the relying party).
  */
 export const CLIENT_ERROR_CODES = [
   'SESSION_EXPIRED',
@@ -53,6 +62,9 @@ export const CLIENT_ERROR_CODES = [
   'NETWORK_ERROR',
   'BAD_RESPONSE',
   'HTTP_ERROR',
+  'WEBAUTHN_UNAVAILABLE',
+  'PASSKEY_CANCELLED',
+  'WEBAUTHN_FAILED',
 ] as const
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number]
 

@@ -30,6 +30,7 @@ export {
   webLock,
 } from './lock.js'
 export type {
+  CodeProof,
   MfaActions,
   MfaEnrollmentRequired,
   MfaMethod,
@@ -40,6 +41,7 @@ export type {
   StepUpProof,
   TotpSetup,
 } from './mfa.js'
+export type { NewPasskey, PasskeyActions, PasskeyInfo } from './passkeys.js'
 export type { StepUpChallenge } from './step-up.js'
 export { memoryStorage, type RefreshTokenStorage } from './storage.js'
 export type {

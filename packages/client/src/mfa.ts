@@ -7,11 +7,11 @@ export type MfaMethod = 'totp' | 'recovery_code' | 'passkey'
 /**
  * What `login()` resolves to when the account has a second factor: no session yet. The client
  * keeps the short-lived `mfaToken` (5 minutes, single purpose) itself; finish with
- * `verifyMfa({ code })` or `verifyMfa({ recoveryCode })`.
+ * `verifyMfa({ code })`, `verifyMfa({ recoveryCode })` or `verifyMfa({ passkey: true })`.
  */
 export interface MfaRequired {
   status: 'mfa_required'
-  /** The factors the user can finish with, e.g. `['totp', 'recovery_code']`. */
+  /** The factors the user can finish with, e.g. `['totp', 'recovery_code', 'passkey']`. */
   methods: MfaMethod[]
 }
 
@@ -25,8 +25,14 @@ export interface MfaEnrollmentRequired {
   status: 'mfa_enrollment_required'
 }
 
-/** A second factor: a TOTP code from the authenticator app, or one of the recovery codes. */
-export type MfaProof = { code: string } | { recoveryCode: string }
+/** A code the user types: from the authenticator app, or one of the recovery codes. */
+export type CodeProof = { code: string } | { recoveryCode: string }
+
+/**
+ * A second factor: a TOTP code from the authenticator app, one of the recovery codes, or one of
+ * the user's passkeys (`{ passkey: true }`: the client asks the browser, `navigator.credentials.get`).
+ */
+export type MfaProof = CodeProof | { passkey: true }
 
 /** What `stepUp()` takes: a second factor, or the password (meets a `maxAge`, never `mfa`). */
 export type StepUpProof = MfaProof | { password: string }
@@ -135,7 +141,7 @@ export function asRecoveryCodes(value: unknown): string[] | undefined {
 }
 
 /** Only the field of the proof that was given, so a stray extra key never reaches the server. */
-export function proofBody(proof: StepUpProof): Record<string, string> {
+export function proofBody(proof: CodeProof | { password: string }): Record<string, string> {
   if ('code' in proof) return { code: proof.code }
   if ('recoveryCode' in proof) return { recoveryCode: proof.recoveryCode }
   return { password: proof.password }

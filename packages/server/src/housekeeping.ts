@@ -6,6 +6,7 @@ import { createAuthEventStore } from './store/auth-events.js'
 import type { Db } from './store/db.js'
 import type { HousekeepingStore } from './store/housekeeping.js'
 import { createRevocationEventStore } from './store/revocation-events.js'
+import { createWebauthnChallengeStore } from './store/webauthn-challenges.js'
 
 /** More rows to delete under the housekeeping lock, e.g. audit events past their retention. */
 export interface HousekeepingTask {
@@ -34,6 +35,15 @@ export const revocationEventsTask: HousekeepingTask = {
     createRevocationEventStore(db, { defer: undefined, notify: () => {} }).prune(
       new Date(now.getTime() - REVOCATION_EVENT_MARGIN_S * 1000),
     ),
+}
+
+/**
+ * WebAuthn challenges go once expired (5 minutes after they were made), used or not: a dead
+ * challenge is refused whether or not its row exists, and nothing else reads it.
+ */
+export const webauthnChallengesTask: HousekeepingTask = {
+  name: 'webauthnChallenges',
+  run: (db, now) => createWebauthnChallengeStore(db).deleteExpired(now),
 }
 
 export type HousekeepingReport =

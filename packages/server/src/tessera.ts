@@ -13,6 +13,7 @@ import {
   type Housekeeping,
   revocationEventsTask,
   startHousekeeping,
+  webauthnChallengesTask,
 } from './housekeeping.js'
 import { buildApp } from './http/app.js'
 import { createKeyRing, type KeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
@@ -320,7 +321,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
           clock,
           config,
           logger: options.logger,
-          tasks: [auditRetentionTask(config), revocationEventsTask],
+          tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask],
         })
       : undefined
     return {

@@ -1,7 +1,12 @@
 import { parseArgs } from 'node:util'
 import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
-import { auditRetentionTask, revocationEventsTask, runHousekeeping } from '../housekeeping.js'
+import {
+  auditRetentionTask,
+  revocationEventsTask,
+  runHousekeeping,
+  webauthnChallengesTask,
+} from '../housekeeping.js'
 import { createHousekeepingStore } from '../store/housekeeping.js'
 import type { CliIo } from './io.js'
 import { withStores } from './with-stores.js'
@@ -14,7 +19,7 @@ export function housekeeping(config: Config, args: string[], io: CliIo): Promise
       store: createHousekeepingStore(db),
       clock: systemClock,
       config,
-      tasks: [auditRetentionTask(config), revocationEventsTask],
+      tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask],
     })
     if (report.status === 'skipped') {
       io.stdout.write('Skipped: another instance is running housekeeping right now.\n')

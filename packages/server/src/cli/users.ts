@@ -97,10 +97,10 @@ async function mfaReset(config: Config, args: string[], io: CliIo): Promise<numb
   if (emailOrId === '') return usage(io, `--email is required (or --id)\n${USERS_USAGE}`)
   return withStores(config, 'users mfa-reset', (stores) =>
     withEvents(stores, async (events) => {
-      const { user, totp, recoveryCodes } = await resetMfa({ stores, events }, emailOrId)
+      const { user, totp, recoveryCodes, passkeys } = await resetMfa({ stores, events }, emailOrId)
       io.stdout.write(
-        totp || recoveryCodes > 0
-          ? `Removed the second factors of ${user.email} (TOTP${totp ? '' : ' none'}, ${plural(recoveryCodes, 'recovery code')}); the password alone signs in now.\n`
+        totp || recoveryCodes > 0 || passkeys > 0
+          ? `Removed the second factors of ${user.email} (TOTP${totp ? '' : ' none'}, ${plural(recoveryCodes, 'recovery code')}, ${plural(passkeys, 'passkey')}); the password alone signs in now.\n`
           : `${user.email} has no second factor.\n`,
       )
     }),

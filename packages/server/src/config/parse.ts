@@ -95,6 +95,7 @@ function assemble(values: Values): Config {
     'limits.refresh': refresh,
     'limits.logout': logout,
     'limits.oauth': oauth,
+    'limits.passkey': passkey,
     ...config
   } = values
   return Object.freeze({
@@ -112,6 +113,7 @@ function assemble(values: Values): Config {
       refresh,
       logout,
       oauth,
+      passkey,
     }),
   })
 }

@@ -136,6 +136,23 @@ export const roles: Parser<readonly string[]> = (variable, raw) => {
   return names
 }
 
+/**
+ * A WebAuthn relying-party id: a domain name (`example.com`, `localhost`), lower case, no scheme,
+ * port or path. An IP address is refused: browsers accept no IP as an RP id.
+ */
+export const rpId: Parser<string> = (variable, raw) => {
+  const value = raw.toLowerCase()
+  const label = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?'
+  if (value.length > 253 || !new RegExp(`^${label}(?:\\.${label})*$`).test(value) || isIP(value) !== 0) {
+    throw new ConfigError(
+      variable,
+      `"${raw}" is not a domain name (e.g. example.com, without scheme or port)`,
+    )
+  }
+  if (/^[0-9.]+$/.test(value)) throw new ConfigError(variable, `"${raw}" is an IP address, not a domain name`)
+  return value
+}
+
 /** Comma-separated IP addresses or CIDRs. */
 export const addresses: Parser<readonly string[]> = (variable, raw) => {
   const entries = items(raw)

@@ -72,4 +72,18 @@ export const RULES: readonly Rule[] = [
     ({ headersTimeout, requestTimeout }) =>
       headersTimeout > requestTimeout ? 'expected at most TESSERA_REQUEST_TIMEOUT' : undefined,
   ),
+  // WebAuthn: a page may use an RP id that is its own host or a parent domain of it, nothing else
+  rule(
+    'TESSERA_WEBAUTHN_ORIGINS',
+    ['webauthnOrigins', 'webauthnRpId'],
+    ({ webauthnOrigins, webauthnRpId }) => {
+      const outside = webauthnOrigins.filter((origin) => {
+        const host = new URL(origin).hostname
+        return host !== webauthnRpId && !host.endsWith(`.${webauthnRpId}`)
+      })
+      return outside.length === 0
+        ? undefined
+        : `${outside.join(', ')} is not on TESSERA_WEBAUTHN_RP_ID (${webauthnRpId}) or a subdomain of it`
+    },
+  ),
 ]

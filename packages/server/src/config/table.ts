@@ -18,6 +18,7 @@ import {
   redisPrefix,
   redisUrl,
   roles,
+  rpId,
   secret,
   smtpUrl,
   text,
@@ -382,6 +383,24 @@ export const SETTINGS = [
     shown: 'unset',
     doc: 'comma-separated roles whose holders must have a second factor: without one, login answers `mfa_enrollment_required` and an enrolment token instead of a session; see [second factors](mfa.md#requiring-a-second-factor)',
   },
+  {
+    variable: 'TESSERA_WEBAUTHN_RP_ID',
+    group: 'accounts',
+    field: 'webauthnRpId',
+    parse: rpId,
+    default: (values) => (values.publicUrl === undefined ? undefined : new URL(values.publicUrl).hostname),
+    shown: "the public URL's host name",
+    doc: 'the WebAuthn relying-party id passkeys are bound to: a domain name, the host of every origin below or a parent of it (`example.com` serves `auth.example.com`); changing it orphans the passkeys registered under the old one',
+  },
+  {
+    variable: 'TESSERA_WEBAUTHN_ORIGINS',
+    group: 'accounts',
+    field: 'webauthnOrigins',
+    parse: origins,
+    default: (values) => (values.publicUrl === undefined ? undefined : [new URL(values.publicUrl).origin]),
+    shown: "the public URL's origin",
+    doc: 'comma-separated origins of the pages that create and use passkeys (the app calling `navigator.credentials`), each on the relying-party id or a subdomain of it',
+  },
 
   // mail and one-time links
   {
@@ -545,7 +564,15 @@ export const SETTINGS = [
     field: 'limits.passwordChange',
     parse: rate,
     default: '5/15m',
-    doc: 'password changes per user; each second-factor route (TOTP setup, confirm, disable, recovery codes, step-up) per user',
+    doc: 'password changes per user; each second-factor route (TOTP setup, confirm, disable, recovery codes, step-up, passkey registration and removal) per user',
+  },
+  {
+    variable: 'TESSERA_LIMIT_PASSKEY',
+    group: 'limits',
+    field: 'limits.passkey',
+    parse: rate,
+    default: '30/1m',
+    doc: 'passkey ceremonies started (`/auth/passkeys/login/options`, `/auth/mfa/passkey/options`) and passkey sign-ins, each per client IP',
   },
   {
     variable: 'TESSERA_LIMIT_REFRESH',

@@ -63,6 +63,10 @@ export interface Config {
   readonly magicLinkTtl: number
   /** `TESSERA_MFA_REQUIRED_ROLES`: holders of these roles sign in only with a second factor (enrolling first). */
   readonly mfaRequiredRoles: readonly string[]
+  /** `TESSERA_WEBAUTHN_RP_ID`: the relying-party id passkeys are registered under and checked against. */
+  readonly webauthnRpId: string
+  /** `TESSERA_WEBAUTHN_ORIGINS`: the origins a passkey ceremony may come from (its client data's `origin`). */
+  readonly webauthnOrigins: readonly string[]
   readonly resetUrl: string
   readonly verifyUrl: string
   readonly resetTokenTtl: number
@@ -137,6 +141,7 @@ export type RateLimitName =
   | 'refresh'
   | 'logout'
   | 'oauth'
+  | 'passkey'
 export type RateLimits = { readonly [name in RateLimitName]: RateLimit }
 
 export interface LockoutConfig {

@@ -2,9 +2,10 @@ import type { SessionAuth } from '../store/records.js'
 
 /** `acr` after one factor. */
 export const ACR_SINGLE_FACTOR = 'urn:tessera:pwd'
-/** `acr` after two factors. */
+/** `acr` after two factors, or a passkey that verified the user. */
 export const ACR_MULTI_FACTOR = 'urn:tessera:mfa'
 
+/**
 /**
  * The private `amr` value (RFC 8176 §6 leaves room for them) of a sign-in through a mailed magic
  * link: RFC 8176 has no value for "controls this mailbox", and it is no password (`pwd`).
@@ -12,30 +13,39 @@ export const ACR_MULTI_FACTOR = 'urn:tessera:mfa'
 export const AMR_MAGIC_LINK = 'magic_link'
 
 /**
- * The `amr` values of the factors Tessera checks: the password, a magic link (private value), and
- * a TOTP or recovery code (RFC 8176).
+ * The `amr` values of the factors Tessera checks: the password, a magic link (private value), a
+ * TOTP or recovery code, and a passkey (`hwk` bound to one device, `swk` backup eligible, i.e.
+ * synced) (RFC 8176).
  */
-export const FACTORS = ['pwd', AMR_MAGIC_LINK, 'otp'] as const
+export const FACTORS = ['pwd', AMR_MAGIC_LINK, 'otp', 'hwk', 'swk'] as const
 export type Factor = (typeof FACTORS)[number]
 
-/**
- * The factors that make a sign-in multi-factor when they follow another. A password and a magic
- * link are never two factors together: whoever reads the mailbox can reset the password.
- */
-const SECOND_FACTORS: readonly Factor[] = ['otp']
+/** RFC 8176's `user`: the authenticator verified the user (a PIN or biometric) along with a passkey. */
+export const USER_VERIFIED = 'user'
+
+const PASSKEY_FACTORS: readonly string[] = ['hwk', 'swk']
 
 /**
- * The `amr`, `acr` and `auth_time` of a sign-in (or a step-up) at `at` with `factors`: `mfa` and
- * `urn:tessera:mfa` once a second factor joined another one. `mfa` in `factors` is ignored, so a
- * step-up passes the session's `amr` back in and adds its own factor.
+/**
+ * The kind of proof a factor is, for counting distinct factors. A password and a magic link are
+ * one kind: whoever reads the mailbox can reset the password, so together they are no two factors.
  */
-export function signedInWith(factors: readonly string[], at: Date): SessionAuth {
-  const used = FACTORS.filter((factor) => factors.includes(factor))
-  const multi =
-    used.some((factor) => SECOND_FACTORS.includes(factor)) &&
-    used.some((factor) => !SECOND_FACTORS.includes(factor))
+const kindOf = (factor: Factor): string => (factor === AMR_MAGIC_LINK ? 'pwd' : factor)
+
+/**
+ * The `amr`, `acr` and `auth_time` of a sign-in (or a step-up) at `at` with `methods`: `mfa` and
+ * `urn:tessera:mfa` once two distinct kinds of factor were used, or a passkey verified its user
+ * (the device, and the PIN or biometric that unlocked it). `mfa` in `methods` is ignored, so a
+ * step-up passes the session's `amr` back in and adds its own.
+ */
+export function signedInWith(methods: readonly string[], at: Date): SessionAuth {
+  const used = FACTORS.filter((factor) => methods.includes(factor))
+  const userVerified =
+    methods.includes(USER_VERIFIED) && used.some((factor) => PASSKEY_FACTORS.includes(factor))
+  const multi = new Set(used.map(kindOf)).size >= 2 || userVerified
+  const amr: string[] = userVerified ? [...used, USER_VERIFIED] : [...used]
   return {
-    amr: multi ? [...used, 'mfa'] : used,
+    amr: multi ? [...amr, 'mfa'] : amr,
     acr: multi ? ACR_MULTI_FACTOR : ACR_SINGLE_FACTOR,
     authenticatedAt: at,
   }

@@ -24,6 +24,8 @@ import { metricsRoutes } from './routes/metrics.js'
 import { mfaRoutes } from './routes/mfa.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
+import { passkeySignInRoutes } from './routes/passkey-sign-in.js'
+import { passkeyRoutes } from './routes/passkeys.js'
 import { revocationRoutes } from './routes/revocations.js'
 import { Problem } from './schemas.js'
 import { registerSecurityHeaders, staticSecurityHeaders } from './security-headers.js'
@@ -183,6 +185,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(mfaRoutes(deps))
   if (config.magicLink) await app.register(magicLinkRoutes(deps))
   await app.register(enrolmentRoutes(deps))
+  await app.register(passkeyRoutes(deps))
+  await app.register(passkeySignInRoutes(deps))
   await app.register(pageRoutes(deps))
   await app.register(oauthRoutes(deps))
   await app.register(metricsRoutes({ config, metrics }))

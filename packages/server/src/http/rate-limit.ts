@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { RateLimit } from '../config.js'
+import type { Config, RateLimit } from '../config.js'
 import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import type { Counter, CounterState } from '../limits/counter.js'
@@ -106,3 +106,13 @@ export function byBodyEmail(request: FastifyRequest): string {
   }
   return emailKey(normalizeEmail(body.email).normalized)
 }
+
+/**
+ * The limit of a route for a signed-in user (`TESSERA_LIMIT_PASSWORD_CHANGE`), counted per user:
+ * a stolen token cannot guess codes at speed, and users behind one address do not share a budget.
+ */
+export const perUser =
+  (rules: Config['limits'], userOf: (request: FastifyRequest) => { user: { id: string } }) =>
+  (name: string): RouteLimit[] => [
+    { name: `${name}:user`, rule: rules.passwordChange, key: (request) => userOf(request).user.id },
+  ]

@@ -47,7 +47,9 @@ export type TokenResponse = Static<typeof TokenResponse>
 export const MfaRequiredResponse = Type.Object({
   status: Type.Literal('mfa_required'),
   mfaToken: Type.String({ description: 'Opaque; lives 5 minutes; only POST /auth/mfa/verify takes it.' }),
-  methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('recovery_code')])),
+  methods: Type.Array(
+    Type.Union([Type.Literal('totp'), Type.Literal('recovery_code'), Type.Literal('passkey')]),
+  ),
 })
 
 export const MfaEnrollmentRequiredResponse = Type.Object({
@@ -96,3 +98,75 @@ export const problemResponse = {
 export function responses<T extends Record<number, unknown>>(success: T) {
   return { ...success, '4xx': problemResponse, '5xx': problemResponse }
 }
+
+/** base64url without padding, as WebAuthn's `toJSON()` writes binary fields. */
+const Base64Url = (maxLength: number, description?: string) =>
+  Type.String({ pattern: '^[A-Za-z0-9_-]*$', maxLength, ...(description ? { description } : {}) })
+
+/** A credential id: up to 1023 bytes (WebAuthn), so at most 1364 base64url characters. */
+const CredentialId = Base64Url(1364)
+
+const credentialFields = {
+  id: CredentialId,
+  rawId: CredentialId,
+  type: Type.Literal('public-key'),
+  // null from browsers that cannot tell
+  authenticatorAttachment: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Null()])),
+  clientExtensionResults: Type.Object({}, { description: 'Read by nothing: Tessera asks for no extension.' }),
+}
+
+/** `RegistrationResponseJSON`: what `credential.toJSON()` gives after `navigator.credentials.create`. */
+export const RegistrationResponse = Type.Object(
+  {
+    ...credentialFields,
+    response: Type.Object({
+      clientDataJSON: Base64Url(4096),
+      attestationObject: Base64Url(12_000),
+      transports: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })),
+    }),
+  },
+  { description: "The browser's RegistrationResponseJSON (`credential.toJSON()`)." },
+)
+
+/** `AuthenticationResponseJSON`: what `credential.toJSON()` gives after `navigator.credentials.get`. */
+export const AuthenticationResponse = Type.Object(
+  {
+    ...credentialFields,
+    response: Type.Object({
+      clientDataJSON: Base64Url(4096),
+      authenticatorData: Base64Url(4096),
+      signature: Base64Url(2048),
+      userHandle: Type.Optional(Type.Union([Base64Url(128), Type.Null()])),
+    }),
+  },
+  { description: "The browser's AuthenticationResponseJSON (`credential.toJSON()`)." },
+)
+
+/** The id of a WebAuthn challenge, from the options that carried it. */
+export const ChallengeId = Type.String({
+  format: 'uuid',
+  description: 'From the options answer; single use, 5 minutes.',
+})
+
+/** A WebAuthn ceremony: its challenge's id and the options for `navigator.credentials`. */
+const ceremony = (description: string) =>
+  Type.Object({
+    challengeId: Type.String({ format: 'uuid' }),
+    // passed through whole: the browser reads every field WebAuthn defines
+    options: Type.Object({ challenge: Type.String() }, { additionalProperties: true, description }),
+  })
+
+export const CreationCeremony = ceremony(
+  'PublicKeyCredentialCreationOptionsJSON, for PublicKeyCredential.parseCreationOptionsFromJSON',
+)
+export const RequestCeremony = ceremony(
+  'PublicKeyCredentialRequestOptionsJSON, for PublicKeyCredential.parseRequestOptionsFromJSON',
+)
+
+export const PasskeyView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  backedUp: Type.Boolean({ description: 'Synced to other devices by its provider (at its last use).' }),
+})

@@ -1,4 +1,4 @@
-import type { SessionRecord, UserRecord } from '../store/records.js'
+import type { PasskeyRecord, SessionRecord, UserRecord } from '../store/records.js'
 import type { UserView } from './schemas.js'
 
 /** The public face of a user: never the password hash. */
@@ -18,4 +18,12 @@ export const sessionView = (session: SessionRecord, currentId: string) => ({
   userAgent: session.userAgent,
   ip: session.ip,
   current: session.id === currentId,
+})
+
+export const passkeyView = (passkey: PasskeyRecord) => ({
+  id: passkey.id,
+  name: passkey.name,
+  createdAt: passkey.createdAt.toISOString(),
+  lastUsedAt: passkey.lastUsedAt?.toISOString() ?? null,
+  backedUp: passkey.backedUp,
 })

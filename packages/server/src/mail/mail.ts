@@ -17,6 +17,8 @@ export const MAIL_KINDS = [
   'mfa-enabled',
   'mfa-disabled',
   'magic-link',
+  'passkey-added',
+  'passkey-removed',
 ] as const
 export type MailKind = (typeof MAIL_KINDS)[number]
 

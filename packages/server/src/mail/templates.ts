@@ -117,6 +117,28 @@ export function mfaDisabledMail(input: { to: string }): Mail {
   })
 }
 
+export function passkeyAddedMail(input: { to: string; name: string }): Mail {
+  return render('passkey-added', input.to, {
+    subject: `A passkey was added to your ${PRODUCT_NAME} account`,
+    blocks: [
+      `A passkey named "${input.name}" was just added to your ${PRODUCT_NAME} account: it signs you in without a password, and serves as a second step after one.`,
+      'If you did this, there is nothing more to do.',
+      'If it was not you, reset your password now with "Forgot password" where you sign in, and ask your administrator to remove the passkey.',
+    ],
+  })
+}
+
+export function passkeyRemovedMail(input: { to: string; name: string }): Mail {
+  return render('passkey-removed', input.to, {
+    subject: `A passkey was removed from your ${PRODUCT_NAME} account`,
+    blocks: [
+      `The passkey named "${input.name}" was just removed from your ${PRODUCT_NAME} account: it no longer signs you in.`,
+      'If you did this, there is nothing more to do.',
+      'If it was not you, reset your password now with "Forgot password" where you sign in.',
+    ],
+  })
+}
+
 function render(kind: MailKind, to: string, content: Content): Mail {
   const footer = `This mail was sent to ${to} by ${PRODUCT_NAME}.`
   return {

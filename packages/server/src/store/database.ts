@@ -15,6 +15,8 @@ export interface Database {
   totp_factors: TotpFactorsTable
   recovery_codes: RecoveryCodesTable
   mfa_tokens: MfaTokensTable
+  passkeys: PasskeysTable
+  webauthn_challenges: WebauthnChallengesTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -199,3 +201,40 @@ export interface MfaTokensTable {
 }
 
 export type MfaTokenRow = Selectable<MfaTokensTable>
+
+/** A WebAuthn credential (migration 0010): its public key, never a secret. */
+export interface PasskeysTable {
+  id: string
+  user_id: string
+  /** The credential id as the browser sends it, base64url; unique across users. */
+  credential_id: string
+  /** The COSE public key. */
+  public_key: Uint8Array
+  /** The signature counter (uint32 in a bigint: the driver may give a string). */
+  counter: ColumnType<string | number, number, number>
+  transports: string[]
+  /** `singleDevice` or `multiDevice` (backup eligible: a synced passkey). */
+  device_type: string
+  backed_up: boolean
+  name: string
+  created_at: CreatedAt
+  last_used_at: Date | null
+}
+
+export type PasskeyRow = Selectable<PasskeysTable>
+
+/** The challenge of one WebAuthn ceremony (migration 0010): single use, short-lived. */
+export interface WebauthnChallengesTable {
+  id: string
+  /** base64url, as the options carried it and the client data echoes it. */
+  challenge: string
+  /** `register`, `login`, `mfa` or `step-up`. */
+  purpose: string
+  user_id: string | null
+  mfa_token_id: string | null
+  created_at: CreatedAt
+  expires_at: Date
+  used_at: Date | null
+}
+
+export type WebauthnChallengeRow = Selectable<WebauthnChallengesTable>

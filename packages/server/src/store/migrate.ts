@@ -10,6 +10,7 @@ import * as sessionAuth from './migrations/0008-session-auth.js'
 import * as secondFactors from './migrations/0009-second-factors.js'
 import * as optionalPassword from './migrations/0010-optional-password.js'
 import * as enrolmentTokens from './migrations/0011-enrolment-tokens.js'
+import * as passkeys from './migrations/0012-passkeys.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS = {
@@ -24,6 +25,7 @@ const MIGRATIONS = {
   '0009-second-factors': secondFactors,
   '0010-optional-password': optionalPassword,
   '0011-enrolment-tokens': enrolmentTokens,
+  '0012-passkeys': passkeys,
 } satisfies Record<string, Migration>
 
 /**

@@ -2,6 +2,7 @@ import { type RawBuilder, sql } from 'kysely'
 import { TesseraError } from '../errors.js'
 import type {
   AuthEventRow,
+  PasskeyRow,
   RevocationEventRow,
   ServiceClientRow,
   SessionRow,
@@ -10,6 +11,7 @@ import type {
   TotpFactorRow,
   UserRow,
   UsersTable,
+  WebauthnChallengeRow,
 } from './database.js'
 
 /**
@@ -260,3 +262,73 @@ export const toTotpFactor = (row: TotpFactorRow): TotpFactorRecord => ({
   confirmedAt: row.confirmed_at,
   lastUsedStep: row.last_used_step === null ? null : Number(row.last_used_step),
 })
+
+/** A passkey of a user: a WebAuthn credential's public key and what its authenticator reports. */
+export interface PasskeyRecord {
+  id: string
+  userId: string
+  /** base64url, as the browser names the credential. */
+  credentialId: string
+  /** The COSE public key. */
+  publicKey: Uint8Array<ArrayBuffer>
+  /** The signature counter of its last use (0 for authenticators that keep none). */
+  counter: number
+  /** Where the authenticator is reachable (`internal`, `hybrid`, `usb`, …), as it said at registration. */
+  transports: string[]
+  /** `multiDevice`: backup eligible (a synced passkey, amr `swk`); `singleDevice`: bound to one device (`hwk`). */
+  deviceType: 'singleDevice' | 'multiDevice'
+  /** Whether the passkey was backed up (synced) at its last use. */
+  backedUp: boolean
+  name: string
+  createdAt: Date
+  lastUsedAt: Date | null
+}
+
+export const toPasskey = (row: PasskeyRow): PasskeyRecord => ({
+  id: row.id,
+  userId: row.user_id,
+  credentialId: row.credential_id,
+  publicKey: new Uint8Array(row.public_key),
+  counter: Number(row.counter),
+  transports: row.transports,
+  deviceType: row.device_type === 'multiDevice' ? 'multiDevice' : 'singleDevice',
+  backedUp: row.backed_up,
+  name: row.name,
+  createdAt: row.created_at,
+  lastUsedAt: row.last_used_at,
+})
+
+/** What a WebAuthn challenge serves; a challenge is taken only for its own purpose. */
+export const WEBAUTHN_PURPOSES = ['register', 'login', 'mfa', 'step-up'] as const
+export type WebauthnPurpose = (typeof WEBAUTHN_PURPOSES)[number]
+
+/** A WebAuthn challenge, as taken (spent) for a ceremony. */
+export interface WebauthnChallengeRecord {
+  id: string
+  /** base64url. */
+  challenge: string
+  purpose: WebauthnPurpose
+  /** The user a registration or step-up is for; null for a passkey login. */
+  userId: string | null
+  /** The pending sign-in a second-factor challenge belongs to. */
+  mfaTokenId: string | null
+  expiresAt: Date
+}
+
+const isPurpose = (value: string): value is WebauthnPurpose =>
+  (WEBAUTHN_PURPOSES as readonly string[]).includes(value)
+
+export const toWebauthnChallenge = (row: WebauthnChallengeRow): WebauthnChallengeRecord => {
+  // the table's check constraint rules out any other purpose
+  if (!isPurpose(row.purpose)) {
+    throw new TesseraError('INTERNAL', { reason: `webauthn challenge ${row.id}: purpose ${row.purpose}` })
+  }
+  return {
+    id: row.id,
+    challenge: row.challenge,
+    purpose: row.purpose,
+    userId: row.user_id,
+    mfaTokenId: row.mfa_token_id,
+    expiresAt: row.expires_at,
+  }
+}

@@ -30,8 +30,11 @@ export interface SecondFactorStore {
   listTotpSecrets(): Promise<{ userId: string; secretSealed: string }[]>
   /** Replaces a sealed secret by the same secret sealed anew, unless it changed meanwhile. */
   resealTotpSecret(userId: string, from: string, to: string): Promise<boolean>
-  /** Removes every factor, recovery code and pending second-factor sign-in of the user (an operator's reset). */
-  removeAll(userId: string): Promise<{ totp: boolean; recoveryCodes: number }>
+  /**
+   * Removes every factor (TOTP, passkeys), recovery code, pending second-factor sign-in and WebAuthn
+   * challenge of the user (an operator's reset).
+   */
+  removeAll(userId: string): Promise<{ totp: boolean; recoveryCodes: number; passkeys: number }>
 }
 
 export function createSecondFactorStore(db: Db): SecondFactorStore {
@@ -126,8 +129,15 @@ export function createSecondFactorStore(db: Db): SecondFactorStore {
     async removeAll(userId) {
       const totp = await db.deleteFrom('totp_factors').where('user_id', '=', userId).executeTakeFirst()
       const codes = await db.deleteFrom('recovery_codes').where('user_id', '=', userId).executeTakeFirst()
+      const passkeys = await db.deleteFrom('passkeys').where('user_id', '=', userId).executeTakeFirst()
+      // the challenges of pending sign-ins go with their mfaTokens (the foreign key cascades)
+      await db.deleteFrom('webauthn_challenges').where('user_id', '=', userId).execute()
       await db.deleteFrom('mfa_tokens').where('user_id', '=', userId).execute()
-      return { totp: totp.numDeletedRows > 0n, recoveryCodes: Number(codes.numDeletedRows) }
+      return {
+        totp: totp.numDeletedRows > 0n,
+        recoveryCodes: Number(codes.numDeletedRows),
+        passkeys: Number(passkeys.numDeletedRows),
+      }
     },
   }
 }

@@ -2,6 +2,7 @@ import { type AuthEventStore, createAuthEventStore } from './auth-events.js'
 import type { Db } from './db.js'
 import { createMfaTokenStore, type MfaTokenStore } from './mfa-tokens.js'
 import { createOneTimeTokenStore, type OneTimeTokenStore } from './one-time-tokens.js'
+import { createPasskeyStore, type PasskeyStore } from './passkeys.js'
 import { createRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js'
 import {
   appendEvents,
@@ -15,6 +16,7 @@ import { createServiceClientStore, type ServiceClientStore } from './service-cli
 import { createSessionStore, type SessionStore } from './sessions.js'
 import { createSigningKeyStore, type SigningKeyStore } from './signing-keys.js'
 import { createUserStore, type UserStore } from './users.js'
+import { createWebauthnChallengeStore, type WebauthnChallengeStore } from './webauthn-challenges.js'
 
 export interface Stores {
   users: UserStore
@@ -32,6 +34,10 @@ export interface Stores {
   secondFactors: SecondFactorStore
   /** The tokens between a right password and the second factor. */
   mfaTokens: MfaTokenStore
+  /** The users' passkeys (WebAuthn credentials). */
+  passkeys: PasskeyStore
+  /** The single-use challenges of WebAuthn ceremonies. */
+  webauthnChallenges: WebauthnChallengeStore
   /** Runs `work` in one transaction: every store it is handed writes inside it. */
   transaction<T>(work: (tx: Stores) => Promise<T>): Promise<T>
 }
@@ -63,6 +69,8 @@ function storesOn(db: Db, accessTokenTtl: number, writer: RevocationWriter): Sto
     serviceClients: createServiceClientStore(db),
     secondFactors: createSecondFactorStore(db),
     mfaTokens: createMfaTokenStore(db),
+    passkeys: createPasskeyStore(db),
+    webauthnChallenges: createWebauthnChallengeStore(db),
     async transaction(work) {
       // the revocations of the work are appended at its end, the feed's lock the last one taken;
       // the subscribers hear of them once committed

@@ -278,7 +278,8 @@ describe('housekeeping configuration and command', () => {
     expect(run).toMatchObject({
       code: 0,
       stderr: '',
-      stdout: 'Deleted: sessions 0, oneTimeTokens 0, authEvents 0, revocationEvents 0\n',
+      stdout:
+        'Deleted: sessions 0, oneTimeTokens 0, authEvents 0, revocationEvents 0, webauthnChallenges 0\n',
     })
   })
 })

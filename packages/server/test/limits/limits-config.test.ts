@@ -18,6 +18,8 @@ describe('limit configuration', () => {
       refresh: { points: 600, duration: 60 },
       logout: { points: 600, duration: 60 },
       oauth: { points: 600, duration: 60 },
+      // not in API.md's table: the passkey routes' own per-IP limit (docs/api.md)
+      passkey: { points: 30, duration: 60 },
     })
     expect(config.lockout).toEqual({ threshold: 5, duration: 900, window: 86_400 })
   })

@@ -46,7 +46,9 @@ describe('tessera users mfa-reset', () => {
     const reset = await runCli(['users', 'mfa-reset', '--email', 'LOST@example.com'], env)
     expect(reset.stderr).toBe('')
     expect(reset.code).toBe(0)
-    expect(reset.stdout).toMatch(/^Removed the second factors of lost@example\.com \(TOTP, 1 recovery code\)/)
+    expect(reset.stdout).toMatch(
+      /^Removed the second factors of lost@example\.com \(TOTP, 1 recovery code, 0 passkeys\)/,
+    )
 
     await withDataDir(dir, async (stores) => {
       expect(await stores.secondFactors.findTotp(userId)).toBeUndefined()

@@ -12,16 +12,17 @@ export interface MfaStatus {
   recoveryCodesLeft: number
 }
 
-/** The user's second factors: TOTP on or off, passkeys (none yet), unused recovery codes. */
+/** The user's second factors: TOTP on or off, how many passkeys, unused recovery codes. */
 export async function mfaStatus(deps: Pick<FlowDeps, 'stores'>, userId: string): Promise<MfaStatus> {
-  const [totp, recoveryCodesLeft] = await Promise.all([
+  const [totp, recoveryCodesLeft, passkeys] = await Promise.all([
     deps.stores.secondFactors.findTotp(userId),
     deps.stores.secondFactors.countRecoveryCodes(userId),
+    deps.stores.passkeys.countForUser(userId),
   ])
-  return { totp: totp?.confirmedAt != null, passkeys: 0, recoveryCodesLeft }
+  return { totp: totp?.confirmedAt != null, passkeys, recoveryCodesLeft }
 }
 
-type ManageDeps = Pick<FlowDeps, 'stores' | 'totpKeys' | 'clock' | 'events'>
+type ManageDeps = Pick<FlowDeps, 'stores' | 'totpKeys' | 'clock' | 'events' | 'config'>
 
 /** A recent sign-in and a current code: what removing or renewing a factor asks for. */
 async function requireRecentCode(
@@ -32,7 +33,7 @@ async function requireRecentCode(
   during: string,
 ): Promise<void> {
   requireRecentSignIn(claims, deps.clock.now())
-  if (!(await spendSecondFactor(deps, user.id, { code }))) {
+  if (!(await spendSecondFactor(deps, user.id, { code })).ok) {
     deps.events.record({
       type: 'mfa_failed',
       userId: user.id,

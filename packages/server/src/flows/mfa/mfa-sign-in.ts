@@ -6,20 +6,24 @@ import type { Stores } from '../../store/stores.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
 import { accessTokenFor, type IssuedTokens, openSession } from '../issued-tokens.js'
 import { type Factor, signedInWith } from '../sign-in-methods.js'
-import { oneProof, type SecondFactorProof, spendSecondFactor } from './second-factor.js'
+import {
+  type MfaMethod,
+  oneProof,
+  type SecondFactorProof,
+  type SpentFactor,
+  secondFactorsOf,
+  spendSecondFactor,
+} from './second-factor.js'
 
 /** Seconds an mfaToken lives. */
 export const MFA_TOKEN_TTL = 300
 /** Wrong codes after which an mfaToken is dead: the user signs in again (and the lockout counts them). */
 export const MFA_TOKEN_MAX_FAILURES = 5
 
-/** The second-factor methods a user with TOTP may answer with. */
-export const MFA_METHODS = ['totp', 'recovery_code'] as const
-export type MfaMethod = (typeof MFA_METHODS)[number]
-
 /** What login answers instead of tokens when the account has a second factor. */
 export interface MfaChallenge {
   mfaToken: string
+  /** The user's factors: `totp` and `recovery_code` with TOTP on, `passkey` with a passkey. */
   methods: MfaMethod[]
 }
 
@@ -88,7 +92,17 @@ export async function issueMfaChallenge(
   firstFactor: Factor,
 ): Promise<MfaChallenge> {
   const mfaToken = await issueToken(tx, deps, user, 'sign_in', firstFactor, MFA_TOKEN_TTL)
-  return { mfaToken, methods: [...MFA_METHODS] }
+  return { mfaToken, methods: await secondFactorsOf({ stores: tx }, user.id) }
+}
+
+/** The live pending sign-in of an mfaToken, else MFA_TOKEN_INVALID. */
+export async function pendingSignIn(
+  deps: Pick<FlowDeps, 'stores' | 'clock'>,
+  mfaToken: string,
+): Promise<MfaTokenRecord> {
+  const token = await findLiveMfaToken(deps, mfaToken, 'sign_in')
+  if (!token) throw new TesseraError('MFA_TOKEN_INVALID')
+  return token
 }
 
 /**
@@ -107,7 +121,8 @@ export async function issueEnrolmentChallenge(
 
 /**
  * Completes a sign-in with its second factor: the mfaToken must be live, the code right and
- * unused. A wrong code counts against the token (dead after {@link MFA_TOKEN_MAX_FAILURES}) and
+ * unused, or the passkey one of the user's answering a challenge made for this mfaToken. A wrong
+ * code (or passkey) counts against the token (dead after {@link MFA_TOKEN_MAX_FAILURES}) and
  * toward the account's lockout, as a wrong password does. A success spends the token and opens a
  * session whose tokens claim both factors.
  */
@@ -117,9 +132,8 @@ export async function verifyMfa(
   context: ClientContext,
 ): Promise<IssuedTokens> {
   const method = oneProof(input)
+  const token = await pendingSignIn(deps, input.mfaToken)
   const now = deps.clock.now()
-  const token = await findLiveMfaToken(deps, input.mfaToken, 'sign_in')
-  if (!token) throw new TesseraError('MFA_TOKEN_INVALID')
   const user = await deps.stores.users.findById(token.userId)
   if (!user) throw new TesseraError('MFA_TOKEN_INVALID')
   if (user.disabledAt !== null) throw new TesseraError('ACCOUNT_DISABLED')
@@ -134,15 +148,15 @@ export async function verifyMfa(
     })
     throw new TesseraError('ACCOUNT_LOCKED', { retryAfter: attempt.lockedFor })
   }
-  let right: boolean
+  let spent: SpentFactor
   try {
-    right = await spendSecondFactor(deps, user.id, input)
+    spent = await spendSecondFactor(deps, user.id, input, { purpose: 'mfa', mfaTokenId: token.id })
   } catch (error) {
     // no verdict on the code (an outage): the attempt does not count
     await attempt.abandoned()
     throw error
   }
-  if (!right) {
+  if (!spent.ok) {
     const failures = await deps.stores.mfaTokens.recordFailure(token.id)
     const lockedFor = await attempt.failed()
     if (lockedFor !== undefined) {
@@ -153,12 +167,17 @@ export async function verifyMfa(
         detail: { seconds: lockedFor },
       })
     }
-    deps.events.record({ type: 'mfa_failed', userId: user.id, ...context, detail: { method, failures } })
-    throw new TesseraError('MFA_CODE_INVALID')
+    deps.events.record({
+      type: 'mfa_failed',
+      userId: user.id,
+      ...context,
+      detail: { method, failures, reason: spent.reason },
+    })
+    throw new TesseraError(method === 'passkey' ? 'PASSKEY_INVALID' : 'MFA_CODE_INVALID')
   }
   await attempt.succeeded()
 
-  const auth = signedInWith([token.firstFactor, 'otp'], now)
+  const auth = signedInWith([token.firstFactor, ...spent.methods], now)
   const opened = await deps.stores.transaction(async (tx) => {
     // single use: of two requests racing with two right codes, one spends the token
     if (!(await tx.mfaTokens.spend(token.id, now, MFA_TOKEN_MAX_FAILURES))) {

@@ -3,19 +3,20 @@ import type { FlowDeps } from '../deps.js'
 import { findUser } from '../manage-users.js'
 
 /**
- * An operator's reset for a user who lost their device: every second factor and recovery code of
- * the account goes, and pending second-factor sign-ins die. The password signs in alone again.
+ * An operator's reset for a user who lost their device: every second factor (TOTP, passkeys) and
+ * recovery code of the account goes, and pending second-factor sign-ins die. The password signs in
+ * alone again.
  */
 export async function resetMfa(
   deps: Pick<FlowDeps, 'stores' | 'events'>,
   emailOrId: string,
-): Promise<{ user: UserRecord; totp: boolean; recoveryCodes: number }> {
+): Promise<{ user: UserRecord; totp: boolean; recoveryCodes: number; passkeys: number }> {
   const user = await findUser(deps.stores, emailOrId)
   const removed = await deps.stores.transaction((tx) => tx.secondFactors.removeAll(user.id))
   deps.events.record({
     type: 'mfa_reset',
     userId: user.id,
-    detail: { totp: removed.totp, recoveryCodes: removed.recoveryCodes },
+    detail: { totp: removed.totp, recoveryCodes: removed.recoveryCodes, passkeys: removed.passkeys },
   })
   return { user, ...removed }
 }

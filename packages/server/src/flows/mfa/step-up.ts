@@ -3,7 +3,13 @@ import type { Authenticated } from '../authenticate.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
 import { accessTokenFor } from '../issued-tokens.js'
 import { signedInWith } from '../sign-in-methods.js'
-import { hasSecondFactor, type SecondFactorProof, spendSecondFactor } from './second-factor.js'
+import {
+  hasSecondFactor,
+  oneProof,
+  type SecondFactorProof,
+  type SpentFactor,
+  spendSecondFactor,
+} from './second-factor.js'
 
 export type StepUpInput = SecondFactorProof & { password?: string | undefined }
 
@@ -22,36 +28,49 @@ export async function stepUp(
   input: StepUpInput,
   context: ClientContext,
 ): Promise<{ accessToken: string; expiresIn: number }> {
-  const given = [input.code, input.recoveryCode, input.password].filter((value) => value !== undefined)
+  const given = [input.code, input.recoveryCode, input.passkey, input.password].filter(
+    (value) => value !== undefined,
+  )
   if (given.length !== 1) {
     throw new TesseraError('VALIDATION_FAILED', {
-      detail: 'Send exactly one of code, recoveryCode and password.',
-      errors: [{ field: 'code', message: 'give exactly one of code, recoveryCode and password' }],
+      detail: 'Send exactly one of code, recoveryCode, passkey and password.',
+      errors: [{ field: 'code', message: 'give exactly one of code, recoveryCode, passkey and password' }],
     })
   }
+  if (input.password !== undefined && input.challengeId !== undefined) {
+    throw new TesseraError('VALIDATION_FAILED', {
+      detail: 'A challengeId comes with a passkey only.',
+      errors: [{ field: 'challengeId', message: 'send challengeId with passkey, and only then' }],
+    })
+  }
+  const kind = input.password === undefined ? oneProof(input) : undefined
   const withFactor = await hasSecondFactor(deps, user.id)
   if (input.password !== undefined && withFactor) {
     // a password alone would let whoever holds it and a stolen token pass for the second factor
     throw new TesseraError('VALIDATION_FAILED', {
-      detail: 'This account has a second factor: step up with a code or a recovery code.',
-      errors: [{ field: 'password', message: 'use code or recoveryCode' }],
+      detail: 'This account has a second factor: step up with it (a code, a recovery code or a passkey).',
+      errors: [{ field: 'password', message: 'use code, recoveryCode or passkey' }],
     })
   }
   const attempt = await deps.limits.lockout.begin(user.emailNormalized)
   if (attempt.lockedFor !== undefined)
     throw new TesseraError('ACCOUNT_LOCKED', { retryAfter: attempt.lockedFor })
-  let right: boolean
+  let spent: SpentFactor
   try {
-    right =
-      input.password !== undefined
-        ? user.passwordHash !== null && (await deps.hasher.verify(user.passwordHash, input.password)).ok
-        : await spendSecondFactor(deps, user.id, input)
+    if (input.password === undefined) spent = await spendSecondFactor(deps, user.id, input)
+    else {
+      // an account without a password (a magic link took it over) has none to step up with
+      const right =
+        user.passwordHash !== null && (await deps.hasher.verify(user.passwordHash, input.password)).ok
+      spent = right ? { ok: true, methods: ['pwd'] } : { ok: false, reason: 'wrong_password' }
+    }
   } catch (error) {
+    // no verdict (an outage, a dead passkey challenge): the attempt does not count
     await attempt.abandoned()
     throw error
   }
-  const method = input.password !== undefined ? 'pwd' : 'otp'
-  if (!right) {
+  const method = input.password !== undefined ? 'pwd' : kind === 'passkey' ? 'passkey' : 'otp'
+  if (!spent.ok) {
     const lockedFor = await attempt.failed()
     if (lockedFor !== undefined) {
       deps.events.record({
@@ -75,13 +94,13 @@ export async function stepUp(
       userId: user.id,
       sessionId: session.id,
       ...context,
-      detail: { during: 'step_up' },
+      detail: { during: 'step_up', method, reason: spent.reason },
     })
-    throw new TesseraError('MFA_CODE_INVALID')
+    throw new TesseraError(method === 'passkey' ? 'PASSKEY_INVALID' : 'MFA_CODE_INVALID')
   }
   await attempt.succeeded()
   const now = deps.clock.now()
-  const auth = signedInWith([...session.amr, method], now)
+  const auth = signedInWith([...session.amr, ...spent.methods], now)
   // the session may have ended since the request was authenticated
   if (!(await deps.stores.sessions.setAuth(session.id, auth, now))) throw new TesseraError('TOKEN_REVOKED')
   deps.events.record({

@@ -12,6 +12,8 @@ import { clientContext } from '../client-context.js'
 import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
 import {
+  AuthenticationResponse,
+  ChallengeId,
   Email,
   MfaEnrollmentRequiredResponse,
   MfaRequiredResponse,
@@ -129,16 +131,20 @@ export const authTokenRoutes =
       {
         schema: {
           tags: ['auth'],
-          summary: 'Finish a sign-in with its second factor (a TOTP code or a recovery code)',
+          summary: 'Finish a sign-in with its second factor (a TOTP code, a recovery code or a passkey)',
           description:
-            'Takes the `mfaToken` of a login (or magic link) answered `mfa_required` and exactly one of `code` and ' +
-            '`recoveryCode`. A wrong code is 401 MFA_CODE_INVALID and counts toward the account lockout; ' +
-            'after 5 the mfaToken is dead (401 MFA_TOKEN_INVALID), as it is once expired (5 minutes) or spent.',
+            'Takes the `mfaToken` of a login (or magic link) answered `mfa_required` and exactly one of `code`, ' +
+            '`recoveryCode` and `passkey` (with the `challengeId` of POST /auth/mfa/passkey/options). ' +
+            'A wrong code is 401 MFA_CODE_INVALID, a passkey that does not verify 401 PASSKEY_INVALID; ' +
+            'both count toward the account lockout, and after 5 the mfaToken is dead (401 MFA_TOKEN_INVALID), ' +
+            'as it is once expired (5 minutes) or spent. A used, expired or foreign challenge is 400 CHALLENGE_INVALID.',
           body: Type.Object(
             {
               mfaToken: Type.String({ minLength: 1, maxLength: 128 }),
               code: Type.Optional(TotpCode),
               recoveryCode: Type.Optional(RecoveryCode),
+              passkey: Type.Optional(AuthenticationResponse),
+              challengeId: Type.Optional(ChallengeId),
               tokenDelivery: Type.Optional(TokenDelivery),
             },
             { additionalProperties: false },

@@ -7,7 +7,7 @@ import { authenticateEnroller, type Enroller } from '../../flows/mfa/enrolment.j
 import { confirmTotp, setupTotp } from '../../flows/mfa/totp-enrolment.js'
 import { bearerToken } from '../bearer.js'
 import { clientContext } from '../client-context.js'
-import { rateLimited } from '../rate-limit.js'
+import { perUser, rateLimited } from '../rate-limit.js'
 import { responses, TokenDelivery, TokenResponse, TotpCode } from '../schemas.js'
 import { tokenReplies } from '../token-reply.js'
 
@@ -40,14 +40,7 @@ export const enrolmentRoutes =
       if (!request.enroller) throw new TesseraError('INTERNAL', { reason: 'authentication hook did not run' })
       return request.enroller
     }
-    // counted per user, as the other routes of a signed-in user: a stolen token cannot guess codes at speed
-    const perUser = (name: string) => [
-      {
-        name: `${name}:user`,
-        rule: deps.config.limits.passwordChange,
-        key: (request: FastifyRequest) => enrollerOf(request).user.id,
-      },
-    ]
+    const limitPerUser = perUser(deps.config.limits, enrollerOf)
 
     app.post(
       '/auth/mfa/totp/setup',
@@ -69,7 +62,7 @@ export const enrolmentRoutes =
             }),
           }),
         },
-        ...rateLimited(deps.limits, perUser('totp-setup')),
+        ...rateLimited(deps.limits, limitPerUser('totp-setup')),
       },
       async (request, reply) =>
         reply.header('cache-control', 'no-store').send(await setupTotp(deps, enrollerOf(request))),
@@ -94,7 +87,7 @@ export const enrolmentRoutes =
             200: Type.Union([Type.Composite([RecoveryCodes, TokenResponse]), RecoveryCodes]),
           }),
         },
-        ...rateLimited(deps.limits, perUser('totp-confirm')),
+        ...rateLimited(deps.limits, limitPerUser('totp-confirm')),
       },
       async (request, reply) => {
         const result = await confirmTotp(deps, enrollerOf(request), request.body.code, clientContext(request))

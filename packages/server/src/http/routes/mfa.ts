@@ -6,8 +6,15 @@ import { disableTotp, mfaStatus, regenerateRecoveryCodes } from '../../flows/mfa
 import { stepUp } from '../../flows/mfa/step-up.js'
 import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
-import { type RouteLimit, rateLimited } from '../rate-limit.js'
-import { RecoveryCode, responses, TokenResponse, TotpCode } from '../schemas.js'
+import { perUser, rateLimited } from '../rate-limit.js'
+import {
+  AuthenticationResponse,
+  ChallengeId,
+  RecoveryCode,
+  responses,
+  TokenResponse,
+  TotpCode,
+} from '../schemas.js'
 import { userView } from '../views.js'
 
 const security = [{ bearerAuth: [] }]
@@ -23,11 +30,7 @@ export const mfaRoutes =
   async (app) => {
     const rules = deps.config.limits
     const authOf = requireBearer(app, deps)
-    // the caller is known here: counted per user, so a stolen token cannot guess codes at speed
-    // and users behind one address do not share a budget
-    const perUser = (name: string): RouteLimit[] => [
-      { name: `${name}:user`, rule: rules.passwordChange, key: (request) => authOf(request).user.id },
-    ]
+    const limitPerUser = perUser(rules, authOf)
 
     app.get(
       '/auth/mfa',
@@ -59,7 +62,7 @@ export const mfaRoutes =
           body: CodeBody,
           response: responses({ 204: Type.Null() }),
         },
-        ...rateLimited(deps.limits, perUser('totp-disable')),
+        ...rateLimited(deps.limits, limitPerUser('totp-disable')),
       },
       async (request, reply) => {
         await disableTotp(deps, authOf(request), request.body.code, clientContext(request))
@@ -77,7 +80,7 @@ export const mfaRoutes =
           body: CodeBody,
           response: responses({ 200: RecoveryCodes }),
         },
-        ...rateLimited(deps.limits, perUser('recovery-codes')),
+        ...rateLimited(deps.limits, limitPerUser('recovery-codes')),
       },
       async (request, reply) => {
         const result = await regenerateRecoveryCodes(
@@ -97,20 +100,23 @@ export const mfaRoutes =
           tags: ['mfa'],
           summary: 'Renew auth_time of this session (RFC 9470 step-up); answers a new access token',
           description:
-            'Exactly one of `code`, `recoveryCode` and `password` (the password only for an account ' +
-            'without a second factor). The refresh token is unchanged: none is returned.',
+            'Exactly one of `code`, `recoveryCode`, `passkey` (with the `challengeId` of POST ' +
+            '/auth/mfa/passkey/options) and `password` (the password only for an account without a ' +
+            'second factor). The refresh token is unchanged: none is returned.',
           security,
           body: Type.Object(
             {
               code: Type.Optional(TotpCode),
               recoveryCode: Type.Optional(RecoveryCode),
+              passkey: Type.Optional(AuthenticationResponse),
+              challengeId: Type.Optional(ChallengeId),
               password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
             },
             { additionalProperties: false },
           ),
           response: responses({ 200: TokenResponse }),
         },
-        ...rateLimited(deps.limits, perUser('step-up')),
+        ...rateLimited(deps.limits, limitPerUser('step-up')),
       },
       async (request, reply) => {
         const authenticated = authOf(request)

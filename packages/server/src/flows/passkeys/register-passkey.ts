@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto'
+import {
+  generateRegistrationOptions,
+  type PublicKeyCredentialCreationOptionsJSON,
+  verifyRegistrationResponse,
+} from '@simplewebauthn/server'
+import { TesseraError } from '../../errors.js'
+import { PRODUCT_NAME, passkeyAddedMail } from '../../mail/templates.js'
+import type { Authenticated } from '../authenticate.js'
+import type { ClientContext, FlowDeps } from '../deps.js'
+import { requireRecentSignIn } from '../mfa/recent-sign-in.js'
+import {
+  asRegistrationResponse,
+  type Ceremony,
+  CHALLENGE_TTL,
+  descriptorOf,
+  keepChallenge,
+  knownTransports,
+  type RegistrationAnswer,
+  takeChallenge,
+  userHandleOf,
+} from './relying-party.js'
+
+/** COSE algorithms a new passkey may use: EdDSA, ES256, RS256 (what authenticators make). */
+const ALGORITHMS = [-8, -7, -257]
+
+/** The longest passkey name kept. */
+export const PASSKEY_NAME_MAX = 100
+
+/** A passkey as its owner sees it. */
+export interface PasskeySummary {
+  id: string
+  name: string
+  createdAt: Date
+}
+
+/** Enrolling needs a verified email and a recent sign-in, as for TOTP. */
+function requireEnrolment(
+  deps: Pick<FlowDeps, 'clock'>,
+  { user, claims }: Pick<Authenticated, 'user' | 'claims'>,
+) {
+  if (!user.emailVerified) {
+    throw new TesseraError('EMAIL_NOT_VERIFIED', {
+      detail: 'Verify your email address before adding a passkey.',
+    })
+  }
+  requireRecentSignIn(claims, deps.clock.now())
+}
+
+/**
+ * Starts registering a passkey: options for `navigator.credentials.create` asking for a
+ * discoverable credential that verifies its user (so it can sign in alone), none of the user's
+ * passkeys again. Needs a verified email and a recent sign-in.
+ */
+export async function passkeyRegistrationOptions(
+  deps: Pick<FlowDeps, 'stores' | 'clock' | 'config'>,
+  authenticated: Pick<Authenticated, 'user' | 'claims'>,
+): Promise<Ceremony<PublicKeyCredentialCreationOptionsJSON>> {
+  requireEnrolment(deps, authenticated)
+  const { user } = authenticated
+  const existing = await deps.stores.passkeys.listForUser(user.id)
+  const options = await generateRegistrationOptions({
+    rpName: PRODUCT_NAME,
+    rpID: deps.config.webauthnRpId,
+    userID: userHandleOf(user.id),
+    userName: user.email,
+    userDisplayName: user.name ?? user.email,
+    timeout: CHALLENGE_TTL * 1000,
+    attestationType: 'none',
+    excludeCredentials: existing.map(descriptorOf),
+    authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+    supportedAlgorithmIDs: ALGORITHMS,
+  })
+  const challengeId = await keepChallenge(deps, 'register', options.challenge, {
+    userId: user.id,
+  })
+  return { challengeId, options }
+}
+
+/**
+ * Finishes a registration: the authenticator's answer must be to this user's challenge, from an
+ * allowed origin, for the relying party, with the user verified. The passkey is stored under
+ * `name` (or "Passkey N") and the user is mailed. PASSKEY_EXISTS when the credential is known.
+ */
+export async function registerPasskey(
+  deps: Pick<FlowDeps, 'stores' | 'clock' | 'config' | 'mailer' | 'events'>,
+  authenticated: Pick<Authenticated, 'user' | 'claims' | 'session'>,
+  input: { challengeId: string; response: RegistrationAnswer; name?: string | undefined },
+  context: ClientContext,
+): Promise<PasskeySummary> {
+  requireEnrolment(deps, authenticated)
+  const { user, session } = authenticated
+  const challenge = await takeChallenge(deps, input.challengeId, 'register', { userId: user.id })
+  let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>
+  try {
+    verified = await verifyRegistrationResponse({
+      response: asRegistrationResponse(input.response),
+      expectedChallenge: challenge.challenge,
+      expectedOrigin: [...deps.config.webauthnOrigins],
+      expectedRPID: deps.config.webauthnRpId,
+      requireUserVerification: true,
+      supportedAlgorithmIDs: ALGORITHMS,
+    })
+  } catch (error) {
+    // the library throws for every malformed or mismatched answer: the client's, never a 500
+    throw new TesseraError('ATTESTATION_INVALID', { cause: error })
+  }
+  if (!verified.verified) throw new TesseraError('ATTESTATION_INVALID')
+  const info = verified.registrationInfo
+  const now = deps.clock.now()
+  const given = input.name?.trim().slice(0, PASSKEY_NAME_MAX)
+  const summary = await deps.stores.transaction(async (tx) => {
+    const name = given || `Passkey ${(await tx.passkeys.countForUser(user.id)) + 1}`
+    const id = randomUUID()
+    const inserted = await tx.passkeys.insert({
+      id,
+      userId: user.id,
+      credentialId: info.credential.id,
+      publicKey: info.credential.publicKey,
+      counter: info.credential.counter,
+      transports: knownTransports(input.response.response.transports),
+      deviceType: info.credentialDeviceType,
+      backedUp: info.credentialBackedUp,
+      name,
+      createdAt: now,
+    })
+    if (!inserted) throw new TesseraError('PASSKEY_EXISTS')
+    return { id, name, createdAt: now }
+  })
+  deps.mailer.send(passkeyAddedMail({ to: user.email, name: summary.name }))
+  deps.events.record({
+    type: 'mfa_enrolled',
+    userId: user.id,
+    sessionId: session.id,
+    ...context,
+    detail: {
+      method: 'passkey',
+      passkeyId: summary.id,
+      backupEligible: info.credentialDeviceType === 'multiDevice',
+    },
+  })
+  return summary
+}
