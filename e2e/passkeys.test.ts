@@ -2,7 +2,8 @@
  * Passkeys with @tessera/client in a real browser: Debian's Chromium (playwright-core) with a
  * virtual authenticator over CDP (ctap2, internal, resident keys, user verification) registers a
  * passkey, signs out, signs in with the passkey alone, uses it as the second factor after a
- * password, and deletes it. The page is on http://localhost (a secure context; 127.0.0.1 is not an
+ * password, deletes it, and enrols one on the way in for a role that requires a second factor.
+ * The page is on http://localhost (a secure context; 127.0.0.1 is not an
  * RP id), its own origin, which the server allows as a WebAuthn origin.
  */
 import { existsSync } from 'node:fs'
@@ -64,6 +65,8 @@ describe.skipIf(!haveBrowser)('passkeys in Chromium with a virtual authenticator
       TESSERA_ALLOWED_ORIGINS: pageOrigin,
       // the page runs the ceremonies; the RP id stays the public URL's host, localhost
       TESSERA_WEBAUTHN_ORIGINS: pageOrigin,
+      // admins must have a second factor: the last test enrols a passkey on the way in
+      TESSERA_MFA_REQUIRED_ROLES: 'admin',
     })
     tessera = await createTessera(config, { logger: false, database: database.handle })
     await tessera.app.listen({ port: tesseraPort, host: '127.0.0.1' })
@@ -177,5 +180,34 @@ describe.skipIf(!haveBrowser)('passkeys in Chromium with a virtual authenticator
       ),
     )
     expect(refused).toBe('PASSKEY_INVALID')
+  })
+
+  it('enrols a passkey on the way in when the role requires a second factor, and is signed in by it', async () => {
+    const adminEmail = `passkey-admin-${Date.now()}@example.com`
+    await tab.evaluate(({ email, password }) => window.tessera.register({ email, password }), {
+      email: adminEmail,
+      password: PASSWORD,
+    })
+    await tab.evaluate(() => window.tessera.logout())
+    const admin = await tessera.deps.stores.users.findByEmail(adminEmail)
+    if (!admin) throw new Error('no user')
+    await tessera.deps.stores.users.markEmailVerified(admin.id, adminEmail, new Date())
+    await tessera.deps.stores.users.setRoles(admin.id, ['admin'], new Date())
+
+    const login = await tab.evaluate(({ email, password }) => window.tessera.login({ email, password }), {
+      email: adminEmail,
+      password: PASSWORD,
+    })
+    expect(login).toEqual({ status: 'mfa_enrollment_required' })
+    expect(await tab.evaluate(() => window.tessera.state)).not.toBe('signed-in')
+    const passkey = await tab.evaluate(() => window.tessera.registerPasskey({ name: 'On the way in' }))
+    expect(passkey).toMatchObject({ name: 'On the way in' })
+    expect(await tab.evaluate(() => window.tessera.state)).toBe('signed-in')
+    expect(await claims()).toMatchObject({
+      sub: admin.id,
+      roles: ['admin'],
+      amr: ['pwd', 'hwk', 'user', 'mfa'],
+      acr: 'urn:tessera:mfa',
+    })
   })
 })

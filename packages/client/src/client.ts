@@ -18,7 +18,7 @@ import {
   proofBody,
   type StepUpProof,
 } from './mfa.js'
-import { createPasskeyActions, type PasskeyActions, readCeremony } from './passkeys.js'
+import { asNewPasskey, createPasskeyActions, type PasskeyActions, readCeremony } from './passkeys.js'
 import { createRefresher } from './refresh.js'
 import { type AccessToken, createSessionState } from './session-state.js'
 import { memoryStorage } from './storage.js'
@@ -353,6 +353,51 @@ export function createClient(options: ClientOptions): TesseraClient {
     return { challengeId, passkey: await webauthn.get(options) }
   }
 
+  const passkeyActions = createPasskeyActions({
+    authorizedFetch: authorized.fetch,
+    url,
+    cookie,
+    now,
+    webauthn: browserWebAuthn,
+  })
+
+  /**
+   * The last step of enrolling with the enrolment token (a TOTP confirm, a passkey registration):
+   * its answer is `what` and the session, taken as a sign-in. A dead enrolment token (15 minutes,
+   * 5 wrong codes) is forgotten: only a new login helps.
+   */
+  async function enrolAndSignIn<T>(
+    enrolmentToken: string,
+    path: string,
+    body: Record<string, unknown>,
+    read: (json: unknown) => T | undefined,
+    what: string,
+  ): Promise<T> {
+    // a refresh in flight would otherwise store an old session's tokens over the new ones
+    await refresher.idle()
+    const response = await enrolmentPost(enrolmentToken, path, {
+      ...body,
+      tokenDelivery: config.tokenDelivery,
+    })
+    if (!response.ok) {
+      const error = await errorFromResponse(response, now())
+      if (error.code === 'MFA_TOKEN_INVALID' && pendingEnrolmentToken === enrolmentToken) {
+        pendingEnrolmentToken = undefined
+      }
+      throw error
+    }
+    const receivedAt = now()
+    const json = await readJson(response)
+    const value = read(json)
+    const tokens = asTokenResponse(json)
+    if (value === undefined || !tokens?.user || (!cookie && tokens.refreshToken === undefined)) {
+      throw badResponse(response, `${what} and a Tessera token response`)
+    }
+    pendingEnrolmentToken = undefined
+    await acceptTokens(tokens, receivedAt)
+    return value
+  }
+
   const isSessionGone = (error: unknown) =>
     error instanceof TesseraClientError &&
     (error.code === 'SESSION_EXPIRED' || error.code === 'NOT_SIGNED_IN')
@@ -492,6 +537,8 @@ export function createClient(options: ClientOptions): TesseraClient {
 
     ...mfaActions,
 
+    ...passkeyActions,
+
     async setupTotp() {
       const enrolmentToken = pendingEnrolmentToken
       if (enrolmentToken === undefined) return mfaActions.setupTotp()
@@ -504,38 +551,33 @@ export function createClient(options: ClientOptions): TesseraClient {
     async confirmTotp(code) {
       const enrolmentToken = pendingEnrolmentToken
       if (enrolmentToken === undefined) return mfaActions.confirmTotp(code)
-      await refresher.idle()
-      const response = await enrolmentPost(enrolmentToken, '/auth/mfa/totp/confirm', {
-        code,
-        tokenDelivery: config.tokenDelivery,
-      })
-      if (!response.ok) {
-        const error = await errorFromResponse(response, now())
-        // a dead enrolment token (15 minutes, 5 wrong codes) cannot be retried: only a new login helps
-        if (error.code === 'MFA_TOKEN_INVALID' && pendingEnrolmentToken === enrolmentToken) {
-          pendingEnrolmentToken = undefined
-        }
-        throw error
-      }
-      const receivedAt = now()
-      const json = await readJson(response)
-      const recoveryCodes = asRecoveryCodes(json)
-      const tokens = asTokenResponse(json)
-      if (!recoveryCodes || !tokens?.user || (!cookie && tokens.refreshToken === undefined)) {
-        throw badResponse(response, '{ recoveryCodes } and a Tessera token response')
-      }
-      pendingEnrolmentToken = undefined
-      await acceptTokens(tokens, receivedAt)
+      const recoveryCodes = await enrolAndSignIn(
+        enrolmentToken,
+        '/auth/mfa/totp/confirm',
+        { code },
+        asRecoveryCodes,
+        '{ recoveryCodes }',
+      )
       return { recoveryCodes }
     },
 
-    ...createPasskeyActions({
-      authorizedFetch: authorized.fetch,
-      url,
-      cookie,
-      now,
-      webauthn: browserWebAuthn,
-    }),
+    async registerPasskey(options = {}) {
+      const enrolmentToken = pendingEnrolmentToken
+      if (enrolmentToken === undefined) return passkeyActions.registerPasskey(options)
+      const webauthn = browserWebAuthn()
+      const started = await expectOk(
+        await enrolmentPost(enrolmentToken, '/auth/passkeys/register/options', {}),
+      )
+      const { challengeId, options: creation } = await readCeremony(started)
+      const response = await webauthn.create(creation)
+      return enrolAndSignIn(
+        enrolmentToken,
+        '/auth/passkeys/register/verify',
+        { challengeId, response, ...(options.name === undefined ? {} : { name: options.name }) },
+        asNewPasskey,
+        '{ passkey }',
+      )
+    },
 
     async sessions() {
       const response = await expectOk(

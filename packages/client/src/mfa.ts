@@ -78,6 +78,18 @@ export interface MfaActions {
    * (15 minutes, or 5 wrong codes: call `login()` again).
    */
   confirmTotp(code: string): Promise<RecoveryCodes>
+  /**
+   * Turns TOTP off (`DELETE /auth/mfa/totp`) with a current code; the recovery codes go with it
+   * and the user is mailed. Needs a sign-in in the last 5 minutes (`STEP_UP_REQUIRED`); rejects
+   * with `MFA_CODE_INVALID` for a wrong code.
+   */
+  disableTotp(code: string): Promise<void>
+  /**
+   * Ten new recovery codes (`POST /auth/mfa/recovery-codes`) for a current TOTP code; the old ones
+   * stop working. Needs a sign-in in the last 5 minutes (`STEP_UP_REQUIRED`); rejects with
+   * `MFA_CODE_INVALID` for a wrong code.
+   */
+  regenerateRecoveryCodes(code: string): Promise<RecoveryCodes>
   /** The user's second factors (`GET /auth/mfa`). */
   mfaStatus(): Promise<MfaStatus>
 }
@@ -163,6 +175,22 @@ export function createMfaActions(deps: MfaDeps): MfaActions {
 
     async confirmTotp(code) {
       const response = await expectStatus(await post('/auth/mfa/totp/confirm', { code }), 200, deps.now())
+      const recoveryCodes = asRecoveryCodes(await readJson(response))
+      if (!recoveryCodes) throw badResponse(response, '{ recoveryCodes }')
+      return { recoveryCodes }
+    },
+
+    async disableTotp(code) {
+      const init = jsonPost({ code }, deps.cookie)
+      await expectStatus(
+        await send(deps.authorizedFetch, deps.url('/auth/mfa/totp'), { ...init, method: 'DELETE' }),
+        204,
+        deps.now(),
+      )
+    },
+
+    async regenerateRecoveryCodes(code) {
+      const response = await expectStatus(await post('/auth/mfa/recovery-codes', { code }), 200, deps.now())
       const recoveryCodes = asRecoveryCodes(await readJson(response))
       if (!recoveryCodes) throw badResponse(response, '{ recoveryCodes }')
       return { recoveryCodes }

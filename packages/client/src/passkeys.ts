@@ -38,7 +38,8 @@ export interface PasskeyActions {
    * step up, then call again). Rejects with `WEBAUTHN_UNAVAILABLE` where the browser has no
    * WebAuthn, `PASSKEY_CANCELLED` when the user dismissed the prompt, `PASSKEY_EXISTS` when the
    * authenticator holds one of the user's passkeys already, `ATTESTATION_INVALID` when the server
-   * could not verify it. `name` (at most 100 characters) defaults to "Passkey N".
+   * could not verify it. `name` (at most 100 characters) defaults to "Passkey N". After a login
+   * that answered `mfa_enrollment_required` it uses the enrolment token instead, and signs in.
    */
   registerPasskey(options?: { name?: string }): Promise<NewPasskey>
   /** The user's passkeys, oldest first (`GET /auth/passkeys`). */
@@ -76,6 +77,20 @@ const isPasskeyInfo = (value: unknown): value is PasskeyInfo =>
   (value.lastUsedAt === null || typeof value.lastUsedAt === 'string') &&
   typeof value.backedUp === 'boolean'
 
+/** The `passkey` of a registration's answer, or `undefined`. */
+export function asNewPasskey(answer: unknown): NewPasskey | undefined {
+  const passkey = isRecord(answer) ? answer.passkey : undefined
+  if (
+    !isRecord(passkey) ||
+    typeof passkey.id !== 'string' ||
+    typeof passkey.name !== 'string' ||
+    typeof passkey.createdAt !== 'string'
+  ) {
+    return undefined
+  }
+  return { id: passkey.id, name: passkey.name, createdAt: passkey.createdAt }
+}
+
 /** Reads a ceremony's options answer, or throws BAD_RESPONSE. */
 export async function readCeremony(response: Response): Promise<Ceremony> {
   const ceremony = asCeremony(await readJson(response))
@@ -100,17 +115,9 @@ export function createPasskeyActions(deps: PasskeyDeps): PasskeyActions {
         ...(options.name === undefined ? {} : { name: options.name }),
       }
       const response = await expectStatus(await post('/auth/passkeys/register/verify', body), 201, deps.now())
-      const answer = await readJson(response)
-      const passkey = isRecord(answer) ? answer.passkey : undefined
-      if (
-        !isRecord(passkey) ||
-        typeof passkey.id !== 'string' ||
-        typeof passkey.name !== 'string' ||
-        typeof passkey.createdAt !== 'string'
-      ) {
-        throw badResponse(response, '{ passkey: { id, name, createdAt } }')
-      }
-      return { id: passkey.id, name: passkey.name, createdAt: passkey.createdAt }
+      const passkey = asNewPasskey(await readJson(response))
+      if (!passkey) throw badResponse(response, '{ passkey: { id, name, createdAt } }')
+      return passkey
     },
 
     async listPasskeys() {

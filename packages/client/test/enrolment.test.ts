@@ -97,3 +97,31 @@ describe('a login that requires enrolling a second factor', () => {
     client.close()
   })
 })
+
+describe('managing TOTP once enrolled', () => {
+  it('regenerates the recovery codes (the old ones stop working) and turns TOTP off with a code', async () => {
+    const { email } = await admin()
+    const { client } = bodyClient()
+    await client.login({ email, password: PASSWORD })
+    const setup = await client.setupTotp()
+    const first = await client.confirmTotp(codeAt(setup.secret, serverNow()))
+
+    // the next 30-second step: a code is accepted once
+    server.advance(30)
+    const { recoveryCodes } = await client.regenerateRecoveryCodes(codeAt(setup.secret, serverNow()))
+    expect(recoveryCodes).toHaveLength(10)
+    expect(recoveryCodes).not.toContain(first.recoveryCodes[0])
+    const old = bodyClient().client
+    await old.login({ email, password: PASSWORD })
+    expect((await caught(old.verifyMfa({ recoveryCode: first.recoveryCodes[0] ?? '' }))).code).toBe(
+      'MFA_CODE_INVALID',
+    )
+    old.close()
+
+    server.advance(30)
+    expect((await caught(client.disableTotp('000000'))).code).toBe('MFA_CODE_INVALID')
+    await client.disableTotp(codeAt(setup.secret, serverNow()))
+    expect(await client.mfaStatus()).toEqual({ totp: false, passkeys: 0, recoveryCodesLeft: 0 })
+    client.close()
+  })
+})

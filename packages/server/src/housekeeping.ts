@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import { createAuthEventStore } from './store/auth-events.js'
 import type { Db } from './store/db.js'
 import type { HousekeepingStore } from './store/housekeeping.js'
+import { createMfaTokenStore } from './store/mfa-tokens.js'
 import { createRevocationEventStore } from './store/revocation-events.js'
 import { createWebauthnChallengeStore } from './store/webauthn-challenges.js'
 
@@ -35,6 +36,15 @@ export const revocationEventsTask: HousekeepingTask = {
     createRevocationEventStore(db, { defer: undefined, notify: () => {} }).prune(
       new Date(now.getTime() - REVOCATION_EVENT_MARGIN_S * 1000),
     ),
+}
+
+/**
+ * mfaTokens and enrolment tokens go once expired (5 and 15 minutes after the first factor), spent
+ * or not, with the passkey challenges made for them: a dead token is refused either way.
+ */
+export const mfaTokensTask: HousekeepingTask = {
+  name: 'mfaTokens',
+  run: (db, now) => createMfaTokenStore(db).deleteExpired(now),
 }
 
 /**

@@ -11,6 +11,7 @@ import type { FlowDeps } from './flows/deps.js'
 import {
   auditRetentionTask,
   type Housekeeping,
+  mfaTokensTask,
   revocationEventsTask,
   startHousekeeping,
   webauthnChallengesTask,
@@ -321,7 +322,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
           clock,
           config,
           logger: options.logger,
-          tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask],
+          tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask, mfaTokensTask],
         })
       : undefined
     return {

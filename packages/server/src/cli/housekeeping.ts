@@ -3,6 +3,7 @@ import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
 import {
   auditRetentionTask,
+  mfaTokensTask,
   revocationEventsTask,
   runHousekeeping,
   webauthnChallengesTask,
@@ -19,7 +20,7 @@ export function housekeeping(config: Config, args: string[], io: CliIo): Promise
       store: createHousekeepingStore(db),
       clock: systemClock,
       config,
-      tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask],
+      tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask, mfaTokensTask],
     })
     if (report.status === 'skipped') {
       io.stdout.write('Skipped: another instance is running housekeeping right now.\n')

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { normalizeEmail } from '../email-address.js'
 import type { Mail } from '../mail/mail.js'
 import { accountExistsMail, linkWithToken, resetPasswordMail } from '../mail/templates.js'
 import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
+import { accountToMail } from './mailable-account.js'
 import { newOneTimeToken } from './one-time-token.js'
 
 type ResetMailKind = 'reset-password' | 'account-exists'
@@ -45,15 +45,7 @@ export async function forgotPassword(
   email: string,
   context: ClientContext = NO_CLIENT,
 ): Promise<void> {
-  const user = await deps.stores.users.findByEmail(normalizeEmail(email).normalized)
-  const mailed = user !== undefined && user.disabledAt === null
-  // recorded for unknown addresses too (without the address): a burst of them is someone probing
-  deps.events.record({
-    type: 'password_reset_requested',
-    userId: user?.id ?? null,
-    ...context,
-    detail: { mailed },
-  })
-  if (!mailed) return
+  const user = await accountToMail(deps, email, 'password_reset_requested', context)
+  if (!user) return
   deps.mailer.send(await issuePasswordReset(deps.stores, deps, user))
 }

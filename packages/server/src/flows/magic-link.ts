@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import { linkWithToken, magicLinkMail } from '../mail/templates.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { accessTokenFor, openSession } from './issued-tokens.js'
 import type { LoginOutcome } from './login.js'
+import { accountToMail } from './mailable-account.js'
 import { mustEnrol } from './mfa/enrolment.js'
 import { issueEnrolmentChallenge, issueMfaChallenge } from './mfa/mfa-sign-in.js'
 import { hasSecondFactor } from './mfa/second-factor.js'
@@ -21,16 +21,8 @@ export async function requestMagicLink(
   email: string,
   context: ClientContext = NO_CLIENT,
 ): Promise<void> {
-  const user = await deps.stores.users.findByEmail(normalizeEmail(email).normalized)
-  const mailed = user !== undefined && user.disabledAt === null
-  // recorded for unknown addresses too (without the address): a burst of them is someone probing
-  deps.events.record({
-    type: 'magic_link_requested',
-    userId: user?.id ?? null,
-    ...context,
-    detail: { mailed },
-  })
-  if (!mailed) return
+  const user = await accountToMail(deps, email, 'magic_link_requested', context)
+  if (!user) return
   const now = deps.clock.now()
   const { token, hash } = newOneTimeToken()
   await deps.stores.transaction((tx) =>

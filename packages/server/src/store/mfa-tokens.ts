@@ -37,6 +37,8 @@ export interface MfaTokenStore {
   recordFailure(id: string): Promise<number>
   /** Spends a live token, once: false when another request spent it first, or it died meanwhile. */
   spend(id: string, at: Date, maxFailures: number): Promise<boolean>
+  /** Deletes the tokens that expired before `before` (spent or not: dead either way); how many went. */
+  deleteExpired(before: Date): Promise<number>
 }
 
 export function createMfaTokenStore(db: Db): MfaTokenStore {
@@ -94,6 +96,10 @@ export function createMfaTokenStore(db: Db): MfaTokenStore {
         .where('failures', '<', maxFailures)
         .executeTakeFirst()
       return result.numUpdatedRows > 0n
+    },
+    async deleteExpired(before) {
+      const result = await db.deleteFrom('mfa_tokens').where('expires_at', '<', before).executeTakeFirst()
+      return Number(result.numDeletedRows)
     },
   }
 }

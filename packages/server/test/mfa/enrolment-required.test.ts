@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../../src/config.js'
 import { bearer, json, registerUser, startTestServer, type TestServer } from '../helpers/server.js'
+import { registrationOptions } from '../passkeys/passkey-helpers.js'
+import { softAuthenticator } from '../passkeys/soft-authenticator.js'
 import { claimsOf, codeAt, codeOf, login, post, verifiedUser, verify } from './mfa-helpers.js'
 
 let server: TestServer
@@ -94,6 +96,36 @@ describe('TESSERA_MFA_REQUIRED_ROLES', () => {
     expect(enrolled[0]?.session_id).toBe(claims.sid)
   })
 
+  it('enrols a passkey with the enrolment token instead, which signs in with amr pwd, hwk, user, mfa', async () => {
+    const user = await enrollingUser()
+    const authenticator = softAuthenticator()
+    const creation = await registrationOptions(server, user.enrollmentToken)
+    const registered = await post(
+      server,
+      '/auth/passkeys/register/verify',
+      {
+        challengeId: creation.challengeId,
+        response: authenticator.register(creation.options),
+        name: 'Security key',
+        tokenDelivery: 'body',
+      },
+      user.enrollmentToken,
+    )
+    expect(registered.statusCode, registered.body).toBe(201)
+    const body = json<Tokens & { passkey: { id: string; name: string } }>(registered)
+    expect(body.passkey).toMatchObject({ name: 'Security key' })
+    expect(body.refreshToken).toEqual(expect.any(String))
+    expect(claimsOf(body.accessToken)).toMatchObject({
+      sub: user.userId,
+      amr: ['pwd', 'hwk', 'user', 'mfa'],
+      acr: 'urn:tessera:mfa',
+    })
+    // spent; the next login asks for the passkey
+    const again = await post(server, '/auth/passkeys/register/options', {}, user.enrollmentToken)
+    expect(codeOf(again)).toBe('MFA_TOKEN_INVALID')
+    expect(json(await login(server, user))).toMatchObject({ status: 'mfa_required', methods: ['passkey'] })
+  })
+
   it('delivers the refresh token in the cookie by default at the confirm', async () => {
     const user = await enrollingUser()
     const secret = secretOf(await setup(user.enrollmentToken))
@@ -110,7 +142,7 @@ describe('TESSERA_MFA_REQUIRED_ROLES', () => {
 
   it('serves only the enrolment routes: any other Bearer route refuses the enrolment token', async () => {
     const user = await enrollingUser()
-    for (const url of ['/auth/me', '/auth/mfa', '/auth/sessions']) {
+    for (const url of ['/auth/me', '/auth/mfa', '/auth/sessions', '/auth/passkeys']) {
       const response = await server.app.inject({ url, headers: bearer(user.enrollmentToken) })
       expect(response.statusCode, url).toBe(401)
       expect(codeOf(response), url).toBe('TOKEN_INVALID')

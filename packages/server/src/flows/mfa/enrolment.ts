@@ -6,7 +6,7 @@ import type { Stores } from '../../store/stores.js'
 import { type Authenticated, authenticate } from '../authenticate.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
 import { accessTokenFor, type IssuedTokens, openSession } from '../issued-tokens.js'
-import { type Factor, signedInWith } from '../sign-in-methods.js'
+import { signedInWith } from '../sign-in-methods.js'
 import { findLiveMfaToken, MFA_TOKEN_MAX_FAILURES, MFA_TOKEN_PATTERN } from './mfa-sign-in.js'
 import { requireRecentSignIn } from './recent-sign-in.js'
 
@@ -85,13 +85,13 @@ export interface EnrolledSession {
 /**
  * Inside the transaction that confirmed the first factor of a user enrolling on the way in: spends
  * the enrolment token (once: of two confirms racing, one wins) and opens the session, whose tokens
- * claim the first factor and the new one. Nothing for a signed-in user.
+ * claim the first factor and the new one's `methods` (amr values). Nothing for a signed-in user.
  */
 export async function finishEnrolment(
   tx: Stores,
   deps: Pick<FlowDeps, 'clock' | 'config'>,
   enroller: Enroller,
-  factor: Factor,
+  methods: readonly string[],
   context: ClientContext,
 ): Promise<EnrolledSession | undefined> {
   if (enroller.kind !== 'enrolment') return undefined
@@ -99,7 +99,7 @@ export async function finishEnrolment(
   if (!(await tx.mfaTokens.spend(enroller.token.id, now, MFA_TOKEN_MAX_FAILURES))) {
     throw new TesseraError('MFA_TOKEN_INVALID')
   }
-  const auth = signedInWith([enroller.token.firstFactor, factor], now)
+  const auth = signedInWith([enroller.token.firstFactor, ...methods], now)
   return { ...(await openSession(tx, deps, enroller.user, context, auth)), auth }
 }
 

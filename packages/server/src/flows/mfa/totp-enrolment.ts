@@ -76,7 +76,7 @@ export async function confirmTotp(
     if (!(await tx.secondFactors.confirmTotp(user.id, step, now)))
       throw new TesseraError('TOTP_ALREADY_ENABLED')
     await tx.secondFactors.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode), now)
-    return finishEnrolment(tx, deps, enroller, 'otp', context)
+    return finishEnrolment(tx, deps, enroller, ['otp'], context)
   })
   deps.mailer.send(mfaEnabledMail({ to: user.email }))
   deps.events.record({

@@ -6,9 +6,16 @@ import {
 } from '@simplewebauthn/server'
 import { TesseraError } from '../../errors.js'
 import { PRODUCT_NAME, passkeyAddedMail } from '../../mail/templates.js'
-import type { Authenticated } from '../authenticate.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
-import { requireRecentSignIn } from '../mfa/recent-sign-in.js'
+import type { IssuedTokens } from '../issued-tokens.js'
+import {
+  type Enroller,
+  enrolledTokens,
+  finishEnrolment,
+  requireEnrolmentAllowed,
+  sessionIdOf,
+} from '../mfa/enrolment.js'
+import { USER_VERIFIED } from '../sign-in-methods.js'
 import {
   asRegistrationResponse,
   type Ceremony,
@@ -34,30 +41,17 @@ export interface PasskeySummary {
   createdAt: Date
 }
 
-/** Enrolling needs a verified email and a recent sign-in, as for TOTP. */
-function requireEnrolment(
-  deps: Pick<FlowDeps, 'clock'>,
-  { user, claims }: Pick<Authenticated, 'user' | 'claims'>,
-) {
-  if (!user.emailVerified) {
-    throw new TesseraError('EMAIL_NOT_VERIFIED', {
-      detail: 'Verify your email address before adding a passkey.',
-    })
-  }
-  requireRecentSignIn(claims, deps.clock.now())
-}
-
 /**
  * Starts registering a passkey: options for `navigator.credentials.create` asking for a
  * discoverable credential that verifies its user (so it can sign in alone), none of the user's
- * passkeys again. Needs a verified email and a recent sign-in.
+ * passkeys again. Needs a verified email and a recent sign-in (or an enrolment token).
  */
 export async function passkeyRegistrationOptions(
   deps: Pick<FlowDeps, 'stores' | 'clock' | 'config'>,
-  authenticated: Pick<Authenticated, 'user' | 'claims'>,
+  enroller: Enroller,
 ): Promise<Ceremony<PublicKeyCredentialCreationOptionsJSON>> {
-  requireEnrolment(deps, authenticated)
-  const { user } = authenticated
+  requireEnrolmentAllowed(enroller, deps.clock.now())
+  const { user } = enroller
   const existing = await deps.stores.passkeys.listForUser(user.id)
   const options = await generateRegistrationOptions({
     rpName: PRODUCT_NAME,
@@ -80,16 +74,17 @@ export async function passkeyRegistrationOptions(
 /**
  * Finishes a registration: the authenticator's answer must be to this user's challenge, from an
  * allowed origin, for the relying party, with the user verified. The passkey is stored under
- * `name` (or "Passkey N") and the user is mailed. PASSKEY_EXISTS when the credential is known.
+ * `name` (or "Passkey N") and the user is mailed. PASSKEY_EXISTS when the credential is known. A
+ * user enrolling on the way in (an enrolment token) is signed in by the same transaction.
  */
 export async function registerPasskey(
-  deps: Pick<FlowDeps, 'stores' | 'clock' | 'config' | 'mailer' | 'events'>,
-  authenticated: Pick<Authenticated, 'user' | 'claims' | 'session'>,
+  deps: Pick<FlowDeps, 'stores' | 'clock' | 'config' | 'mailer' | 'events' | 'keyRing'>,
+  enroller: Enroller,
   input: { challengeId: string; response: RegistrationAnswer; name?: string | undefined },
   context: ClientContext,
-): Promise<PasskeySummary> {
-  requireEnrolment(deps, authenticated)
-  const { user, session } = authenticated
+): Promise<{ passkey: PasskeySummary; tokens?: IssuedTokens }> {
+  requireEnrolmentAllowed(enroller, deps.clock.now())
+  const { user } = enroller
   const challenge = await takeChallenge(deps, input.challengeId, 'register', { userId: user.id })
   let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>
   try {
@@ -109,7 +104,9 @@ export async function registerPasskey(
   const info = verified.registrationInfo
   const now = deps.clock.now()
   const given = input.name?.trim().slice(0, PASSKEY_NAME_MAX)
-  const summary = await deps.stores.transaction(async (tx) => {
+  // the amr of a session this registration opens: the passkey's kind, verified by its user
+  const methods = [info.credentialDeviceType === 'multiDevice' ? 'swk' : 'hwk', USER_VERIFIED]
+  const { summary, enrolled } = await deps.stores.transaction(async (tx) => {
     const name = given || `Passkey ${(await tx.passkeys.countForUser(user.id)) + 1}`
     const id = randomUUID()
     const inserted = await tx.passkeys.insert({
@@ -125,13 +122,14 @@ export async function registerPasskey(
       createdAt: now,
     })
     if (!inserted) throw new TesseraError('PASSKEY_EXISTS')
-    return { id, name, createdAt: now }
+    const enrolled = await finishEnrolment(tx, deps, enroller, methods, context)
+    return { summary: { id, name, createdAt: now }, enrolled }
   })
   deps.mailer.send(passkeyAddedMail({ to: user.email, name: summary.name }))
   deps.events.record({
     type: 'mfa_enrolled',
     userId: user.id,
-    sessionId: session.id,
+    sessionId: enrolled?.sessionId ?? sessionIdOf(enroller),
     ...context,
     detail: {
       method: 'passkey',
@@ -139,5 +137,13 @@ export async function registerPasskey(
       backupEligible: info.credentialDeviceType === 'multiDevice',
     },
   })
-  return summary
+  if (!enrolled) return { passkey: summary }
+  deps.events.record({
+    type: 'login_succeeded',
+    userId: user.id,
+    sessionId: enrolled.sessionId,
+    ...context,
+    detail: { mfa: 'enrolled', method: 'passkey' },
+  })
+  return { passkey: summary, tokens: await enrolledTokens(deps, user, enrolled) }
 }
