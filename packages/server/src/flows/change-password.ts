@@ -31,6 +31,8 @@ export async function changePassword(
     const now = deps.clock.now()
     await tx.users.setPasswordHash(user.id, passwordHash, now)
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
+    // a sign-in or enrolment begun with the old password cannot be finished with its second step
+    await tx.mfaTokens.voidForUser(user.id, now)
     return tx.sessions.revokeAllForUserExcept(user.id, who.sessionId, now, 'password_changed')
   })
   deps.events.record({

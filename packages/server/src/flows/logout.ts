@@ -22,7 +22,12 @@ export async function logoutAll(
   who: { userId: string; sessionId?: string | undefined },
   context: ClientContext = NO_CLIENT,
 ): Promise<number> {
-  const revoked = await deps.stores.sessions.revokeAllForUser(who.userId, deps.clock.now(), 'logout_all')
+  const now = deps.clock.now()
+  const revoked = await deps.stores.transaction(async (tx) => {
+    // "sign me out everywhere" also ends a sign-in waiting for its second step
+    await tx.mfaTokens.voidForUser(who.userId, now)
+    return tx.sessions.revokeAllForUser(who.userId, now, 'logout_all')
+  })
   deps.events.record({
     type: 'logout_all',
     userId: who.userId,

@@ -29,6 +29,8 @@ export async function resetPassword(
     if (!used || used.userId !== user.id) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
     await tx.users.setPasswordHash(user.id, passwordHash, now)
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
+    // a sign-in or enrolment begun with the old password cannot be finished with its second step
+    await tx.mfaTokens.voidForUser(user.id, now)
     return tx.sessions.revokeAllForUser(user.id, now, 'password_reset')
   })
   // whoever holds the mailbox may sign in again at once

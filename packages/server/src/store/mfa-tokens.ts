@@ -37,6 +37,11 @@ export interface MfaTokenStore {
   recordFailure(id: string): Promise<number>
   /** Spends a live token, once: false when another request spent it first, or it died meanwhile. */
   spend(id: string, at: Date, maxFailures: number): Promise<boolean>
+  /**
+   * Spends every unspent token of the user at `at` (a factor was added, the password changed, all
+   * sessions ended): a sign-in or an enrolment begun before that cannot be finished after it.
+   */
+  voidForUser(userId: string, at: Date): Promise<number>
   /** Deletes the tokens that expired before `before` (spent or not: dead either way); how many went. */
   deleteExpired(before: Date): Promise<number>
 }
@@ -96,6 +101,15 @@ export function createMfaTokenStore(db: Db): MfaTokenStore {
         .where('failures', '<', maxFailures)
         .executeTakeFirst()
       return result.numUpdatedRows > 0n
+    },
+    async voidForUser(userId, at) {
+      const result = await db
+        .updateTable('mfa_tokens')
+        .set({ spent_at: at })
+        .where('user_id', '=', userId)
+        .where('spent_at', 'is', null)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows)
     },
     async deleteExpired(before) {
       const result = await db.deleteFrom('mfa_tokens').where('expires_at', '<', before).executeTakeFirst()

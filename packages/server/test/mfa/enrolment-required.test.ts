@@ -126,6 +126,19 @@ describe('TESSERA_MFA_REQUIRED_ROLES', () => {
     expect(json(await login(server, user))).toMatchObject({ status: 'mfa_required', methods: ['passkey'] })
   })
 
+  it('ends every other enrolment of the user once a factor is confirmed: a second login cannot add its own', async () => {
+    const user = await enrollingUser()
+    // a second login with the same password (the owner's, or a thief's) waits with its own token
+    const other = json<Enrolment>(await login(server, user)).enrollmentToken
+    const secret = secretOf(await setup(user.enrollmentToken))
+    expect((await confirm(user.enrollmentToken, codeAt(secret, server))).statusCode).toBe(200)
+    for (const url of ['/auth/mfa/totp/setup', '/auth/passkeys/register/options']) {
+      const refused = await post(server, url, {}, other)
+      expect(refused.statusCode, url).toBe(401)
+      expect(codeOf(refused), url).toBe('MFA_TOKEN_INVALID')
+    }
+  })
+
   it('delivers the refresh token in the cookie by default at the confirm', async () => {
     const user = await enrollingUser()
     const secret = secretOf(await setup(user.enrollmentToken))

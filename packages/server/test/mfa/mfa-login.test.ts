@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { epochSeconds } from '../../src/clock.js'
-import { json, refreshWith, startTestServer, type TestServer } from '../helpers/server.js'
+import { bearer, json, refreshWith, startTestServer, type TestServer } from '../helpers/server.js'
 import { claimsOf, codeAt, codeOf, enrolledUser, login, mfaTokenFor, verify } from './mfa-helpers.js'
 
 let server: TestServer
@@ -139,5 +139,30 @@ describe('login with a second factor and the lockout', () => {
     const locked = await verify(limited, { mfaToken, code: right })
     expect(locked.statusCode).toBe(423)
     expect(codeOf(locked)).toBe('ACCOUNT_LOCKED')
+  })
+
+  it('voids a waiting mfaToken when the password changes or the user signs out everywhere', async () => {
+    const user = await enrolledUser(server)
+    const changed = await mfaTokenFor(server, user)
+    const response = await server.app.inject({
+      method: 'POST',
+      url: '/auth/password',
+      headers: bearer(user.accessToken),
+      payload: { currentPassword: user.password, newPassword: 'a new and long passphrase 42' },
+    })
+    expect(response.statusCode, response.body).toBe(204)
+    const afterChange = await verify(server, { mfaToken: changed, code: codeAt(user.secret, server) })
+    expect(codeOf(afterChange)).toBe('MFA_TOKEN_INVALID')
+
+    const other = await enrolledUser(server)
+    const waiting = await mfaTokenFor(server, other)
+    const out = await server.app.inject({
+      method: 'POST',
+      url: '/auth/logout-all',
+      headers: bearer(other.accessToken),
+    })
+    expect(out.statusCode).toBe(204)
+    const afterLogout = await verify(server, { mfaToken: waiting, code: codeAt(other.secret, server) })
+    expect(codeOf(afterLogout)).toBe('MFA_TOKEN_INVALID')
   })
 })

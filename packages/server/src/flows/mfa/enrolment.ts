@@ -9,6 +9,7 @@ import { accessTokenFor, type IssuedTokens, openSession } from '../issued-tokens
 import { signedInWith } from '../sign-in-methods.js'
 import { findLiveMfaToken, MFA_TOKEN_MAX_FAILURES, MFA_TOKEN_PATTERN } from './mfa-sign-in.js'
 import { requireRecentSignIn } from './recent-sign-in.js'
+import { hasSecondFactor } from './second-factor.js'
 
 /** Whether the user holds a role of TESSERA_MFA_REQUIRED_ROLES: then no session without a second factor. */
 export const mustEnrol = (
@@ -45,6 +46,12 @@ export async function authenticateEnroller(
   const user = await deps.stores.users.findById(token.userId)
   if (!user) throw new TesseraError('MFA_TOKEN_INVALID')
   if (user.disabledAt !== null) throw new TesseraError('ACCOUNT_DISABLED')
+  // a factor added since (by this token or otherwise) ends the enrolment: sign in with it
+  if (await hasSecondFactor(deps, user.id)) {
+    throw new TesseraError('MFA_TOKEN_INVALID', {
+      detail: 'A second factor is set up already: sign in again with it.',
+    })
+  }
   return { kind: 'enrolment', user, token }
 }
 
@@ -83,9 +90,11 @@ export interface EnrolledSession {
 }
 
 /**
- * Inside the transaction that confirmed the first factor of a user enrolling on the way in: spends
- * the enrolment token (once: of two confirms racing, one wins) and opens the session, whose tokens
- * claim the first factor and the new one's `methods` (amr values). Nothing for a signed-in user.
+ * Inside the transaction that confirmed a new factor: every pending sign-in and enrolment of the
+ * user is void from now (one begun with a stolen password must not enrol a factor of its own after
+ * the owner did). For a user enrolling on the way in it first spends their enrolment token (once:
+ * of two confirms racing, one wins) and opens the session, whose tokens claim the first factor and
+ * the new one's `methods` (amr values).
  */
 export async function finishEnrolment(
   tx: Stores,
@@ -94,11 +103,15 @@ export async function finishEnrolment(
   methods: readonly string[],
   context: ClientContext,
 ): Promise<EnrolledSession | undefined> {
-  if (enroller.kind !== 'enrolment') return undefined
   const now = deps.clock.now()
+  if (enroller.kind !== 'enrolment') {
+    await tx.mfaTokens.voidForUser(enroller.user.id, now)
+    return undefined
+  }
   if (!(await tx.mfaTokens.spend(enroller.token.id, now, MFA_TOKEN_MAX_FAILURES))) {
     throw new TesseraError('MFA_TOKEN_INVALID')
   }
+  await tx.mfaTokens.voidForUser(enroller.user.id, now)
   const auth = signedInWith([enroller.token.firstFactor, ...methods], now)
   return { ...(await openSession(tx, deps, enroller.user, context, auth)), auth }
 }
