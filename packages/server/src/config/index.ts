@@ -4,6 +4,7 @@ export { defaultHashConcurrency } from './hash-concurrency.js'
 export {
   EMAIL_VERIFIED_CLAIMS,
   type EmailVerifiedClaim,
+  isProviderVariable,
   type OAuthProviderConfig,
   TOKEN_AUTH_METHODS,
   type TokenAuthMethod,

@@ -79,6 +79,20 @@ export const providerIds = (variable: string, raw: string): readonly string[] =>
   return ids
 }
 
+/** The variables of each provider's family, after `TESSERA_OAUTH_<ID>_`. */
+export const PROVIDER_VARIABLES = [
+  'CLIENT_ID',
+  'CLIENT_SECRET',
+  'ISSUER',
+  'SCOPE',
+  'NAME',
+  'TOKEN_AUTH',
+] as const
+
+/** Whether `variable` is one of a provider's family (`TESSERA_OAUTH_ACME_ISSUER`). */
+export const isProviderVariable = (variable: string): boolean =>
+  PROVIDER_VARIABLES.some((name) => new RegExp(`^TESSERA_OAUTH_[A-Z][A-Z0-9]*_${name}$`).test(variable))
+
 type Env = Readonly<Record<string, string | undefined>>
 
 /**
