@@ -32,6 +32,7 @@ export const ERRORS = {
   PROVIDER_SIGN_IN_FAILED: { status: 400, title: 'Bad Request' },
   PROVIDER_EMAIL_MISSING: { status: 400, title: 'Bad Request' },
   ACCOUNT_EXISTS: { status: 409, title: 'Conflict' },
+  LAST_SIGN_IN_METHOD: { status: 409, title: 'Conflict' },
   PROVIDER_UNAVAILABLE: { status: 502, title: 'Bad Gateway' },
   NOT_FOUND: { status: 404, title: 'Not Found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
@@ -80,6 +81,8 @@ const DEFAULT_DETAIL: Record<ErrorCode, string> = {
   ACCOUNT_EXISTS:
     'An account with this email already exists: sign in to it, then link the provider from your account.',
   PROVIDER_UNAVAILABLE: 'The provider cannot be reached; try again shortly.',
+  LAST_SIGN_IN_METHOD:
+    'This is the last way to sign in to the account: set a password or add a passkey before removing it.',
   NOT_FOUND: 'Not found.',
   METHOD_NOT_ALLOWED: 'This method is not allowed here; see the Allow header.',
   REQUEST_TIMEOUT: 'The request took too long to arrive.',

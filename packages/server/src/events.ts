@@ -27,6 +27,7 @@ export const AUTH_EVENT_TYPES = [
   'recovery_codes_regenerated',
   'step_up',
   'identity_linked',
+  'identity_unlinked',
   'provider_sign_in_failed',
 ] as const
 export type AuthEventType = (typeof AUTH_EVENT_TYPES)[number]

@@ -20,6 +20,13 @@ export interface IdentityStore {
   /** Records the provider's email as it is now, at a sign-in. */
   updateEmail(id: string, email: string | null, emailVerified: boolean): Promise<void>
   listForUser(userId: string): Promise<IdentityRecord[]>
+  /** Unlinks the user's identity; false when the user has no identity with this id. */
+  remove(userId: string, id: string): Promise<boolean>
+  /**
+   * Locks the user's row until the transaction ends, so two unlinks at once cannot each leave
+   * the other as the last way in and together leave none.
+   */
+  lockOwner(userId: string): Promise<void>
 }
 
 type Row = {
@@ -91,6 +98,17 @@ export function createIdentityStore(db: Db): IdentityStore {
         .orderBy('id')
         .execute()
       return rows.map(toRecord)
+    },
+    async remove(userId, id) {
+      const result = await db
+        .deleteFrom('identities')
+        .where('id', '=', id)
+        .where('user_id', '=', userId)
+        .executeTakeFirst()
+      return result.numDeletedRows > 0n
+    },
+    async lockOwner(userId) {
+      await db.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute()
     },
   }
 }
