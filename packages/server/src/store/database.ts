@@ -101,6 +101,8 @@ export interface OneTimeTokensTable {
   used_at: Date | null
   /** `oauth_code` only: the app's S256 PKCE challenge; only its verifier exchanges the code. */
   code_challenge: ColumnType<string | null, string | null | undefined, never>
+  /** `oauth_link` only: the identity the code links, as JSON. */
+  payload: ColumnType<unknown, string | null | undefined, never>
 }
 
 export interface IdentitiesTable {

@@ -1,7 +1,13 @@
 import type { Db } from './db.js'
 
 /** `oauth_code`: the 60-second code a provider sign-in returns to the app, bound to its PKCE challenge. */
-export const ONE_TIME_PURPOSES = ['password_reset', 'email_verification', 'magic_link', 'oauth_code'] as const
+export const ONE_TIME_PURPOSES = [
+  'password_reset',
+  'email_verification',
+  'magic_link',
+  'oauth_code',
+  'oauth_link',
+] as const
 export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number]
 
 export interface OneTimeTokenStore {
@@ -16,6 +22,8 @@ export interface OneTimeTokenStore {
     expiresAt: Date
     /** `oauth_code`: the S256 challenge whose verifier alone may use the token. */
     codeChallenge?: string
+    /** `oauth_link`: what the token carries to its use (JSON). */
+    payload?: unknown
   }): Promise<void>
   /** The user and email of a live token, without using it up (to check a new password first). */
   peek(
@@ -32,7 +40,7 @@ export interface OneTimeTokenStore {
     purpose: OneTimePurpose,
     now: Date,
     codeChallenge?: string,
-  ): Promise<{ userId: string; email: string } | undefined>
+  ): Promise<{ userId: string; email: string; payload: unknown } | undefined>
   /** Voids every unused token of the user for that purpose (after a password change or reset). */
   voidAll(userId: string, purpose: OneTimePurpose, now: Date): Promise<void>
 }
@@ -61,6 +69,7 @@ export function createOneTimeTokenStore(db: Db): OneTimeTokenStore {
           created_at: token.createdAt,
           expires_at: token.expiresAt,
           code_challenge: token.codeChallenge ?? null,
+          payload: token.payload === undefined ? null : JSON.stringify(token.payload),
         })
         .execute()
     },
@@ -85,8 +94,8 @@ export function createOneTimeTokenStore(db: Db): OneTimeTokenStore {
         .where('expires_at', '>', now)
       // a token bound to a challenge is used only with it: another verifier leaves it untouched
       if (codeChallenge !== undefined) query = query.where('code_challenge', '=', codeChallenge)
-      const row = await query.returning(['user_id', 'email']).executeTakeFirst()
-      return row && { userId: row.user_id, email: row.email }
+      const row = await query.returning(['user_id', 'email', 'payload']).executeTakeFirst()
+      return row && { userId: row.user_id, email: row.email, payload: row.payload }
     },
     voidAll,
   }

@@ -9,7 +9,7 @@ import { mustEnrol } from '../mfa/enrolment.js'
 import { hasSecondFactor } from '../mfa/second-factor.js'
 import { newOneTimeToken } from '../one-time-token.js'
 import { AMR_PROVIDER, signedInWith } from '../sign-in-methods.js'
-import { accountForIdentity, providerClaims } from './provider-account.js'
+import { accountForIdentity, type ProviderClaims, providerClaims } from './provider-account.js'
 import type { ProviderDirectory } from './provider-directory.js'
 import { isAllowedRedirect } from './redirect-target.js'
 import { SIGN_IN_STATE_TTL, type SignInMode, type SignInState } from './sign-in-state.js'
@@ -35,7 +35,14 @@ export const callbackUrl = (publicUrl: string, providerId: string): string =>
  */
 export async function startProviderSignIn(
   deps: Pick<ProviderSignInDeps, 'providers' | 'clock' | 'config'>,
-  input: { providerId: string; redirectTo: string; mode: SignInMode; codeChallenge: string | undefined },
+  input: {
+    providerId: string
+    redirectTo: string
+    mode: SignInMode
+    codeChallenge: string | undefined
+    /** `link`: the signed-in user. */
+    userId?: string
+  },
 ): Promise<{ url: string; state: SignInState }> {
   const provider = deps.providers.get(input.providerId)
   if (!isAllowedRedirect(deps.config.oauthRedirects, input.redirectTo)) {
@@ -46,7 +53,7 @@ export async function startProviderSignIn(
       errors: [{ field: 'codeChallenge', message: 'must be an S256 challenge (43 base64url characters)' }],
     })
   }
-  if (input.mode === 'code' && input.codeChallenge === undefined) {
+  if (input.mode !== 'cookie' && input.codeChallenge === undefined) {
     throw new TesseraError('VALIDATION_FAILED', {
       errors: [{ field: 'codeChallenge', message: 'is required in code mode' }],
     })
@@ -61,6 +68,7 @@ export async function startProviderSignIn(
     redirectTo: input.redirectTo,
     mode: input.mode,
     codeChallenge: input.codeChallenge ?? null,
+    userId: input.mode === 'link' ? (input.userId ?? null) : null,
     expiresAt: deps.clock.now().getTime() + SIGN_IN_STATE_TTL * 1000,
   }
   const url = oidc.buildAuthorizationUrl(configuration, {
@@ -128,6 +136,8 @@ export async function completeProviderSignIn(
 
   const claims = providerClaims(provider, idClaims)
   const now = deps.clock.now()
+  if (state.mode === 'link')
+    return { kind: 'code', code: await linkCode(deps, provider, state, claims, now), codeVerifier: null }
   let account: Awaited<ReturnType<typeof accountForIdentity>>
   try {
     account = await deps.stores.transaction((tx) => accountForIdentity(tx, provider, claims, now))
@@ -182,6 +192,45 @@ export async function completeProviderSignIn(
   }
   return { kind: 'signed-in', tokens: await signIn(deps, user, context, provider.id) }
 }
+
+/**
+ * Linking while signed in: a one-time code (60 s, bound to the app's challenge) that carries the
+ * identity to POST /auth/oauth/link/complete, where the same user links it. An identity of
+ * another account is ACCOUNT_EXISTS.
+ */
+async function linkCode(
+  deps: ProviderSignInDeps,
+  provider: OAuthProviderConfig,
+  state: SignInState,
+  claims: ProviderClaims,
+  now: Date,
+): Promise<string> {
+  const user = state.userId === null ? undefined : await deps.stores.users.findById(state.userId)
+  if (!user || state.codeChallenge === null) throw new TesseraError('PROVIDER_SIGN_IN_FAILED')
+  const taken = await deps.stores.identities.find({
+    provider: provider.id,
+    issuer: claims.issuer,
+    subject: claims.subject,
+  })
+  if (taken && taken.userId !== user.id) throw new TesseraError('ACCOUNT_EXISTS')
+  const { token, hash } = newOneTimeToken()
+  const payload: PendingLink = { provider: provider.id, ...claims }
+  await deps.stores.oneTimeTokens.issue({
+    id: randomUUID(),
+    userId: user.id,
+    purpose: 'oauth_link',
+    hash,
+    email: user.email,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + PROVIDER_CODE_TTL * 1000),
+    codeChallenge: state.codeChallenge,
+    payload,
+  })
+  return token
+}
+
+/** What a link code carries from the callback to the completion. */
+export type PendingLink = { provider: string } & ProviderClaims
 
 /** Opens the session of a provider sign-in (no second factor to ask for). */
 export async function signIn(

@@ -4,7 +4,8 @@ import { seal, unseal } from '../../keys/secret.js'
 /** Seconds a started provider sign-in may take to come back: the state cookie's life. */
 export const SIGN_IN_STATE_TTL = 600
 
-export const SIGN_IN_MODES = ['cookie', 'code'] as const
+/** How a sign-in returns: a session by cookie, a one-time code, or (while signed in) a code that links. */
+export const SIGN_IN_MODES = ['cookie', 'code', 'link'] as const
 export type SignInMode = (typeof SIGN_IN_MODES)[number]
 
 /** What a provider sign-in's start hands to its callback, sealed in a cookie of the browser that started it. */
@@ -19,6 +20,8 @@ export interface SignInState {
   mode: SignInMode
   /** The app's S256 challenge, whose verifier alone exchanges the one-time code. */
   codeChallenge: string | null
+  /** `link`: the signed-in user who asked to link; only they complete it. */
+  userId: string | null
   /** Unix milliseconds after which the state opens no more. */
   expiresAt: number
 }
@@ -59,6 +62,7 @@ function isSignInState(value: unknown): value is SignInState {
     ) &&
     (SIGN_IN_MODES as readonly unknown[]).includes(record.mode) &&
     (record.codeChallenge === null || typeof record.codeChallenge === 'string') &&
+    (record.userId === null || typeof record.userId === 'string') &&
     typeof record.expiresAt === 'number'
   )
 }

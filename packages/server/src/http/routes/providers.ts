@@ -25,12 +25,24 @@ import {
 import { tokenReplies } from '../token-reply.js'
 
 /** The sealed state of a started sign-in, sent back only to that provider's callback. */
-const STATE_COOKIE = 'tessera_oauth_state'
+export const STATE_COOKIE = 'tessera_oauth_state'
 /** The verifier Tessera made for a cookie-mode sign-in that must finish with a second factor. */
 const VERIFIER_COOKIE = 'tessera_oauth_verifier'
 
-const ProviderId = Type.String({ pattern: '^[a-z][a-z0-9]{0,31}$' })
+export const ProviderId = Type.String({ pattern: '^[a-z][a-z0-9]{0,31}$' })
 const Redirect = Type.Object({}, { description: 'A redirect (`Location`).' })
+
+/**
+ * The state cookie's options: HttpOnly, sent only to the provider's callback, Secure as the refresh
+ * cookie is, and Lax, since the provider brings the browser back with a top-level GET from its site.
+ */
+export function stateCookieOptions(config: Pick<FlowDeps['config'], 'publicUrl'>) {
+  const publicUrl = new URL(config.publicUrl)
+  const basePath = publicUrl.pathname.replace(/\/+$/, '')
+  const secure = !(publicUrl.protocol === 'http:' && isLoopbackHost(publicUrl.hostname))
+  return (id: string) =>
+    ({ httpOnly: true, sameSite: 'lax', secure, path: `${basePath}/auth/oauth/${id}/callback` }) as const
+}
 
 /**
  * Sign in with OpenID Connect providers (TESSERA_OAUTH_PROVIDERS): the list, the start, the
@@ -46,9 +58,7 @@ export const providerRoutes =
     const basePath = publicUrl.pathname.replace(/\/+$/, '')
     // as the refresh cookie: Secure unless the public URL is plain http on this machine
     const secure = !(publicUrl.protocol === 'http:' && isLoopbackHost(publicUrl.hostname))
-    // Lax: the provider brings the browser back with a top-level GET from its own site
-    const stateCookie = (id: string) =>
-      ({ httpOnly: true, sameSite: 'lax', secure, path: `${basePath}/auth/oauth/${id}/callback` }) as const
+    const stateCookie = stateCookieOptions(deps.config)
     const verifierCookie = {
       httpOnly: true,
       sameSite: 'lax',

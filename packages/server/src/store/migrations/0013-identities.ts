@@ -18,10 +18,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('identities_user_id_idx').on('identities').column('user_id').execute()
   // the one-time code of a provider sign-in is bound to the S256 challenge of the app that started
   // it: only its verifier exchanges the code
-  await db.schema.alterTable('one_time_tokens').addColumn('code_challenge', 'text').execute()
+  await db.schema
+    .alterTable('one_time_tokens')
+    .addColumn('code_challenge', 'text')
+    // `oauth_link`: the provider identity the code links once exchanged (provider, issuer, subject, email)
+    .addColumn('payload', 'jsonb')
+    .execute()
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('one_time_tokens').dropColumn('code_challenge').execute()
+  await db.schema.alterTable('one_time_tokens').dropColumn('code_challenge').dropColumn('payload').execute()
   await db.schema.dropTable('identities').ifExists().execute()
 }
