@@ -26,6 +26,9 @@ export const AUTH_EVENT_TYPES = [
   'mfa_reset',
   'recovery_codes_regenerated',
   'step_up',
+  'identity_linked',
+  'identity_unlinked',
+  'provider_sign_in_failed',
 ] as const
 export type AuthEventType = (typeof AUTH_EVENT_TYPES)[number]
 

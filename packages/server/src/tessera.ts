@@ -8,6 +8,7 @@ import { type Config, ConfigError } from './config.js'
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js'
 import type { AuthEvents } from './events.js'
 import type { FlowDeps } from './flows/deps.js'
+import { createProviderDirectory } from './flows/providers/provider-directory.js'
 import {
   auditRetentionTask,
   type Housekeeping,
@@ -18,7 +19,7 @@ import {
 } from './housekeeping.js'
 import { buildApp } from './http/app.js'
 import { createKeyRing, type KeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
-import { loadOrCreateDevSecret } from './keys/secret.js'
+import { deriveKey, loadOrCreateDevSecret } from './keys/secret.js'
 import { totpWrappingKeys } from './keys/wrapping.js'
 import { createLimits } from './limits/limits.js'
 import { createLimiterStore } from './limits/store.js'
@@ -306,6 +307,10 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       clock,
       config,
       totpKeys: totpWrappingKeys(secret, config.secretPrevious),
+      providers: createProviderDirectory(config.oauthProviders, {
+        clock,
+        stateKey: deriveKey(secret, 'oauth-sign-in-state v1'),
+      }),
     }
     const app = await buildApp({
       ...deps,

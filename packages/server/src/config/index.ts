@@ -1,6 +1,14 @@
 export { ConfigError, type ConfigProblem } from './config-error.js'
 export { CONFIG_DOCS_PATH, renderConfigDocs } from './docs.js'
 export { defaultHashConcurrency } from './hash-concurrency.js'
+export {
+  EMAIL_VERIFIED_CLAIMS,
+  type EmailVerifiedClaim,
+  isProviderVariable,
+  type OAuthProviderConfig,
+  TOKEN_AUTH_METHODS,
+  type TokenAuthMethod,
+} from './oauth-providers.js'
 export { parseConfig } from './parse.js'
 export { isLoopbackHost, MAX_WORKERS, parseDuration, parseWorkers } from './parsers.js'
 export type { Setting } from './setting.js'

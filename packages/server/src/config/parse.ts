@@ -1,4 +1,5 @@
 import { ConfigError, type ConfigProblem } from './config-error.js'
+import { type OAuthProviderConfig, readOAuthProviders } from './oauth-providers.js'
 import type { ParseContext } from './parsers.js'
 import { RULES } from './rules.js'
 import type { Draft, Field, Setting, Values } from './setting.js'
@@ -23,6 +24,12 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
       problems.push(...error.errors)
     }
   }
+  // a family of variables per provider id, which the table of single variables cannot list
+  const oauth =
+    values.oauthProviderIds === undefined
+      ? { providers: [], problems: [] }
+      : readOAuthProviders(env, values.oauthProviderIds, values.production ?? false)
+  problems.push(...oauth.problems)
   for (const rule of RULES) {
     const message = rule.check(values)
     if (message !== undefined) problems.push({ variable: rule.variable, message })
@@ -38,7 +45,7 @@ export function parseConfig(env: Env, cwd: string = process.cwd()): Config {
       `configuration table: ${missing.join(', ')} read no value; is a default above its inputs?`,
     )
   }
-  return assemble(values)
+  return assemble(values, oauth.providers)
 }
 
 /** Puts the variable's value, or its default, into `values`; throws a ConfigError naming it. */
@@ -62,13 +69,18 @@ function read<F extends Field>(
 }
 
 const position = new Map<string, number>(SETTINGS.map((setting, index) => [setting.variable, index]))
+/** A provider's own variable (`TESSERA_OAUTH_ACME_ISSUER`) is reported where TESSERA_OAUTH_PROVIDERS is. */
+const rank = (variable: string): number =>
+  position.get(variable) ??
+  (variable.startsWith('TESSERA_OAUTH_') ? position.get('TESSERA_OAUTH_PROVIDERS') : undefined) ??
+  0
 
 /** One problem per variable (the first found), in the order of the table. */
 function inTableOrder(problems: readonly ConfigProblem[]): ConfigProblem[] {
   const seen = new Set<string>()
   return problems
     .filter(({ variable }) => !seen.has(variable) && seen.add(variable))
-    .sort((a, b) => (position.get(a.variable) ?? 0) - (position.get(b.variable) ?? 0))
+    .sort((a, b) => rank(a.variable) - rank(b.variable))
 }
 
 function isComplete(values: Draft): values is Values {
@@ -76,7 +88,7 @@ function isComplete(values: Draft): values is Values {
 }
 
 /** The frozen Config: the table's fields, with the nested ones gathered into their objects. */
-function assemble(values: Values): Config {
+function assemble(values: Values, oauthProviders: readonly OAuthProviderConfig[]): Config {
   const {
     threadPoolSize: _onlyForADefault,
     'hashing.concurrency': concurrency,
@@ -100,6 +112,7 @@ function assemble(values: Values): Config {
   } = values
   return Object.freeze({
     ...config,
+    oauthProviders: Object.freeze([...oauthProviders]),
     hashing: Object.freeze({ concurrency, maxQueue, maxWait }),
     lockout: Object.freeze({ threshold, duration, window }),
     limits: Object.freeze({

@@ -6,7 +6,7 @@ import type { Config, HashingConfig, LockoutConfig, RateLimit, RateLimitName } f
  * written `group.key` (`limits.login`), and inputs that only shape a default (`threadPoolSize`).
  * `parseConfig` assembles the Config from it.
  */
-export type Values = Omit<Config, 'hashing' | 'lockout' | 'limits'> & {
+export type Values = Omit<Config, 'hashing' | 'lockout' | 'limits' | 'oauthProviders'> & {
   readonly [K in keyof HashingConfig as `hashing.${K}`]: HashingConfig[K]
 } & { readonly [K in keyof LockoutConfig as `lockout.${K}`]: LockoutConfig[K] } & {
   readonly [K in RateLimitName as `limits.${K}`]: RateLimit
@@ -57,6 +57,7 @@ export const GROUPS = [
   { id: 'keys', title: 'Secrets and signing keys' },
   { id: 'storage', title: 'Database and Redis' },
   { id: 'accounts', title: 'Passwords and accounts' },
+  { id: 'providers', title: 'Sign in with providers' },
   { id: 'mail', title: 'Mail and one-time links' },
   { id: 'limits', title: 'Rate limits and lockout' },
   { id: 'hashing', title: 'Password hashing capacity' },

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path'
 import { ConfigError } from './config-error.js'
 import { hashConcurrency } from './hash-concurrency.js'
+import { providerIds } from './oauth-providers.js'
+import { redirectAllowList } from './oauth-redirects.js'
 import {
   addresses,
   bearerToken,
@@ -400,6 +402,27 @@ export const SETTINGS = [
     default: (values) => (values.publicUrl === undefined ? undefined : [new URL(values.publicUrl).origin]),
     shown: "the public URL's origin",
     doc: 'comma-separated origins of the pages that create and use passkeys (the app calling `navigator.credentials`), each on the relying-party id or a subdomain of it',
+  },
+
+  // sign in with providers
+  {
+    variable: 'TESSERA_OAUTH_PROVIDERS',
+    group: 'providers',
+    field: 'oauthProviderIds',
+    parse: providerIds,
+    default: '',
+    shown: 'unset',
+    doc: "comma-separated ids of the OpenID Connect providers users may sign in with; each reads `TESSERA_OAUTH_<ID>_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` (discovery; not needed for the presets `google` and `gitlab`; `microsoft` needs its tenant's), `_SCOPE` (`openid email profile`), `_NAME` (the button text) and `_TOKEN_AUTH` (`client_secret_basic` or `client_secret_post`); issuers are https, or plain http on a loopback address outside production; see [providers](providers.md)",
+  },
+  {
+    variable: 'TESSERA_OAUTH_REDIRECTS',
+    group: 'providers',
+    field: 'oauthRedirects',
+    parse: redirectAllowList,
+    default: (values) =>
+      values.publicUrl === undefined ? undefined : [`${new URL(values.publicUrl).origin}/`],
+    shown: "the public URL's origin",
+    doc: 'comma-separated URLs a provider sign-in may return to (`redirectTo`): same scheme, host and port, and the path or below it at a `/`; userinfo, backslashes, encoded slashes and fragments are refused',
   },
 
   // mail and one-time links

@@ -1,3 +1,4 @@
+import type { OAuthProviderConfig } from './oauth-providers.js'
 export const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA', 'HS256'] as const
 export type SigningAlg = (typeof SIGNING_ALGS)[number]
 
@@ -67,6 +68,12 @@ export interface Config {
   readonly webauthnRpId: string
   /** `TESSERA_WEBAUTHN_ORIGINS`: the origins a passkey ceremony may come from (its client data's `origin`). */
   readonly webauthnOrigins: readonly string[]
+  /** `TESSERA_OAUTH_PROVIDERS`: the ids of the providers, in order. */
+  readonly oauthProviderIds: readonly string[]
+  /** The providers, read from `TESSERA_OAUTH_<ID>_*`. */
+  readonly oauthProviders: readonly OAuthProviderConfig[]
+  /** `TESSERA_OAUTH_REDIRECTS`: normalised URLs a provider sign-in may return to, at or below. */
+  readonly oauthRedirects: readonly string[]
   readonly resetUrl: string
   readonly verifyUrl: string
   readonly resetTokenTtl: number

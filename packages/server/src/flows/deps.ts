@@ -8,6 +8,7 @@ import type { Mailer } from '../mail/mail.js'
 import type { PasswordHasher } from '../passwords/hasher.js'
 import type { PasswordPolicy } from '../passwords/policy.js'
 import type { Stores } from '../store/stores.js'
+import type { ProviderDirectory } from './providers/provider-directory.js'
 
 /** Everything a flow may need; each flow declares the part it uses with `Pick`. */
 export interface FlowDeps {
@@ -24,6 +25,8 @@ export interface FlowDeps {
   config: Config
   /** Seal and open TOTP secrets at rest (TESSERA_SECRET, and TESSERA_SECRET_PREVIOUS while rotating). */
   totpKeys: WrappingKeys
+  /** The sign-in providers (TESSERA_OAUTH_PROVIDERS), their discovered configurations and state key. */
+  providers: ProviderDirectory
 }
 
 /** Where a request came from, recorded on the session it opens and in the audit log. */

@@ -13,11 +13,17 @@ export const ACR_MULTI_FACTOR = 'urn:tessera:mfa'
 export const AMR_MAGIC_LINK = 'magic_link'
 
 /**
+ * The private `amr` value of a sign-in at an OpenID provider ("federated"): RFC 8176 has no value
+ * for it, and what the provider checked (a password, a passkey) is its own business.
+ */
+export const AMR_PROVIDER = 'fed'
+
+/**
  * The `amr` values of the factors Tessera checks: the password, a magic link (private value), a
  * TOTP or recovery code, and a passkey (`hwk` bound to one device, `swk` backup eligible, i.e.
  * synced) (RFC 8176).
  */
-export const FACTORS = ['pwd', AMR_MAGIC_LINK, 'otp', 'hwk', 'swk'] as const
+export const FACTORS = ['pwd', AMR_MAGIC_LINK, AMR_PROVIDER, 'otp', 'hwk', 'swk'] as const
 export type Factor = (typeof FACTORS)[number]
 
 /** RFC 8176's `user`: the authenticator verified the user (a PIN or biometric) along with a passkey. */
@@ -27,10 +33,12 @@ const PASSKEY_FACTORS: readonly string[] = ['hwk', 'swk']
 
 /**
 /**
- * The kind of proof a factor is, for counting distinct factors. A password and a magic link are
- * one kind: whoever reads the mailbox can reset the password, so together they are no two factors.
+ * The kind of proof a factor is, for counting distinct factors. A password, a magic link and a
+ * provider are one kind: whoever reads the mailbox can reset the password, and a provider's account
+ * is recovered by mail too, so together they are no two factors.
  */
-const kindOf = (factor: Factor): string => (factor === AMR_MAGIC_LINK ? 'pwd' : factor)
+const kindOf = (factor: Factor): string =>
+  factor === AMR_MAGIC_LINK || factor === AMR_PROVIDER ? 'pwd' : factor
 
 /**
  * The `amr`, `acr` and `auth_time` of a sign-in (or a step-up) at `at` with `methods`: `mfa` and

@@ -19,6 +19,7 @@ import { accountRecoveryRoutes } from './routes/account-recovery.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
 import { enrolmentRoutes } from './routes/enrolment.js'
+import { identityRoutes } from './routes/identities.js'
 import { magicLinkRoutes } from './routes/magic-link.js'
 import { metricsRoutes } from './routes/metrics.js'
 import { mfaRoutes } from './routes/mfa.js'
@@ -26,6 +27,7 @@ import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
 import { passkeySignInRoutes } from './routes/passkey-sign-in.js'
 import { passkeyRoutes } from './routes/passkeys.js'
+import { providerRoutes } from './routes/providers.js'
 import { revocationRoutes } from './routes/revocations.js'
 import { Problem } from './schemas.js'
 import { registerSecurityHeaders, staticSecurityHeaders } from './security-headers.js'
@@ -189,6 +191,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(passkeySignInRoutes(deps))
   await app.register(pageRoutes(deps))
   await app.register(oauthRoutes(deps))
+  await app.register(providerRoutes(deps))
+  await app.register(identityRoutes(deps))
   await app.register(metricsRoutes({ config, metrics }))
   if (deps.revocationFeed) {
     await app.register(

@@ -17,6 +17,7 @@ export interface Database {
   mfa_tokens: MfaTokensTable
   passkeys: PasskeysTable
   webauthn_challenges: WebauthnChallengesTable
+  identities: IdentitiesTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -98,6 +99,24 @@ export interface OneTimeTokensTable {
   expires_at: Date
   /** Set when used, or when a newer token of the same purpose or a password change voided it. */
   used_at: Date | null
+  /** `oauth_code` only: the app's S256 PKCE challenge; only its verifier exchanges the code. */
+  code_challenge: ColumnType<string | null, string | null | undefined, never>
+  /** `oauth_link` only: the identity the code links, as JSON. */
+  payload: ColumnType<unknown, string | null | undefined, never>
+}
+
+export interface IdentitiesTable {
+  id: string
+  user_id: string
+  /** The provider's id in TESSERA_OAUTH_PROVIDERS. */
+  provider: string
+  issuer: string
+  /** The provider's `sub`: with provider and issuer, unique. */
+  subject: string
+  /** The provider's email at the last sign-in, and whether the provider said it verified it. */
+  email: string | null
+  email_verified: boolean
+  linked_at: CreatedAt
 }
 
 export interface AuthEventsTable {

@@ -11,6 +11,7 @@ import * as secondFactors from './migrations/0009-second-factors.js'
 import * as optionalPassword from './migrations/0010-optional-password.js'
 import * as enrolmentTokens from './migrations/0011-enrolment-tokens.js'
 import * as passkeys from './migrations/0012-passkeys.js'
+import * as identities from './migrations/0013-identities.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS = {
@@ -26,6 +27,7 @@ const MIGRATIONS = {
   '0010-optional-password': optionalPassword,
   '0011-enrolment-tokens': enrolmentTokens,
   '0012-passkeys': passkeys,
+  '0013-identities': identities,
 } satisfies Record<string, Migration>
 
 /**

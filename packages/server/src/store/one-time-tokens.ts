@@ -1,6 +1,13 @@
 import type { Db } from './db.js'
 
-export const ONE_TIME_PURPOSES = ['password_reset', 'email_verification', 'magic_link'] as const
+/** `oauth_code`: the 60-second code a provider sign-in returns to the app, bound to its PKCE challenge. */
+export const ONE_TIME_PURPOSES = [
+  'password_reset',
+  'email_verification',
+  'magic_link',
+  'oauth_code',
+  'oauth_link',
+] as const
 export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number]
 
 export interface OneTimeTokenStore {
@@ -13,6 +20,10 @@ export interface OneTimeTokenStore {
     email: string
     createdAt: Date
     expiresAt: Date
+    /** `oauth_code`: the S256 challenge whose verifier alone may use the token. */
+    codeChallenge?: string
+    /** `oauth_link`: what the token carries to its use (JSON). */
+    payload?: unknown
   }): Promise<void>
   /** The user and email of a live token, without using it up (to check a new password first). */
   peek(
@@ -21,13 +32,15 @@ export interface OneTimeTokenStore {
     now: Date,
   ): Promise<{ userId: string; email: string } | undefined>
   /**
-   * Uses the token up if it is live: one UPDATE, so of two parallel uses exactly one gets the row.
+   * Uses the token up if it is live (and bound to `codeChallenge`, when given): one UPDATE, so of
+   * two parallel uses exactly one gets the row.
    */
   consume(
     hash: Uint8Array,
     purpose: OneTimePurpose,
     now: Date,
-  ): Promise<{ userId: string; email: string } | undefined>
+    codeChallenge?: string,
+  ): Promise<{ userId: string; email: string; payload: unknown } | undefined>
   /** Voids every unused token of the user for that purpose (after a password change or reset). */
   voidAll(userId: string, purpose: OneTimePurpose, now: Date): Promise<void>
 }
@@ -55,6 +68,8 @@ export function createOneTimeTokenStore(db: Db): OneTimeTokenStore {
           email: token.email,
           created_at: token.createdAt,
           expires_at: token.expiresAt,
+          code_challenge: token.codeChallenge ?? null,
+          payload: token.payload === undefined ? null : JSON.stringify(token.payload),
         })
         .execute()
     },
@@ -69,17 +84,18 @@ export function createOneTimeTokenStore(db: Db): OneTimeTokenStore {
         .executeTakeFirst()
       return row && { userId: row.user_id, email: row.email }
     },
-    async consume(hash, purpose, now) {
-      const row = await db
+    async consume(hash, purpose, now, codeChallenge) {
+      let query = db
         .updateTable('one_time_tokens')
         .set({ used_at: now })
         .where('token_hash', '=', hash)
         .where('purpose', '=', purpose)
         .where('used_at', 'is', null)
         .where('expires_at', '>', now)
-        .returning(['user_id', 'email'])
-        .executeTakeFirst()
-      return row && { userId: row.user_id, email: row.email }
+      // a token bound to a challenge is used only with it: another verifier leaves it untouched
+      if (codeChallenge !== undefined) query = query.where('code_challenge', '=', codeChallenge)
+      const row = await query.returning(['user_id', 'email', 'payload']).executeTakeFirst()
+      return row && { userId: row.user_id, email: row.email, payload: row.payload }
     },
     voidAll,
   }

@@ -1,5 +1,6 @@
 import { type AuthEventStore, createAuthEventStore } from './auth-events.js'
 import type { Db } from './db.js'
+import { createIdentityStore, type IdentityStore } from './identities.js'
 import { createMfaTokenStore, type MfaTokenStore } from './mfa-tokens.js'
 import { createOneTimeTokenStore, type OneTimeTokenStore } from './one-time-tokens.js'
 import { createPasskeyStore, type PasskeyStore } from './passkeys.js'
@@ -38,6 +39,8 @@ export interface Stores {
   passkeys: PasskeyStore
   /** The single-use challenges of WebAuthn ceremonies. */
   webauthnChallenges: WebauthnChallengeStore
+  /** The users' identities at sign-in providers. */
+  identities: IdentityStore
   /** Runs `work` in one transaction: every store it is handed writes inside it. */
   transaction<T>(work: (tx: Stores) => Promise<T>): Promise<T>
 }
@@ -71,6 +74,7 @@ function storesOn(db: Db, accessTokenTtl: number, writer: RevocationWriter): Sto
     mfaTokens: createMfaTokenStore(db),
     passkeys: createPasskeyStore(db),
     webauthnChallenges: createWebauthnChallengeStore(db),
+    identities: createIdentityStore(db),
     async transaction(work) {
       // the revocations of the work are appended at its end, the feed's lock the last one taken;
       // the subscribers hear of them once committed
