@@ -3,13 +3,9 @@ import { type ErrorCode, TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
 import { mustEnrol } from './mfa/enrolment.js'
-import {
-  type EnrolmentChallenge,
-  issueEnrolmentChallenge,
-  issueMfaChallenge,
-  type MfaChallenge,
-} from './mfa/mfa-sign-in.js'
+import type { EnrolmentChallenge, MfaChallenge } from './mfa/mfa-sign-in.js'
 import { hasSecondFactor } from './mfa/second-factor.js'
+import { secondStepAfter, secondStepOutcome } from './second-step.js'
 import { signedInWith } from './sign-in-methods.js'
 
 export interface LoginInput {
@@ -94,46 +90,29 @@ export async function login(
   // bcrypt or weaker argon2 parameters: upgrade while we hold the plain password, hashing before
   // the transaction so no lock waits on argon2
   const upgradedHash = check.needsRehash ? await upgrade(deps, input.password) : undefined
-  if (await hasSecondFactor(deps, user.id)) {
-    const challenge = await deps.stores.transaction(async (tx) => {
-      if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
-      return issueMfaChallenge(tx, deps, user, 'pwd')
-    })
-    deps.events.record({ type: 'mfa_challenged', userId: user.id, ...context, detail: { after: 'pwd' } })
-    return { kind: 'mfa-required', userId: user.id, ...challenge }
-  }
-  if (mustEnrol(deps.config, user)) {
-    // enrolling needs a verified address: say so now rather than at a setup that cannot succeed
-    if (!user.emailVerified) {
-      deps.events.record({
-        type: 'login_failed',
-        userId: user.id,
-        ...context,
-        detail: { reason: 'email_not_verified' },
-      })
-      throw new TesseraError('EMAIL_NOT_VERIFIED', {
-        detail:
-          'Your role requires a second factor, and adding one needs a verified email address: ' +
-          'open the link we mailed you (or ask for a new one), then sign in again.',
-      })
-    }
-    const challenge = await deps.stores.transaction(async (tx) => {
-      if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
-      return issueEnrolmentChallenge(tx, deps, user, 'pwd')
-    })
+  // enrolling needs a verified address: say so now rather than at a setup that cannot succeed
+  if (!user.emailVerified && mustEnrol(deps.config, user) && !(await hasSecondFactor(deps, user.id))) {
     deps.events.record({
-      type: 'mfa_enrolment_required',
+      type: 'login_failed',
       userId: user.id,
       ...context,
-      detail: { after: 'pwd' },
+      detail: { reason: 'email_not_verified' },
     })
-    return { kind: 'enrolment-required', userId: user.id, ...challenge }
+    throw new TesseraError('EMAIL_NOT_VERIFIED', {
+      detail:
+        'Your role requires a second factor, and adding one needs a verified email address: ' +
+        'open the link we mailed you (or ask for a new one), then sign in again.',
+    })
   }
   const auth = signedInWith(['pwd'], deps.clock.now())
-  const opened = await deps.stores.transaction(async (tx) => {
+  const outcome = await deps.stores.transaction(async (tx) => {
     if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
-    return openSession(tx, deps, user, context, auth)
+    const step = await secondStepAfter(tx, deps, user, 'pwd')
+    if (step) return { kind: 'second-step' as const, step }
+    return { kind: 'signed-in' as const, opened: await openSession(tx, deps, user, context, auth) }
   })
+  if (outcome.kind === 'second-step') return secondStepOutcome(deps, user.id, outcome.step, 'pwd', context)
+  const { opened } = outcome
   deps.events.record({ type: 'login_succeeded', userId: user.id, sessionId: opened.sessionId, ...context })
   return {
     kind: 'signed-in',

@@ -5,10 +5,8 @@ import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { accessTokenFor, openSession } from './issued-tokens.js'
 import type { LoginOutcome } from './login.js'
 import { accountToMail } from './mailable-account.js'
-import { mustEnrol } from './mfa/enrolment.js'
-import { issueEnrolmentChallenge, issueMfaChallenge } from './mfa/mfa-sign-in.js'
-import { hasSecondFactor } from './mfa/second-factor.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken, newOneTimeToken } from './one-time-token.js'
+import { secondStepAfter, secondStepOutcome } from './second-step.js'
 import { AMR_MAGIC_LINK, signedInWith } from './sign-in-methods.js'
 
 /**
@@ -74,9 +72,6 @@ export async function signInWithMagicLink(
     })
     throw new TesseraError('ACCOUNT_DISABLED')
   }
-  const withFactor = await hasSecondFactor(deps, found.id)
-  // a holder of a role that requires a second factor, without one, enrols before any session
-  const enrol = !withFactor && mustEnrol(deps.config, found)
 
   const now = deps.clock.now()
   const auth = signedInWith([AMR_MAGIC_LINK], now)
@@ -102,14 +97,8 @@ export async function signInWithMagicLink(
       passwordHash: takeover ? null : current.passwordHash,
     }
     const verified = { takeover, hadPassword: current.passwordHash !== null, sessionsRevoked }
-    if (withFactor) {
-      const challenge = await issueMfaChallenge(tx, deps, user, AMR_MAGIC_LINK)
-      return { kind: 'mfa-required' as const, user, verified, challenge }
-    }
-    if (enrol) {
-      const challenge = await issueEnrolmentChallenge(tx, deps, user, AMR_MAGIC_LINK)
-      return { kind: 'enrolment-required' as const, user, verified, challenge }
-    }
+    const step = await secondStepAfter(tx, deps, user, AMR_MAGIC_LINK)
+    if (step) return { kind: 'second-step' as const, user, verified, step }
     return {
       kind: 'signed-in' as const,
       user,
@@ -134,23 +123,8 @@ export async function signInWithMagicLink(
   // whoever holds the mailbox may sign in again at once, as after a password reset (which clears
   // the lock whatever factors the account has): a lock left here would refuse the second factor
   await deps.limits.lockout.clear(user.emailNormalized)
-  if (outcome.kind === 'mfa-required') {
-    deps.events.record({
-      type: 'mfa_challenged',
-      userId: user.id,
-      ...context,
-      detail: { after: AMR_MAGIC_LINK },
-    })
-    return { kind: 'mfa-required', userId: user.id, ...outcome.challenge }
-  }
-  if (outcome.kind === 'enrolment-required') {
-    deps.events.record({
-      type: 'mfa_enrolment_required',
-      userId: user.id,
-      ...context,
-      detail: { after: AMR_MAGIC_LINK },
-    })
-    return { kind: 'enrolment-required', userId: user.id, ...outcome.challenge }
+  if (outcome.kind === 'second-step') {
+    return secondStepOutcome(deps, user.id, outcome.step, AMR_MAGIC_LINK, context)
   }
   const { opened } = outcome
   deps.events.record({

@@ -2,10 +2,8 @@ import * as oidc from 'openid-client'
 import { TesseraError } from '../../errors.js'
 import type { ClientContext } from '../deps.js'
 import type { LoginOutcome } from '../login.js'
-import { mustEnrol } from '../mfa/enrolment.js'
-import { issueEnrolmentChallenge, issueMfaChallenge } from '../mfa/mfa-sign-in.js'
-import { hasSecondFactor } from '../mfa/second-factor.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken } from '../one-time-token.js'
+import { secondStepAfter, secondStepOutcome } from '../second-step.js'
 import { AMR_PROVIDER } from '../sign-in-methods.js'
 import { type ProviderSignInDeps, signIn } from './provider-sign-in.js'
 
@@ -34,40 +32,13 @@ export async function exchangeProviderCode(
     const user = await tx.users.findById(used.userId)
     if (!user || user.email !== used.email) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
     if (user.disabledAt !== null) throw new TesseraError('ACCOUNT_DISABLED')
-    if (await hasSecondFactor({ stores: tx }, user.id)) {
-      return {
-        kind: 'mfa-required' as const,
-        user,
-        challenge: await issueMfaChallenge(tx, deps, user, AMR_PROVIDER),
-      }
-    }
-    if (mustEnrol(deps.config, user)) {
-      return {
-        kind: 'enrolment-required' as const,
-        user,
-        challenge: await issueEnrolmentChallenge(tx, deps, user, AMR_PROVIDER),
-      }
-    }
+    const step = await secondStepAfter(tx, deps, user, AMR_PROVIDER)
+    if (step) return { kind: 'second-step' as const, user, step }
     return { kind: 'signed-in' as const, user }
   })
   const { user } = outcome
-  if (outcome.kind === 'mfa-required') {
-    deps.events.record({
-      type: 'mfa_challenged',
-      userId: user.id,
-      ...context,
-      detail: { after: AMR_PROVIDER },
-    })
-    return { kind: 'mfa-required', userId: user.id, ...outcome.challenge }
-  }
-  if (outcome.kind === 'enrolment-required') {
-    deps.events.record({
-      type: 'mfa_enrolment_required',
-      userId: user.id,
-      ...context,
-      detail: { after: AMR_PROVIDER },
-    })
-    return { kind: 'enrolment-required', userId: user.id, ...outcome.challenge }
+  if (outcome.kind === 'second-step') {
+    return secondStepOutcome(deps, user.id, outcome.step, AMR_PROVIDER, context)
   }
   return { kind: 'signed-in', tokens: await signIn(deps, user, context, null) }
 }
