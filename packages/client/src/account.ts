@@ -1,5 +1,6 @@
 import { errorFromResponse, TesseraClientError } from './errors.js'
 import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
+import { isRecord } from './types.js'
 
 export interface PasswordReset {
   /** The one-time token from the reset link the server mailed. */
@@ -88,9 +89,6 @@ export interface AccountDeps {
   /** Local time, milliseconds since the epoch. */
   now(): number
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * Checks the answer is exactly the success `status` the contract gives, else throws the server's

@@ -26,6 +26,7 @@ import {
   asTokenResponse,
   type ClientEvent,
   type ClientState,
+  isRecord,
   isSessionInfo,
   isUser,
   type SessionInfo,
@@ -174,9 +175,6 @@ export interface TesseraClient extends AccountActions, MfaActions, PasskeyAction
   /** Stops listening to other tabs and releases the channels. The client is unusable across tabs after. */
   close(): void
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /**
  * Creates a client for the Tessera server at `options.baseUrl`. In a browser the defaults keep

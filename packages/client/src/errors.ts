@@ -1,4 +1,5 @@
 import { isStepUpHeader, parseStepUp, type StepUpChallenge } from './step-up.js'
+import { isRecord } from './types.js'
 
 /** The problem codes a Tessera server answers with (docs/api.md, "Errors"). */
 export const SERVER_ERROR_CODES = [
@@ -144,9 +145,6 @@ export class TesseraClientError extends Error {
 
 const isServerCode = (code: string): code is ServerErrorCode =>
   (SERVER_ERROR_CODES as readonly string[]).includes(code)
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const isFieldError = (value: unknown): value is FieldError =>
   isRecord(value) && typeof value.field === 'string' && typeof value.message === 'string'

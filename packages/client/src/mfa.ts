@@ -1,5 +1,6 @@
 import { expectStatus } from './account.js'
 import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
+import { isRecord } from './types.js'
 
 /** The second factors the server offers at `mfa_required`. */
 export type MfaMethod = 'totp' | 'recovery_code' | 'passkey'
@@ -102,9 +103,6 @@ export interface MfaDeps {
   /** Local time, milliseconds since the epoch. */
   now(): number
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const isStringList = (value: unknown): value is string[] =>
   Array.isArray(value) && value.every((item) => typeof item === 'string')

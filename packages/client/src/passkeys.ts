@@ -1,5 +1,6 @@
 import { expectStatus } from './account.js'
 import { badResponse, type FetchLike, jsonPost, readJson, send } from './http.js'
+import { isRecord } from './types.js'
 import type { WebAuthnBridge } from './webauthn.js'
 
 /** A passkey of the user, as `listPasskeys()` gives it. */
@@ -59,9 +60,6 @@ export interface PasskeyDeps {
   /** The browser's WebAuthn, asked for at the moment of a ceremony. */
   webauthn(): WebAuthnBridge
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** The `{ challengeId, options }` a ceremony starts with, or `undefined`. */
 export const asCeremony = (value: unknown): Ceremony | undefined =>

@@ -59,7 +59,8 @@ export interface TokenResponse {
   refreshToken?: string
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
+/** A JSON object (not an array, not null). */
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const isStringOrNull = (value: unknown): value is string | null => value === null || typeof value === 'string'
