@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { AuthEvent } from '../events.js'
 import type { SessionAuth, UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
 import { issueAccessToken } from '../tokens/access-token.js'
@@ -70,4 +71,26 @@ export async function accessTokenFor(
     auth,
   })
   return { accessToken, expiresIn: deps.config.accessTokenTtl }
+}
+
+/**
+ * A sign-in with nothing more to ask (no second step): opens the session in a transaction of its
+ * own, records `login_succeeded` with `detail`, and answers its tokens.
+ */
+export async function openSignedInSession(
+  deps: Pick<FlowDeps, 'stores' | 'keyRing' | 'events' | 'clock' | 'config'>,
+  user: UserRecord,
+  auth: SessionAuth,
+  context: ClientContext,
+  detail: AuthEvent['detail'],
+): Promise<IssuedTokens> {
+  const opened = await deps.stores.transaction((tx) => openSession(tx, deps, user, context, auth))
+  deps.events.record({
+    type: 'login_succeeded',
+    userId: user.id,
+    sessionId: opened.sessionId,
+    ...context,
+    detail,
+  })
+  return { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId, auth)) }
 }

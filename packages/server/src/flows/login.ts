@@ -1,6 +1,7 @@
 import { normalizeEmail } from '../email-address.js'
 import { type ErrorCode, TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
+import { countFailedAttempt } from './failed-attempt.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
 import { mustEnrol } from './mfa/enrolment.js'
 import type { EnrolmentChallenge, MfaChallenge } from './mfa/mfa-sign-in.js'
@@ -56,12 +57,7 @@ export async function login(
     await attempt.abandoned()
     throw error
   }
-  const countFailure = async (userId: string | null) => {
-    const lockedFor = await attempt.failed()
-    if (lockedFor !== undefined) {
-      deps.events.record({ type: 'account_locked', userId, ...context, detail: { seconds: lockedFor } })
-    }
-  }
+  const countFailure = (userId: string | null) => countFailedAttempt(deps, attempt, userId, context)
   const user = await deps.stores.users.findByEmail(normalized).catch(abandon)
   if (!user) {
     // verify against a dummy hash, so an unknown email takes as long as a wrong password

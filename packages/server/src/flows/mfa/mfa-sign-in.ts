@@ -4,6 +4,7 @@ import type { MfaTokenPurpose, MfaTokenRecord } from '../../store/mfa-tokens.js'
 import type { UserRecord } from '../../store/records.js'
 import type { Stores } from '../../store/stores.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
+import { countFailedAttempt } from '../failed-attempt.js'
 import { accessTokenFor, type IssuedTokens, openSession } from '../issued-tokens.js'
 import { type Factor, signedInWith } from '../sign-in-methods.js'
 import {
@@ -158,15 +159,7 @@ export async function verifyMfa(
   }
   if (!spent.ok) {
     const failures = await deps.stores.mfaTokens.recordFailure(token.id)
-    const lockedFor = await attempt.failed()
-    if (lockedFor !== undefined) {
-      deps.events.record({
-        type: 'account_locked',
-        userId: user.id,
-        ...context,
-        detail: { seconds: lockedFor },
-      })
-    }
+    await countFailedAttempt(deps, attempt, user.id, context)
     deps.events.record({
       type: 'mfa_failed',
       userId: user.id,

@@ -1,6 +1,7 @@
 import { TesseraError } from '../../errors.js'
 import type { Authenticated } from '../authenticate.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
+import { countFailedAttempt } from '../failed-attempt.js'
 import { accessTokenFor } from '../issued-tokens.js'
 import { signedInWith } from '../sign-in-methods.js'
 import {
@@ -71,15 +72,7 @@ export async function stepUp(
   }
   const method = input.password !== undefined ? 'pwd' : kind === 'passkey' ? 'passkey' : 'otp'
   if (!spent.ok) {
-    const lockedFor = await attempt.failed()
-    if (lockedFor !== undefined) {
-      deps.events.record({
-        type: 'account_locked',
-        userId: user.id,
-        ...context,
-        detail: { seconds: lockedFor },
-      })
-    }
+    await countFailedAttempt(deps, attempt, user.id, context)
     if (method === 'pwd') {
       deps.events.record({
         type: 'login_failed',

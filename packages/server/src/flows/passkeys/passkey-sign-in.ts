@@ -1,7 +1,7 @@
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server'
 import { TesseraError } from '../../errors.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
-import { accessTokenFor, type IssuedTokens, openSession } from '../issued-tokens.js'
+import { type IssuedTokens, openSignedInSession } from '../issued-tokens.js'
 import { signedInWith } from '../sign-in-methods.js'
 import {
   type AssertionAnswer,
@@ -54,14 +54,8 @@ export async function signInWithPasskey(
     failed('email_not_verified', user.id)
     throw new TesseraError('EMAIL_NOT_VERIFIED')
   }
-  const auth = signedInWith(methods, deps.clock.now())
-  const opened = await deps.stores.transaction((tx) => openSession(tx, deps, user, context, auth))
-  deps.events.record({
-    type: 'login_succeeded',
-    userId: user.id,
-    sessionId: opened.sessionId,
-    ...context,
-    detail: { method: 'passkey', passkeyId: passkey.id },
+  return openSignedInSession(deps, user, signedInWith(methods, deps.clock.now()), context, {
+    method: 'passkey',
+    passkeyId: passkey.id,
   })
-  return { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId, auth)) }
 }

@@ -4,7 +4,7 @@ import type { OAuthProviderConfig } from '../../config.js'
 import { TesseraError } from '../../errors.js'
 import type { UserRecord } from '../../store/records.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
-import { accessTokenFor, type IssuedTokens, openSession } from '../issued-tokens.js'
+import { type IssuedTokens, openSignedInSession } from '../issued-tokens.js'
 import { mustEnrol } from '../mfa/enrolment.js'
 import { hasSecondFactor } from '../mfa/second-factor.js'
 import { newOneTimeToken } from '../one-time-token.js'
@@ -239,16 +239,13 @@ export async function signIn(
   context: ClientContext,
   providerId: string | null,
 ): Promise<IssuedTokens> {
-  const auth = signedInWith([AMR_PROVIDER], deps.clock.now())
-  const opened = await deps.stores.transaction((tx) => openSession(tx, deps, user, context, auth))
-  deps.events.record({
-    type: 'login_succeeded',
-    userId: user.id,
-    sessionId: opened.sessionId,
-    ...context,
-    detail: providerId === null ? { method: AMR_PROVIDER } : { method: AMR_PROVIDER, provider: providerId },
-  })
-  return { user, ...opened, ...(await accessTokenFor(deps, user, opened.sessionId, auth)) }
+  return openSignedInSession(
+    deps,
+    user,
+    signedInWith([AMR_PROVIDER], deps.clock.now()),
+    context,
+    providerId === null ? { method: AMR_PROVIDER } : { method: AMR_PROVIDER, provider: providerId },
+  )
 }
 
 function failed(
