@@ -30,6 +30,9 @@ const MIGRATIONS = {
   '0013-identities': identities,
 } satisfies Record<string, Migration>
 
+/** The migrations' names, in order. */
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS)
+
 /**
  * Applies pending migrations. On PostgreSQL Kysely takes an advisory lock inside one transaction,
  * so two instances starting at once apply each migration exactly once.
