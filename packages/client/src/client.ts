@@ -25,6 +25,7 @@ import {
   forgetPending,
   keepPending,
   newPkcePair,
+  pageWithoutFragment,
   peekPending,
   readFragment,
   returnError,
@@ -533,12 +534,9 @@ export function createClient(options: ClientOptions): TesseraClient {
       const page = browserPage()
       // a challenge in cookie mode too: a code (second factor) is then bound to this tab
       const { codeVerifier, codeChallenge } = await newPkcePair()
-      keepPending(page, baseUrl, { purpose: 'sign-in', codeVerifier, mode })
-      const query = new URLSearchParams({
-        redirectTo: absoluteRedirect(page, redirectTo),
-        mode,
-        codeChallenge,
-      })
+      const returnTo = absoluteRedirect(page, redirectTo)
+      keepPending(page, baseUrl, { purpose: 'sign-in', codeVerifier, mode, returnTo })
+      const query = new URLSearchParams({ redirectTo: returnTo, mode, codeChallenge })
       page.location.assign(url(`${providerPath(provider, 'start')}?${query}`))
     },
 
@@ -548,7 +546,9 @@ export function createClient(options: ClientOptions): TesseraClient {
       if (pending?.purpose !== 'sign-in') return null
       const fragment = readFragment(page)
       if (fragment === undefined) {
-        if (pending.mode !== 'cookie') return null
+        // cookie mode returns without a fragment: only to its own page (not, say, the sign-in
+        // page the back button leads to from the provider)
+        if (pending.mode !== 'cookie' || pageWithoutFragment(page) !== pending.returnTo) return null
         forgetPending(page, baseUrl)
         const user = await restore()
         if (!user) {

@@ -32,6 +32,8 @@ export interface PendingRedirect {
   codeVerifier: string
   /** `cookie`: the callback sets the refresh cookie itself, and returns without a code. */
   mode: 'code' | 'cookie'
+  /** The absolute `redirectTo`: in cookie mode, only that page finishes the sign-in. */
+  returnTo: string
 }
 
 /**
@@ -57,11 +59,14 @@ export function peekPending(page: BrowserPage, baseUrl: string): PendingRedirect
       'purpose' in value &&
       'codeVerifier' in value &&
       'mode' in value &&
+      'returnTo' in value &&
       (value.purpose === 'sign-in' || value.purpose === 'link') &&
       typeof value.codeVerifier === 'string' &&
-      (value.mode === 'code' || value.mode === 'cookie')
+      (value.mode === 'code' || value.mode === 'cookie') &&
+      typeof value.returnTo === 'string'
     ) {
-      return { purpose: value.purpose, codeVerifier: value.codeVerifier, mode: value.mode }
+      const { purpose, codeVerifier, mode, returnTo } = value
+      return { purpose, codeVerifier, mode, returnTo }
     }
   } catch {
     // not ours, or damaged: treated as nothing pending
@@ -99,11 +104,16 @@ export function readFragment(page: BrowserPage): ReturnFragment | undefined {
   return undefined
 }
 
-/** Takes the fragment out of the address bar (and so out of history), keeping path and query. */
-export function clearFragment(page: BrowserPage): void {
+/** The page's URL without its fragment. */
+export function pageWithoutFragment(page: BrowserPage): string {
   const url = new URL(page.location.href)
   url.hash = ''
-  page.history.replaceState(page.history.state, '', url.href)
+  return url.href
+}
+
+/** Takes the fragment out of the address bar (and so out of history), keeping path and query. */
+export function clearFragment(page: BrowserPage): void {
+  page.history.replaceState(page.history.state, '', pageWithoutFragment(page))
 }
 
 const isServerCode = (code: string): code is ServerErrorCode =>

@@ -156,19 +156,20 @@ export function createProviderActions(deps: ProviderDeps): ProviderActions {
     async linkProvider(provider, { redirectTo }) {
       const page = deps.page()
       const { codeVerifier, codeChallenge } = await newPkcePair()
+      const returnTo = absoluteRedirect(page, redirectTo)
       // credentials: the answer sets Tessera's state cookie, which the callback checks
       const response = await expectStatus(
         await send(
           deps.authorizedFetch,
           deps.url(providerPath(provider, 'link')),
-          jsonPost({ redirectTo: absoluteRedirect(page, redirectTo), codeChallenge }, true),
+          jsonPost({ redirectTo: returnTo, codeChallenge }, true),
         ),
         200,
         deps.now(),
       )
       const body = await readJson(response)
       if (!isRecord(body) || typeof body.url !== 'string') throw badResponse(response, '{ url }')
-      keepPending(page, deps.baseUrl, { purpose: 'link', codeVerifier, mode: 'code' })
+      keepPending(page, deps.baseUrl, { purpose: 'link', codeVerifier, mode: 'code', returnTo })
       page.location.assign(body.url)
     },
 
