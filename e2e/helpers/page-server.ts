@@ -25,13 +25,13 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 }
 
-/** Serves the test page (page/index.html) and @tessera/client's built ES modules, as a static host would. */
+/** Serves the test pages (page/index.html; page/providers.html under /providers/) and @tessera/client's built ES modules, as a static host would. */
 export function pageServer(): Server {
   return createServer(async (request, response) => {
     const path = new URL(request.url ?? '/', 'http://x').pathname
     const file = path.startsWith('/client/')
       ? join(clientDist, normalize(path.slice('/client/'.length)))
-      : join(pageDir, 'index.html')
+      : join(pageDir, path.startsWith('/providers/') ? 'providers.html' : 'index.html')
     if (!file.startsWith(clientDist) && !file.startsWith(pageDir)) return response.writeHead(404).end()
     try {
       const body = await readFile(file)

@@ -19,6 +19,24 @@ import {
   type StepUpProof,
 } from './mfa.js'
 import { asNewPasskey, createPasskeyActions, type PasskeyActions, readCeremony } from './passkeys.js'
+import {
+  browserPage,
+  clearFragment,
+  forgetPending,
+  keepPending,
+  newPkcePair,
+  pageWithoutFragment,
+  peekPending,
+  readFragment,
+  returnError,
+} from './provider-redirect.js'
+import {
+  absoluteRedirect,
+  createProviderActions,
+  type ProviderActions,
+  providerPath,
+  type SignInWithOptions,
+} from './providers.js'
 import { createRefresher } from './refresh.js'
 import { type AccessToken, createSessionState } from './session-state.js'
 import { memoryStorage } from './storage.js'
@@ -73,7 +91,7 @@ export interface MagicLinkToken {
 export type LoginResult = { status: 'signed-in'; user: User } | MfaRequired | MfaEnrollmentRequired
 
 /** A signed-in session against one Tessera server. Create it with {@link createClient}. */
-export interface TesseraClient extends AccountActions, MfaActions, PasskeyActions {
+export interface TesseraClient extends AccountActions, MfaActions, PasskeyActions, ProviderActions {
   /**
    * Creates an account and signs in: resolves to `{ status: 'signed-in', user }`, or to
    * `{ status: 'verification_pending' }` (no session, no event) when the server requires email
@@ -110,6 +128,32 @@ export interface TesseraClient extends AccountActions, MfaActions, PasskeyAction
    * `ACCOUNT_DISABLED` (403), `RATE_LIMITED` (429), …
    */
   signInWithPasskey(): Promise<User>
+  /**
+   * Signs in with a provider (`listProviders()` gives their ids): makes this tab's PKCE pair, keeps
+   * the verifier in sessionStorage, and sends the browser to Tessera's
+   * `GET /auth/oauth/:id/start`, which goes on to the provider; resolves as the page starts to
+   * leave. The provider sends the browser back through Tessera to `redirectTo`, whose page calls
+   * {@link TesseraClient.completeSignIn}. Code mode (the default) suits any single-page app;
+   * `mode: 'cookie'` only an app on Tessera's site (see {@link SignInWithOptions}). Browser only
+   * (a TypeError elsewhere). Nothing is checked before the browser leaves: a `redirectTo` off the
+   * server's `TESSERA_OAUTH_REDIRECTS` or an unknown provider is a problem page at Tessera.
+   */
+  signInWith(provider: string, options: SignInWithOptions): Promise<void>
+  /**
+   * On the page `signInWith` returned to: takes `#code=` or `#error=` out of the address bar
+   * (`history.replaceState`) and exchanges the code with this tab's verifier
+   * (`POST /auth/oauth/exchange`). Resolves like `login()`: `{ status: 'signed-in', user }`,
+   * `mfa_required` (finish with {@link TesseraClient.verifyMfa}) or `mfa_enrollment_required`;
+   * in cookie mode without a code, by one refresh with the cookie the callback set. Resolves to
+   * `null` when this page is not the return of a sign-in started in this tab, so it may be called
+   * on every load. Rejects with the `#error=` code: `ACCOUNT_EXISTS` (an account with this email
+   * exists that the provider may not take over: sign in to it, then link), `PROVIDER_SIGN_IN_FAILED`
+   * (cancelled or refused at the provider), `PROVIDER_EMAIL_MISSING`, `PROVIDER_UNAVAILABLE`
+   * (retryable), `ACCOUNT_DISABLED`; or the exchange's: `ONE_TIME_TOKEN_INVALID` (the code was
+   * used, is older than 60 s, or was made for another browser), `NOT_SIGNED_IN` (cookie mode, and
+   * the refresh cookie did not arrive: the app is not on Tessera's site).
+   */
+  completeSignIn(): Promise<LoginResult | null>
   /**
    * Finishes a login (or a magic link) that answered `mfa_required` with a TOTP code, a recovery code, or a passkey
    * (`{ passkey: true }`: the browser asks for one of the user's passkeys) through
@@ -400,6 +444,27 @@ export function createClient(options: ClientOptions): TesseraClient {
     error instanceof TesseraClientError &&
     (error.code === 'SESSION_EXPIRED' || error.code === 'NOT_SIGNED_IN')
 
+  async function restore(): Promise<User | null> {
+    const access = session.access
+    if (access && session.isFresh(access)) return session.user ?? (await me())
+    try {
+      await refresher.refresh(access?.value ?? null)
+    } catch (error) {
+      if (isSessionGone(error)) return null
+      throw error
+    }
+    return session.user ?? (await me())
+  }
+
+  const providerActions = createProviderActions({
+    fetch: fetchImpl,
+    authorizedFetch: authorized.fetch,
+    baseUrl,
+    url,
+    now,
+    page: browserPage,
+  })
+
   return {
     async register({ email, password, name }) {
       const result = await signIn(
@@ -458,6 +523,59 @@ export function createClient(options: ClientOptions): TesseraClient {
         })
       }
       return result.user
+    },
+
+    async signInWith(provider, { redirectTo, mode = 'code' }) {
+      if (mode !== 'code' && mode !== 'cookie') {
+        throw new TypeError(`mode must be 'code' or 'cookie', got ${JSON.stringify(mode)}`)
+      }
+      // in body mode nothing would read the refresh cookie the callback sets
+      if (mode === 'cookie' && !cookie) throw new TypeError("mode 'cookie' needs tokenDelivery 'cookie'")
+      const page = browserPage()
+      // a challenge in cookie mode too: a code (second factor) is then bound to this tab
+      const { codeVerifier, codeChallenge } = await newPkcePair()
+      const returnTo = absoluteRedirect(page, redirectTo)
+      keepPending(page, baseUrl, { purpose: 'sign-in', codeVerifier, mode, returnTo })
+      const query = new URLSearchParams({ redirectTo: returnTo, mode, codeChallenge })
+      page.location.assign(url(`${providerPath(provider, 'start')}?${query}`))
+    },
+
+    async completeSignIn() {
+      const page = browserPage()
+      const pending = peekPending(page, baseUrl)
+      if (pending?.purpose !== 'sign-in') return null
+      const fragment = readFragment(page)
+      if (fragment === undefined) {
+        // cookie mode returns without a fragment: only to its own page (not, say, the sign-in
+        // page the back button leads to from the provider)
+        if (pending.mode !== 'cookie' || pageWithoutFragment(page) !== pending.returnTo) return null
+        forgetPending(page, baseUrl)
+        const user = await restore()
+        if (!user) {
+          throw new TesseraClientError('NOT_SIGNED_IN', {
+            detail: 'The provider sign-in returned, but no refresh cookie came with it.',
+          })
+        }
+        return { status: 'signed-in', user }
+      }
+      // once: a reload or a second call finds nothing to complete, and the code leaves history
+      forgetPending(page, baseUrl)
+      clearFragment(page)
+      if ('error' in fragment) throw returnError(fragment.error)
+      // a new sign-in abandons one that waited for its second factor
+      pendingMfaToken = undefined
+      pendingEnrolmentToken = undefined
+      const result = await signIn('/auth/oauth/exchange', {
+        code: fragment.code,
+        codeVerifier: pending.codeVerifier,
+      })
+      if (result.status === 'verification_pending') {
+        throw new TesseraClientError('BAD_RESPONSE', {
+          status: 202,
+          detail: 'The exchange answered without a session.',
+        })
+      }
+      return result
     },
 
     async verifyMfa(proof) {
@@ -537,6 +655,8 @@ export function createClient(options: ClientOptions): TesseraClient {
 
     ...passkeyActions,
 
+    ...providerActions,
+
     async setupTotp() {
       const enrolmentToken = pendingEnrolmentToken
       if (enrolmentToken === undefined) return mfaActions.setupTotp()
@@ -590,17 +710,7 @@ export function createClient(options: ClientOptions): TesseraClient {
       return body.sessions
     },
 
-    async restore() {
-      const access = session.access
-      if (access && session.isFresh(access)) return session.user ?? (await me())
-      try {
-        await refresher.refresh(access?.value ?? null)
-      } catch (error) {
-        if (isSessionGone(error)) return null
-        throw error
-      }
-      return session.user ?? (await me())
-    },
+    restore,
 
     fetch: authorized.fetch,
 

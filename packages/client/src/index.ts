@@ -42,6 +42,13 @@ export type {
   TotpSetup,
 } from './mfa.js'
 export type { NewPasskey, PasskeyActions, PasskeyInfo } from './passkeys.js'
+export type {
+  IdentityInfo,
+  LinkProviderOptions,
+  ProviderActions,
+  ProviderInfo,
+  SignInWithOptions,
+} from './providers.js'
 export type { StepUpChallenge } from './step-up.js'
 export { memoryStorage, type RefreshTokenStorage } from './storage.js'
 export type {
