@@ -188,7 +188,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     providerRequest({ provider, endpoint, failed }, seconds) {
       providerRequests.inc({ provider, endpoint })
-      if (failed) providerFailures.inc({ provider, endpoint })
+      // 0 on success, so the series exists before its first failure (rate() sees that one too)
+      providerFailures.inc({ provider, endpoint }, failed ? 1 : 0)
       providerDuration.observe({ provider, endpoint }, seconds)
     },
     providerSignIn: (provider, outcome) => providerSignIns.inc({ provider, outcome }),
