@@ -90,6 +90,9 @@ export function createProviderDirectory(
           ...(provider.insecureLoopback ? { execute: [oidc.allowInsecureRequests] } : {}),
         },
       )
+      // the ID token's signature is checked against the provider's JWKS too, not only its claims:
+      // openid-client otherwise trusts the TLS channel of the token endpoint (OpenID Core 3.1.3.7)
+      oidc.enableNonRepudiationChecks(configuration)
       return configure(provider, configuration)
     } catch (error) {
       throw new TesseraError('PROVIDER_UNAVAILABLE', { cause: error })
