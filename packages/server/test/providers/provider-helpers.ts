@@ -19,6 +19,8 @@ export interface LocalIdp {
   discoveryRequests(): number
   /** While true, discovery answers 503 (the rest of the provider keeps working). */
   failDiscovery: boolean
+  /** While set, the provider publishes these keys instead of its own (its ID tokens then fail to verify). */
+  publishedKeys: { keys: object[] } | undefined
   close(): Promise<void>
 }
 
@@ -80,6 +82,7 @@ export async function startLocalIdp(
     accounts,
     discoveryRequests: () => discoveries,
     failDiscovery: false,
+    publishedKeys: undefined,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
   server.on('request', async (request: IncomingMessage & { body?: unknown }, response) => {
@@ -89,6 +92,12 @@ export async function startLocalIdp(
         response.writeHead(503).end()
         return
       }
+    }
+    if (idp.publishedKeys && request.url === '/jwks') {
+      response
+        .writeHead(200, { 'content-type': 'application/jwk-set+json' })
+        .end(JSON.stringify(idp.publishedKeys))
+      return
     }
     if (onTokenRequest && request.method === 'POST' && request.url === '/token') {
       // read here, handed on parsed: oidc-provider takes an already parsed body as it is
