@@ -46,9 +46,14 @@ export const CLIENT_SECRET = 'a-client-secret-for-tessera-0123456789'
  */
 export async function startLocalIdp(
   providerIds: readonly string[] = ['acme'],
-  options: LocalIdpOptions = {},
+  /** The options, or (as before them) the client id alone. */
+  options: LocalIdpOptions | string = {},
 ): Promise<LocalIdp> {
-  const { clientId = CLIENT_ID, tokenAuthMethod = 'client_secret_basic', onTokenRequest } = options
+  const {
+    clientId = CLIENT_ID,
+    tokenAuthMethod = 'client_secret_basic',
+    onTokenRequest,
+  } = typeof options === 'string' ? { clientId: options } : options
   const server: Server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
