@@ -28,8 +28,26 @@ export interface HttpRequestLabels {
   status: number
 }
 
+/** A request Tessera sent to a sign-in provider. */
+export interface ProviderRequestLabels {
+  /** The provider id of TESSERA_OAUTH_PROVIDERS. */
+  provider: string
+  /** What was asked: `discovery`, `token`, `jwks`, `userinfo`, `user`, `emails` or `other`. */
+  endpoint: string
+  /** No answer (refused, timed out) or a 5xx. */
+  failed: boolean
+}
+
+/** What the sign-in providers count (`tessera_provider_*`). */
+export interface ProviderMetrics {
+  /** `tessera_provider_requests_total`, `…_request_failures_total`, `…_request_duration_seconds`. */
+  providerRequest(labels: ProviderRequestLabels, seconds: number): void
+  /** `tessera_provider_sign_ins_total{provider,outcome}`: `started`, `succeeded`, or the error code. */
+  providerSignIn(provider: string, outcome: string): void
+}
+
 /** The server's Prometheus metrics, on a registry of its own. */
-export interface Metrics {
+export interface Metrics extends ProviderMetrics {
   /** `tessera_auth_events_total{type}`. */
   authEvent(type: AuthEventType): void
   /** `tessera_audit_write_failures_total`: an audit row that could not be written. */
@@ -105,6 +123,32 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
   })
 
+  const providerSignIns = new Counter({
+    name: 'tessera_provider_sign_ins_total',
+    help: 'Sign-ins with a provider by provider id and outcome: started, succeeded, or the error code (lower case).',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [registry],
+  })
+  const providerRequests = new Counter({
+    name: 'tessera_provider_requests_total',
+    help: 'Requests sent to sign-in providers, by provider id and endpoint (discovery, token, jwks, userinfo, user, emails).',
+    labelNames: ['provider', 'endpoint'] as const,
+    registers: [registry],
+  })
+  const providerFailures = new Counter({
+    name: 'tessera_provider_request_failures_total',
+    help: 'Requests to sign-in providers that got no answer (refused, timed out) or a 5xx.',
+    labelNames: ['provider', 'endpoint'] as const,
+    registers: [registry],
+  })
+  const providerDuration = new Histogram({
+    name: 'tessera_provider_request_duration_seconds',
+    help: 'Time a sign-in provider took to answer a request (or to fail), by provider id and endpoint.',
+    labelNames: ['provider', 'endpoint'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  })
+
   const countActiveSessions = options.countActiveSessions
   if (countActiveSessions) {
     let cached: { value: number; at: number } | undefined
@@ -142,6 +186,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       httpRequests.inc({ route, method, status: String(status) })
       httpDuration.observe({ route, method }, seconds)
     },
+    providerRequest({ provider, endpoint, failed }, seconds) {
+      providerRequests.inc({ provider, endpoint })
+      // 0 on success, so the series exists before its first failure (rate() sees that one too)
+      providerFailures.inc({ provider, endpoint }, failed ? 1 : 0)
+      providerDuration.observe({ provider, endpoint }, seconds)
+    },
+    providerSignIn: (provider, outcome) => providerSignIns.inc({ provider, outcome }),
     hashInFlight: { inc: () => hashInFlight.inc(), dec: () => hashInFlight.dec() },
     hashQueued: { inc: () => hashQueued.inc(), dec: () => hashQueued.dec() },
     scrape: options.scrape ?? (() => registry.metrics()),

@@ -310,6 +310,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       providers: createProviderDirectory(config.oauthProviders, {
         clock,
         stateKey: deriveKey(secret, 'oauth-sign-in-state v1'),
+        metrics,
       }),
     }
     const app = await buildApp({

@@ -6,6 +6,11 @@ export {
   type EmailVerifiedClaim,
   isProviderVariable,
   type OAuthProviderConfig,
+  PROVIDER_PROTOCOLS,
+  type ProviderProtocol,
+  RESPONSE_MODES,
+  type ResponseMode,
+  type SignedClientSecret,
   TOKEN_AUTH_METHODS,
   type TokenAuthMethod,
 } from './oauth-providers.js'

@@ -412,7 +412,7 @@ export const SETTINGS = [
     parse: providerIds,
     default: '',
     shown: 'unset',
-    doc: "comma-separated ids of the OpenID Connect providers users may sign in with; each reads `TESSERA_OAUTH_<ID>_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` (discovery; not needed for the presets `google` and `gitlab`; `microsoft` needs its tenant's), `_SCOPE` (`openid email profile`), `_NAME` (the button text) and `_TOKEN_AUTH` (`client_secret_basic` or `client_secret_post`); issuers are https, or plain http on a loopback address outside production; see [providers](providers.md)",
+    doc: "comma-separated ids of the providers users may sign in with; each reads `TESSERA_OAUTH_<ID>_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` (discovery; not needed for the presets `google`, `gitlab` and `apple`; `microsoft` needs its tenant's), `_SCOPE` (`openid email profile`), `_NAME` (the button text), `_TOKEN_AUTH` (`client_secret_basic` or `client_secret_post`) and `_RESPONSE_MODE` (`query` or `form_post`); the preset `github` (OAuth 2) reads `_BASE_URL` (`https://github.com`) and `_API_URL` (`https://api.github.com`) instead of `_ISSUER`; the preset `apple` reads `_TEAM_ID`, `_KEY_ID` and `_PRIVATE_KEY` (PEM, ES256) instead of `_CLIENT_SECRET`; issuers are https, or plain http on a loopback address outside production; see [providers](providers.md)",
   },
   {
     variable: 'TESSERA_OAUTH_REDIRECTS',

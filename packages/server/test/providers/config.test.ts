@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, parseConfig } from '../../src/config.js'
 import { isAllowedRedirect } from '../../src/flows/providers/redirect-target.js'
@@ -36,12 +37,17 @@ describe('TESSERA_OAUTH_PROVIDERS and each provider family', () => {
       {
         id: 'acme',
         name: 'acme',
+        protocol: 'oidc',
         issuer: 'https://id.acme.example',
+        apiUrl: null,
         clientId: 'tessera',
         clientSecret: 's3cret',
         scope: 'openid email',
         tokenAuth: 'client_secret_basic',
         emailVerifiedClaim: 'email_verified',
+        emailVerifiedString: false,
+        responseMode: 'query',
+        signedSecret: null,
         insecureLoopback: false,
       },
       expect.objectContaining({ id: 'google', name: 'Google', issuer: 'https://accounts.google.com' }),
@@ -64,7 +70,111 @@ describe('TESSERA_OAUTH_PROVIDERS and each provider family', () => {
     )
     expect(problems({ TESSERA_OAUTH_PROVIDERS: 'Acme' })).toHaveProperty('TESSERA_OAUTH_PROVIDERS')
     expect(problems({ TESSERA_OAUTH_PROVIDERS: 'acme,acme' })).toHaveProperty('TESSERA_OAUTH_PROVIDERS')
-    expect(problems({ TESSERA_OAUTH_PROVIDERS: 'github' })).toHaveProperty('TESSERA_OAUTH_PROVIDERS')
+    expect(problems({ TESSERA_OAUTH_PROVIDERS: 'github' })).toEqual({
+      TESSERA_OAUTH_GITHUB_CLIENT_ID: 'is required',
+    })
+    expect(
+      problems({
+        TESSERA_OAUTH_PROVIDERS: 'acme',
+        TESSERA_OAUTH_ACME_ISSUER: 'https://id.acme.example',
+        TESSERA_OAUTH_ACME_CLIENT_ID: 'c',
+        TESSERA_OAUTH_ACME_CLIENT_SECRET: 's',
+        TESSERA_OAUTH_ACME_RESPONSE_MODE: 'fragment',
+      }),
+    ).toEqual({ TESSERA_OAUTH_ACME_RESPONSE_MODE: 'expected one of query, form_post, got "fragment"' })
+  })
+
+  it('reads the github preset: OAuth 2 at github.com and its API, base URLs overridable', () => {
+    const github = { TESSERA_OAUTH_GITHUB_CLIENT_ID: 'Iv1.abc', TESSERA_OAUTH_GITHUB_CLIENT_SECRET: 'gh' }
+    const [preset] = parseConfig({ ...base, TESSERA_OAUTH_PROVIDERS: 'github', ...github }).oauthProviders
+    expect(preset).toMatchObject({
+      name: 'GitHub',
+      protocol: 'github',
+      issuer: 'https://github.com',
+      apiUrl: 'https://api.github.com',
+      scope: 'read:user user:email',
+      tokenAuth: 'client_secret_post',
+      responseMode: 'query',
+      insecureLoopback: false,
+    })
+    const [enterprise] = parseConfig({
+      ...base,
+      TESSERA_OAUTH_PROVIDERS: 'github',
+      ...github,
+      TESSERA_OAUTH_GITHUB_BASE_URL: 'https://ghe.example.com/',
+      TESSERA_OAUTH_GITHUB_API_URL: 'https://ghe.example.com/api/v3/',
+    }).oauthProviders
+    expect(enterprise).toMatchObject({
+      issuer: 'https://ghe.example.com',
+      apiUrl: 'https://ghe.example.com/api/v3',
+    })
+    expect(
+      problems({
+        TESSERA_OAUTH_PROVIDERS: 'github',
+        ...github,
+        TESSERA_OAUTH_GITHUB_ISSUER: 'https://x.example',
+      }),
+    ).toHaveProperty('TESSERA_OAUTH_GITHUB_ISSUER')
+    expect(
+      problems({
+        TESSERA_OAUTH_PROVIDERS: 'github',
+        ...github,
+        TESSERA_OAUTH_GITHUB_API_URL: 'http://api.example',
+      }),
+    ).toHaveProperty('TESSERA_OAUTH_GITHUB_API_URL')
+    expect(
+      problems({
+        TESSERA_OAUTH_PROVIDERS: 'acme',
+        TESSERA_OAUTH_ACME_ISSUER: 'https://id.acme.example',
+        TESSERA_OAUTH_ACME_CLIENT_ID: 'c',
+        TESSERA_OAUTH_ACME_CLIENT_SECRET: 's',
+        TESSERA_OAUTH_ACME_API_URL: 'https://api.acme.example',
+      }),
+    ).toEqual({ TESSERA_OAUTH_ACME_API_URL: 'is read only for the github preset' })
+  })
+
+  it('reads the apple preset: a signing key instead of a client secret, form_post, and refuses a bad key without echoing it', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+    const apple = {
+      TESSERA_OAUTH_PROVIDERS: 'apple',
+      TESSERA_OAUTH_APPLE_CLIENT_ID: 'com.example.web',
+      TESSERA_OAUTH_APPLE_TEAM_ID: 'TEAM123456',
+      TESSERA_OAUTH_APPLE_KEY_ID: 'KEY1234567',
+      // on one line, as many environments need it
+      TESSERA_OAUTH_APPLE_PRIVATE_KEY: pem.trim().replaceAll('\n', '\\n'),
+    }
+    const [preset] = parseConfig({ ...base, ...apple }).oauthProviders
+    expect(preset).toMatchObject({
+      name: 'Apple',
+      protocol: 'oidc',
+      issuer: 'https://appleid.apple.com',
+      scope: 'openid email name',
+      tokenAuth: 'client_secret_post',
+      responseMode: 'form_post',
+      emailVerifiedString: true,
+      signedSecret: { teamId: 'TEAM123456', keyId: 'KEY1234567', privateKey: pem.trim() },
+    })
+    expect(problems({ ...apple, TESSERA_OAUTH_APPLE_TEAM_ID: '' })).toHaveProperty(
+      'TESSERA_OAUTH_APPLE_TEAM_ID',
+    )
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString()
+    for (const bad of ['not a key', rsa]) {
+      const found = problems({ ...apple, TESSERA_OAUTH_APPLE_PRIVATE_KEY: bad })
+      expect(found).toEqual({ TESSERA_OAUTH_APPLE_PRIVATE_KEY: expect.stringContaining('P-256') })
+      expect(JSON.stringify(found)).not.toContain('PRIVATE KEY-----')
+    }
+    expect(
+      problems({
+        TESSERA_OAUTH_PROVIDERS: 'acme',
+        TESSERA_OAUTH_ACME_ISSUER: 'https://id.acme.example',
+        TESSERA_OAUTH_ACME_CLIENT_ID: 'c',
+        TESSERA_OAUTH_ACME_CLIENT_SECRET: 's',
+        TESSERA_OAUTH_ACME_TEAM_ID: 'T',
+      }),
+    ).toEqual({ TESSERA_OAUTH_ACME_TEAM_ID: 'is read only for the apple preset' })
   })
 
   it('allows a plain-http issuer on a loopback address outside production only', () => {

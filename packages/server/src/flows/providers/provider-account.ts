@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { OAuthProviderConfig } from '../../config.js'
-import { normalizeEmail } from '../../email-address.js'
+import { isEmail, normalizeEmail } from '../../email-address.js'
 import { TesseraError } from '../../errors.js'
 import type { UserRecord } from '../../store/records.js'
 import type { Stores } from '../../store/stores.js'
@@ -16,18 +16,36 @@ export interface ProviderClaims {
   name: string | null
 }
 
+/**
+ * A provider's email as Tessera takes it: an address by the rule every other email meets
+ * (`isEmail`, at most 254 characters), else none, so that a new identity is PROVIDER_EMAIL_MISSING
+ * rather than an account under a name no mail reaches.
+ */
+export function providerEmail(raw: unknown): string | null {
+  if (typeof raw !== 'string') return null
+  const email = raw.trim()
+  return email !== '' && isEmail(email) ? email : null
+}
+
+/** A provider's display name: trimmed, NFC, at most 200 characters; else none. */
+export const providerName = (raw: unknown): string | null =>
+  typeof raw === 'string' ? raw.trim().normalize('NFC').slice(0, 200) || null : null
+
 /** The claims of a validated ID token, read as `provider` states them. */
 export function providerClaims(
   provider: OAuthProviderConfig,
   claims: Readonly<Record<string, unknown>>,
 ): ProviderClaims {
-  const email = typeof claims.email === 'string' && claims.email.trim() !== '' ? claims.email.trim() : null
+  const email = providerEmail(claims.email)
+  const verified = claims[provider.emailVerifiedClaim]
   return {
     issuer: String(claims.iss),
     subject: String(claims.sub),
     email,
-    emailVerified: email !== null && claims[provider.emailVerifiedClaim] === true,
-    name: typeof claims.name === 'string' ? claims.name.trim().normalize('NFC').slice(0, 200) || null : null,
+    // Apple documents `email_verified` as a boolean or the string "true"
+    emailVerified:
+      email !== null && (verified === true || (provider.emailVerifiedString && verified === 'true')),
+    name: providerName(claims.name),
   }
 }
 

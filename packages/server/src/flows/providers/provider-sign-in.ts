@@ -9,6 +9,7 @@ import { mustEnrol } from '../mfa/enrolment.js'
 import { hasSecondFactor } from '../mfa/second-factor.js'
 import { newOneTimeToken } from '../one-time-token.js'
 import { AMR_PROVIDER, signedInWith } from '../sign-in-methods.js'
+import { githubClaims } from './github-identity.js'
 import { accountForIdentity, type ProviderClaims, providerClaims } from './provider-account.js'
 import type { ProviderDirectory } from './provider-directory.js'
 import { isAllowedRedirect } from './redirect-target.js'
@@ -77,8 +78,11 @@ export async function startProviderSignIn(
     code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
     state: state.state,
-    nonce: state.nonce,
+    // a nonce binds an ID token, which plain OAuth 2 (GitHub) has not
+    ...(provider.protocol === 'oidc' ? { nonce: state.nonce } : {}),
+    ...(provider.responseMode === 'form_post' ? { response_mode: 'form_post' } : {}),
   })
+  deps.providers.countSignIn(provider, 'started')
   return { url: url.href, state }
 }
 
@@ -113,28 +117,20 @@ export async function completeProviderSignIn(
     // the user cancelled, or the provider refused: said by the provider, not by a token
     throw failed(deps, provider, context, `provider_error:${currentUrl.searchParams.get('error')}`)
   }
-  const configuration = await deps.providers.discover(provider)
-  let idClaims: Readonly<Record<string, unknown>>
+  let claims: ProviderClaims
   try {
-    const tokens = await oidc.authorizationCodeGrant(configuration, currentUrl, {
-      pkceCodeVerifier: state.codeVerifier,
-      expectedState: state.state,
-      expectedNonce: state.nonce,
-      idTokenExpected: true,
-    })
-    const claims = tokens.claims()
-    if (!claims) throw new TesseraError('PROVIDER_SIGN_IN_FAILED', { reason: 'no ID token' })
-    idClaims = claims
+    claims = await providerIdentity(deps, provider, state, currentUrl)
   } catch (error) {
-    if (error instanceof TesseraError) throw error
+    if (error instanceof TesseraError) {
+      if (error.code === 'PROVIDER_SIGN_IN_FAILED') failed(deps, provider, context, error.reason ?? 'refused')
+      throw error
+    }
     // a refused answer or ID token (openid-client's checks) versus a provider out of reach
     if (isRefusal(error)) {
       throw failed(deps, provider, context, errorCode(error), error)
     }
     throw new TesseraError('PROVIDER_UNAVAILABLE', { cause: error })
   }
-
-  const claims = providerClaims(provider, idClaims)
   const now = deps.clock.now()
   if (state.mode === 'link')
     return { kind: 'code', code: await linkCode(deps, provider, state, claims, now), codeVerifier: null }
@@ -191,6 +187,37 @@ export async function completeProviderSignIn(
     return { kind: 'code', code: token, codeVerifier: ownVerifier }
   }
   return { kind: 'signed-in', tokens: await signIn(deps, user, context, provider.id) }
+}
+
+/**
+ * Redeems the code with the PKCE verifier and reads who signed in: the validated ID token of an
+ * OpenID provider (issuer, audience, signature, expiry, nonce), or GitHub's API with the access
+ * token (GitHub has no ID token, so no nonce; `state` and PKCE bind the answer to this browser).
+ */
+async function providerIdentity(
+  deps: Pick<ProviderSignInDeps, 'providers'>,
+  provider: OAuthProviderConfig,
+  state: SignInState,
+  currentUrl: URL,
+): Promise<ProviderClaims> {
+  const configuration = await deps.providers.discover(provider)
+  if (provider.protocol === 'github') {
+    const tokens = await oidc.authorizationCodeGrant(configuration, currentUrl, {
+      pkceCodeVerifier: state.codeVerifier,
+      expectedState: state.state,
+      idTokenExpected: false,
+    })
+    return githubClaims(configuration, provider, tokens.access_token)
+  }
+  const tokens = await oidc.authorizationCodeGrant(configuration, currentUrl, {
+    pkceCodeVerifier: state.codeVerifier,
+    expectedState: state.state,
+    expectedNonce: state.nonce,
+    idTokenExpected: true,
+  })
+  const claims = tokens.claims()
+  if (!claims) throw new TesseraError('PROVIDER_SIGN_IN_FAILED', { reason: 'no ID token' })
+  return providerClaims(provider, claims)
 }
 
 /**
@@ -274,5 +301,24 @@ const errorCode = (error: unknown): string =>
   error instanceof oidc.ResponseBodyError || error instanceof oidc.AuthorizationResponseError
     ? error.error
     : error instanceof oidc.ClientError
-      ? (error.code ?? 'client_error')
+      ? (bodyError(error) ?? error.code ?? 'client_error')
       : 'refused'
+
+/**
+ * The `error` of a token answer that is not one: GitHub answers a bad code with 200 and
+ * `{ "error": "bad_verification_code" }`, which openid-client refuses as an invalid response.
+ */
+function bodyError(error: Error): string | undefined {
+  for (let cause: unknown = error.cause, depth = 0; cause instanceof Object && depth < 3; depth += 1) {
+    const body = (cause as { body?: unknown }).body
+    if (
+      typeof body === 'object' &&
+      body !== null &&
+      typeof (body as { error?: unknown }).error === 'string'
+    ) {
+      return `provider_error:${(body as { error: string }).error}`
+    }
+    cause = (cause as { cause?: unknown }).cause
+  }
+  return undefined
+}

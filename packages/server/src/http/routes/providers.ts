@@ -1,5 +1,7 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import formbody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { isLoopbackHost } from '../../config.js'
 import { TesseraError } from '../../errors.js'
 import type { FlowDeps } from '../../flows/deps.js'
@@ -30,18 +32,30 @@ export const STATE_COOKIE = 'tessera_oauth_state'
 const VERIFIER_COOKIE = 'tessera_oauth_verifier'
 
 export const ProviderId = Type.String({ pattern: '^[a-z][a-z0-9]{0,31}$' })
+/** Bytes of a posted provider answer (a code, a state, an ID token, Apple's `user`). */
+const FORM_BODY_LIMIT = 32 * 1024
 const Redirect = Type.Object({}, { description: 'A redirect (`Location`).' })
 
 /**
  * The state cookie's options: HttpOnly, sent only to the provider's callback, Secure as the refresh
  * cookie is, and Lax, since the provider brings the browser back with a top-level GET from its site.
+ * A `form_post` provider (Apple) brings it back with a cross-site POST, which carries no Lax
+ * cookie: its state cookie is SameSite=None, which browsers take only with Secure (they treat
+ * http://localhost as secure). The sealed state still binds the answer to this browser.
  */
-export function stateCookieOptions(config: Pick<FlowDeps['config'], 'publicUrl'>) {
+export function stateCookieOptions(config: Pick<FlowDeps['config'], 'publicUrl' | 'oauthProviders'>) {
   const publicUrl = new URL(config.publicUrl)
   const basePath = publicUrl.pathname.replace(/\/+$/, '')
   const secure = !(publicUrl.protocol === 'http:' && isLoopbackHost(publicUrl.hostname))
-  return (id: string) =>
-    ({ httpOnly: true, sameSite: 'lax', secure, path: `${basePath}/auth/oauth/${id}/callback` }) as const
+  const formPost = new Set(
+    config.oauthProviders.filter((provider) => provider.responseMode === 'form_post').map(({ id }) => id),
+  )
+  return (id: string) => {
+    const path = `${basePath}/auth/oauth/${id}/callback`
+    return formPost.has(id)
+      ? ({ httpOnly: true, sameSite: 'none', secure: true, path } as const)
+      : ({ httpOnly: true, sameSite: 'lax', secure, path } as const)
+  }
 }
 
 /**
@@ -121,58 +135,103 @@ export const providerRoutes =
       },
     )
 
+    /**
+     * The provider's answer, by query (GET) or by form (POST, `form_post`): the parameters go into
+     * the callback URL openid-client reads, as it does with a form itself.
+     */
+    const callback = async (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      id: string,
+      parameters: Readonly<Record<string, string>>,
+    ) => {
+      const provider = deps.providers.get(id)
+      const count = (outcome: string) => deps.providers.countSignIn(provider, outcome)
+      const sealed = request.cookies[STATE_COOKIE]
+      // the state serves one callback: gone from this browser whatever happens next
+      reply.clearCookie(STATE_COOKIE, stateCookie(provider.id))
+      reply.header('cache-control', 'no-store')
+      const state = await openSignInState(deps.providers.stateKey, sealed, provider.id, deps.clock)
+      if (!state || !stateMatches(state, parameters.state)) {
+        count('oauth_state_invalid')
+        throw new TesseraError('OAUTH_STATE_INVALID')
+      }
+
+      const current = new URL(callbackUrl(deps.config.publicUrl, provider.id))
+      for (const [name, value] of Object.entries(parameters)) current.searchParams.append(name, value)
+      const back = (fragment: string) => reply.redirect(`${state.redirectTo}#${fragment}`, 302)
+      try {
+        const outcome = await completeProviderSignIn(deps, state, current, clientContext(request))
+        count('succeeded')
+        if (outcome.kind === 'signed-in') {
+          const { tokens } = outcome
+          refresh.set(reply, tokens.refreshToken, tokens.refreshExpiresAt, deps.clock.now())
+          return reply.redirect(state.redirectTo, 302)
+        }
+        if (outcome.codeVerifier !== null) {
+          reply.setCookie(VERIFIER_COOKIE, outcome.codeVerifier, {
+            ...verifierCookie,
+            maxAge: PROVIDER_CODE_TTL,
+          })
+        }
+        return back(`code=${outcome.code}`)
+      } catch (error) {
+        if (error instanceof TesseraError) {
+          count(error.code.toLowerCase())
+          return back(`error=${error.code}`)
+        }
+        // a bug: logged with the request id, and the app still hears of it
+        count('internal')
+        request.log.error({ err: error }, 'provider sign-in failed')
+        return back('error=INTERNAL')
+      }
+    }
+
+    const callbackDescription =
+      '302 to the `redirectTo` of the start: cookie mode sets the refresh cookie; code mode, or cookie ' +
+      'mode for an account with a second factor, appends `#code=<one-time code, 60 s>`; a failure ' +
+      'appends `#error=<CODE>`. Without the state cookie of this browser and provider, or with another ' +
+      '`state`: 400 OAUTH_STATE_INVALID, as there is nowhere safe to return to.'
+    const CallbackParameters = Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 4096 }))
+
     app.get(
       '/auth/oauth/:id/callback',
       {
         schema: {
           tags: ['auth'],
           summary: "The provider's answer",
-          description:
-            '302 to the `redirectTo` of the start: cookie mode sets the refresh cookie; code mode, or cookie ' +
-            'mode for an account with a second factor, appends `#code=<one-time code, 60 s>`; a failure ' +
-            'appends `#error=<CODE>`. Without the state cookie of this browser and provider, or with another ' +
-            '`state`: 400 OAUTH_STATE_INVALID, as there is nowhere safe to return to.',
+          description: callbackDescription,
           params: Type.Object({ id: ProviderId }),
-          querystring: Type.Record(Type.String(), Type.String({ maxLength: 4096 })),
+          querystring: CallbackParameters,
           response: responses({ 302: Redirect }),
         },
         ...rateLimited(deps.limits, [{ name: 'oauth-callback:ip', rule: rules.login, key: byIp }]),
       },
-      async (request, reply) => {
-        const provider = deps.providers.get(request.params.id)
-        const sealed = request.cookies[STATE_COOKIE]
-        // the state serves one callback: gone from this browser whatever happens next
-        reply.clearCookie(STATE_COOKIE, stateCookie(provider.id))
-        reply.header('cache-control', 'no-store')
-        const state = await openSignInState(deps.providers.stateKey, sealed, provider.id, deps.clock)
-        if (!state || !stateMatches(state, request.query.state)) throw new TesseraError('OAUTH_STATE_INVALID')
-
-        const query = request.url.indexOf('?')
-        const current = new URL(callbackUrl(deps.config.publicUrl, provider.id))
-        current.search = query === -1 ? '' : request.url.slice(query)
-        const back = (fragment: string) => reply.redirect(`${state.redirectTo}#${fragment}`, 302)
-        try {
-          const outcome = await completeProviderSignIn(deps, state, current, clientContext(request))
-          if (outcome.kind === 'signed-in') {
-            const { tokens } = outcome
-            refresh.set(reply, tokens.refreshToken, tokens.refreshExpiresAt, deps.clock.now())
-            return reply.redirect(state.redirectTo, 302)
-          }
-          if (outcome.codeVerifier !== null) {
-            reply.setCookie(VERIFIER_COOKIE, outcome.codeVerifier, {
-              ...verifierCookie,
-              maxAge: PROVIDER_CODE_TTL,
-            })
-          }
-          return back(`code=${outcome.code}`)
-        } catch (error) {
-          if (error instanceof TesseraError) return back(`error=${error.code}`)
-          // a bug: logged with the request id, and the app still hears of it
-          request.log.error({ err: error }, 'provider sign-in failed')
-          return back('error=INTERNAL')
-        }
-      },
+      (request, reply) => callback(request, reply, request.params.id, request.query),
     )
+
+    // form_post providers (Apple) answer with a form the browser POSTs: form bodies only, here
+    await app.register(async (forms) => {
+      forms.removeAllContentTypeParsers()
+      await forms.register(formbody, { bodyLimit: FORM_BODY_LIMIT })
+      forms.withTypeProvider<TypeBoxTypeProvider>().post(
+        '/auth/oauth/:id/callback',
+        {
+          bodyLimit: FORM_BODY_LIMIT,
+          schema: {
+            tags: ['auth'],
+            summary: "The provider's answer, posted (response_mode=form_post)",
+            description: `${callbackDescription} The parameters come as an \`application/x-www-form-urlencoded\` body.`,
+            params: Type.Object({ id: ProviderId }),
+            consumes: ['application/x-www-form-urlencoded'],
+            body: CallbackParameters,
+            response: responses({ 302: Redirect }),
+          },
+          ...rateLimited(deps.limits, [{ name: 'oauth-callback:ip', rule: rules.login, key: byIp }]),
+        },
+        (request, reply) => callback(request, reply, request.params.id, request.body),
+      )
+    })
 
     app.post(
       '/auth/oauth/exchange',
