@@ -12,8 +12,9 @@ import {
   uniqueEmail,
 } from '../helpers/server.js'
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhooks.js'
-import { codeAt, enrolledUser } from '../mfa/mfa-helpers.js'
+import { codeAt, enrolledUser, verifiedUser } from '../mfa/mfa-helpers.js'
 import { METRICS_TOKEN, sampleValue, scrape } from '../observability/scrape.js'
+import { addPasskey, passkeyLogin } from '../passkeys/passkey-helpers.js'
 
 const NEW_PASSWORD = 'a brand new passphrase 42'
 
@@ -158,15 +159,18 @@ describe('webhook events', () => {
 
     await deliver(server)
     const events = receiver.accepted()
+    // sent in parallel: in any order
     const ofUser = (id: string) =>
-      events.filter((event) => (event.data as { user?: { id: string } }).user?.id === id)
+      events
+        .filter((event) => (event.data as { user?: { id: string } }).user?.id === id)
+        .sort((a, b) => a.type.localeCompare(b.type))
     expect(ofUser(user.userId).map((event) => event.type)).toEqual([
-      'user.created',
       'email.verified',
       'password.changed',
+      'user.created',
     ])
-    expect(ofUser(user.userId)[1]?.data).toMatchObject({ user: { emailVerified: true }, via: 'link' })
-    expect(ofUser(user.userId)[2]?.data).toMatchObject({ via: 'reset' })
+    expect(ofUser(user.userId)[0]?.data).toMatchObject({ user: { emailVerified: true }, via: 'link' })
+    expect(ofUser(user.userId)[1]?.data).toMatchObject({ via: 'reset' })
     // the reset revoked the registration's session
     expect(
       events.filter(
@@ -177,9 +181,39 @@ describe('webhook events', () => {
     ).toHaveLength(1)
     const mfa = ofUser(enrolled.userId).filter((event) => event.type.startsWith('mfa.'))
     expect(mfa.map((event) => [event.type, (event.data as { method: string }).method])).toEqual([
-      ['mfa.enabled', 'totp'],
       ['mfa.disabled', 'totp'],
+      ['mfa.enabled', 'totp'],
     ])
+  })
+
+  it('sends mfa.enabled and mfa.disabled for a passkey added and removed, and session.created for a passkey sign-in', async () => {
+    const { server, receiver } = await setUp()
+    const user = await verifiedUser(server)
+    const { authenticator, id } = await addPasskey(server, user)
+    const signedIn = await passkeyLogin(server, authenticator)
+    expect(signedIn.statusCode).toBe(200)
+    const removed = await server.app.inject({
+      method: 'DELETE',
+      url: `/auth/passkeys/${id}`,
+      headers: bearer(user.accessToken),
+    })
+    expect(removed.statusCode).toBe(204)
+    await deliver(server)
+    const events = receiver.accepted()
+    // sent in parallel: in any order
+    const mfa = events
+      .filter((event) => event.type.startsWith('mfa.'))
+      .sort((a, b) => a.type.localeCompare(b.type))
+    expect(mfa.map((event) => [event.type, event.data])).toEqual([
+      ['mfa.disabled', expect.objectContaining({ method: 'passkey', passkeyId: id })],
+      ['mfa.enabled', expect.objectContaining({ method: 'passkey', passkeyId: id })],
+    ])
+    const passkeySession = events.find(
+      (event) =>
+        event.type === 'session.created' &&
+        (event.data as { amr: string[] }).amr.some((amr) => amr !== 'pwd'),
+    )
+    expect(passkeySession?.data).toMatchObject({ session: { userId: user.userId } })
   })
 
   it('writes no event for a change that did not commit: a taken email makes no user.created', async () => {
