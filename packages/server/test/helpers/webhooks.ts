@@ -15,7 +15,7 @@ export interface ReceivedWebhook {
   verified: { type: string; timestamp: string; data: Record<string, unknown> } | undefined
   /** Why `Webhook.verify` refused it. */
   verifyError: string | undefined
-  /** What the receiver answered. */
+  /** What the receiver answered; 0 when it did not. */
   status: number
 }
 
@@ -26,8 +26,8 @@ export interface WebhookReceiver {
   received: ReceivedWebhook[]
   /** The verified events it accepted (answered 204). */
   accepted(): NonNullable<ReceivedWebhook['verified']>[]
-  /** The status it answers from now on: 204, or 500 for a receiver that is broken. */
-  answer(status: number): void
+  /** The status it answers from now on: 204, 500 for a receiver that is broken, or `'never'` (it hangs). */
+  answer(status: number | 'never'): void
   /** Stops listening: connections are refused until {@link start}. */
   stop(): Promise<void>
   /** Listens again on the same port. */
@@ -42,7 +42,7 @@ export interface WebhookReceiver {
 export async function startWebhookReceiver(secret: string, now: () => Date): Promise<WebhookReceiver> {
   const webhook = new Webhook(secret)
   const received: ReceivedWebhook[] = []
-  let status = 204
+  let status: number | 'never' = 204
   let server: Server | undefined
   let port = 0
 
@@ -65,8 +65,15 @@ export async function startWebhookReceiver(secret: string, now: () => Date): Pro
             vi.useRealTimers()
           }
           const answered = verifyError === undefined ? status : 400
-          received.push({ headers: request.headers, body, verified, verifyError, status: answered })
-          response.writeHead(answered).end()
+          received.push({
+            headers: request.headers,
+            body,
+            verified,
+            verifyError,
+            status: answered === 'never' ? 0 : answered,
+          })
+          // a receiver that hangs keeps the request open until the sender gives up
+          if (answered !== 'never') response.writeHead(answered).end()
         })
       })
       created.once('error', reject)

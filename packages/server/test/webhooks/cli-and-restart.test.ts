@@ -220,4 +220,28 @@ describe('webhooks across restarts and from the CLI', () => {
     expect(created.data).toMatchObject({ user: { email, emailVerified: false }, via: 'register' })
     await second.stop()
   })
+
+  // PGlite is one process's: several instances share an outbox only on PostgreSQL
+  it.skipIf(!TEST_DATABASE_URL)('shares the outbox between instances: each event is sent once', async () => {
+    const setup = await setUp()
+    const one = await openServer(setup)
+    const two = await openServer(setup)
+    try {
+      for (let index = 0; index < 20; index++) {
+        const response = await (index % 2 ? one : two).app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          payload: { email: uniqueEmail(), password: PASSWORD },
+        })
+        expect(response.statusCode).toBe(201)
+      }
+      const [a, b] = await Promise.all([deliverDue(one), deliverDue(two)])
+      expect((a?.delivered ?? 0) + (b?.delivered ?? 0)).toBe(40)
+    } finally {
+      await one.close()
+      await two.close()
+    }
+    expect(setup.receiver.received).toHaveLength(40)
+    expect(new Set(setup.receiver.received.map((request) => request.headers['webhook-id'])).size).toBe(40)
+  })
 })

@@ -11,6 +11,7 @@ import {
   type TestServer,
   uniqueEmail,
 } from '../helpers/server.js'
+import { waitFor } from '../helpers/wait.js'
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhooks.js'
 import { codeAt, enrolledUser, verifiedUser } from '../mfa/mfa-helpers.js'
 import { METRICS_TOKEN, sampleValue, scrape } from '../observability/scrape.js'
@@ -304,6 +305,31 @@ describe('webhook delivery', () => {
     expect(two?.headers['webhook-signature']).not.toBe(one?.headers['webhook-signature'])
     // the same bytes each time
     expect(two?.body).toBe(one?.body)
+  })
+
+  it('bounds an attempt by TESSERA_WEBHOOK_TIMEOUT: a receiver that never answers is retried', async () => {
+    const { server, receiver } = await setUp({ TESSERA_WEBHOOK_TIMEOUT: '1s' })
+    receiver.answer('never')
+    await server.deps.stores.webhooks.enqueue({ type: 'user.updated', data: { user: { id: 'u1' } as never } })
+    expect(await deliver(server)).toEqual({ delivered: 0, retried: 1, failed: 0 })
+    expect((await outboxRows(server))[0]).toMatchObject({ attempts: 1, last_error: 'no answer within 1 s' })
+  })
+
+  it('hands an attempt under way back when the server stops: due at once, no attempt counted', async () => {
+    const { server, receiver } = await setUp()
+    receiver.answer('never')
+    await server.deps.stores.webhooks.enqueue({ type: 'user.updated', data: { user: { id: 'u1' } as never } })
+    const delivering = deliver(server)
+    await waitFor(
+      () => (receiver.received.length > 0 ? true : undefined),
+      'the attempt to reach the receiver',
+    )
+    await server.webhooks?.stop()
+    expect(await delivering).toEqual({ delivered: 0, retried: 0, failed: 0 })
+    const { rows } = await sql<{ attempts: number; due: boolean }>`
+      select attempts, next_attempt_at <= ${server.clock.now()} as due from webhook_outbox
+    `.execute(server.database.handle.db)
+    expect(rows).toEqual([{ attempts: 0, due: true }])
   })
 
   it('gives up after 24 hours of retries, with the attempts spread by backoff', async () => {
