@@ -6,6 +6,7 @@ import {
   bearer,
   json,
   PASSWORD,
+  refreshWith,
   registerUser,
   startTestServer,
   type TestServer,
@@ -215,6 +216,39 @@ describe('webhook events', () => {
         (event.data as { amr: string[] }).amr.some((amr) => amr !== 'pwd'),
     )
     expect(passkeySession?.data).toMatchObject({ session: { userId: user.userId } })
+  })
+
+  it('sends email.verified and session.revoked when a magic link takes over an unverified account', async () => {
+    const { server, receiver, mailer } = await setUp({ TESSERA_MAGIC_LINK: 'on' })
+    const user = await registerUser(server.app)
+    expect((await post(server, '/auth/magic-link', { email: user.email })).statusCode).toBe(202)
+    const token = mailer.sent.at(-1)?.text.match(/token=([\w-]+)/)?.[1]
+    const signedIn = await post(server, '/auth/magic-link/verify', { token, tokenDelivery: 'body' })
+    expect(signedIn.statusCode).toBe(200)
+    await deliver(server)
+    const events = receiver.accepted()
+    expect(events.find((event) => event.type === 'email.verified')?.data).toMatchObject({
+      user: { id: user.userId, emailVerified: true },
+      via: 'magic_link',
+      passwordRemoved: true,
+    })
+    expect(
+      events.filter((event) => event.type === 'session.revoked').map((event) => event.data.reason),
+    ).toEqual(['magic_link_takeover'])
+    expect(events.filter((event) => event.type === 'session.created')).toHaveLength(2)
+  })
+
+  it('sends session.revoked when a replayed refresh token revokes its session', async () => {
+    const { server, receiver } = await setUp({ TESSERA_REFRESH_REUSE_GRACE: '10s' })
+    const user = await registerUser(server.app)
+    expect((await refreshWith(server.app, user.refreshToken)).statusCode).toBe(200)
+    server.clock.advance(11)
+    expect(json(await refreshWith(server.app, user.refreshToken)).code).toBe('REFRESH_TOKEN_REUSED')
+    await deliver(server)
+    const revoked = receiver.accepted().filter((event) => event.type === 'session.revoked')
+    expect(revoked.map((event) => event.data)).toEqual([
+      { session: { id: expect.any(String), userId: user.userId }, reason: 'refresh_token_reused' },
+    ])
   })
 
   it('writes no event for a change that did not commit: a taken email makes no user.created', async () => {
