@@ -8,6 +8,7 @@ import type { HousekeepingStore } from './store/housekeeping.js'
 import { createMfaTokenStore } from './store/mfa-tokens.js'
 import { createRevocationEventStore } from './store/revocation-events.js'
 import { createWebauthnChallengeStore } from './store/webauthn-challenges.js'
+import { createWebhookStore } from './store/webhooks.js'
 
 /** More rows to delete under the housekeeping lock, e.g. audit events past their retention. */
 export interface HousekeepingTask {
@@ -55,6 +56,18 @@ export const webauthnChallengesTask: HousekeepingTask = {
   name: 'webauthnChallenges',
   run: (db, now) => createWebauthnChallengeStore(db).deleteExpired(now),
 }
+
+/**
+ * Webhook events delivered more than TESSERA_WEBHOOK_RETENTION ago go; those that gave up stay
+ * (`tessera webhooks failed` lists them) until retried and delivered.
+ */
+export const webhookOutboxTask = (config: Pick<Config, 'webhookRetention'>): HousekeepingTask => ({
+  name: 'webhookOutbox',
+  run: (db, now) =>
+    createWebhookStore(db, undefined).pruneDelivered(
+      new Date(now.getTime() - config.webhookRetention * 1000),
+    ),
+})
 
 export type HousekeepingReport =
   /** Another instance held the lock: it is doing this run. */

@@ -1,6 +1,7 @@
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { type Clock, systemClock } from './clock.js'
 import { AUTH_EVENT_TYPES, type AuthEventType } from './events.js'
+import { WEBHOOK_EVENT_TYPES } from './store/webhooks.js'
 
 export interface MetricsOptions {
   /** Counts live sessions for `tessera_active_sessions`; runs at scrape time, never more often than the cache allows. */
@@ -16,6 +17,8 @@ export interface MetricsOptions {
    * worker, the whole service's metrics, which the primary adds up from every worker's {@link Metrics.snapshot}.
    */
   scrape?: () => Promise<string>
+  /** Counts the webhook events still to deliver for `tessera_webhook_backlog`, at scrape time; unset: no such gauge. */
+  countWebhookBacklog?: () => Promise<number>
 }
 
 /** One process's metrics as prom-client's JSON (`Registry.getMetricsAsJSON()`), for {@link aggregateMetrics}. */
@@ -58,6 +61,12 @@ export interface Metrics extends ProviderMetrics {
   readonly hashInFlight: { inc(): void; dec(): void }
   /** `tessera_password_hash_queued`: hashes waiting for a turn (TESSERA_HASH_CONCURRENCY). */
   readonly hashQueued: { inc(): void; dec(): void }
+  /**
+   * One webhook delivery attempt of an event of `type`: `tessera_webhook_deliveries_total`,
+   * `tessera_webhook_retries_total` or `tessera_webhook_failures_total` by its outcome, and
+   * `tessera_webhook_delivery_duration_seconds`.
+   */
+  webhookAttempt(type: string, outcome: 'delivered' | 'retry' | 'failed', seconds: number): void
   /** The Prometheus text exposition of every metric. */
   scrape(): Promise<string>
   /** This process's own metrics, whatever {@link scrape} answers. */
@@ -179,7 +188,61 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     })
   }
 
+  const webhookDeliveries = new Counter({
+    name: 'tessera_webhook_deliveries_total',
+    help: 'Webhook events delivered (answered 2xx), by event type.',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  })
+  const webhookRetries = new Counter({
+    name: 'tessera_webhook_retries_total',
+    help: 'Webhook delivery attempts that failed and will be retried, by event type.',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  })
+  const webhookFailures = new Counter({
+    name: 'tessera_webhook_failures_total',
+    help: 'Webhook events that gave up after 24 hours of retries, by event type (tessera webhooks failed).',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  })
+  for (const type of WEBHOOK_EVENT_TYPES) {
+    webhookDeliveries.inc({ type }, 0)
+    webhookRetries.inc({ type }, 0)
+    webhookFailures.inc({ type }, 0)
+  }
+  const webhookDuration = new Histogram({
+    name: 'tessera_webhook_delivery_duration_seconds',
+    help: 'Time one webhook delivery attempt took, from sending to the answer (or the error), by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  })
+  const countWebhookBacklog = options.countWebhookBacklog
+  if (countWebhookBacklog) {
+    new Gauge({
+      name: 'tessera_webhook_backlog',
+      help: 'Webhook events waiting to be delivered (neither delivered nor given up), counted at scrape time.',
+      registers: [registry],
+      // every worker counts the same table: the largest, as the session count
+      aggregator: 'max',
+      async collect() {
+        try {
+          this.set(await countWebhookBacklog())
+        } catch (error) {
+          options.onCollectError?.(error)
+        }
+      },
+    })
+  }
+
   return {
+    webhookAttempt(type, outcome, seconds) {
+      const counter =
+        outcome === 'delivered' ? webhookDeliveries : outcome === 'retry' ? webhookRetries : webhookFailures
+      counter.inc({ type })
+      webhookDuration.observe({ outcome: outcome === 'delivered' ? 'delivered' : 'error' }, seconds)
+    },
     authEvent: (type) => authEvents.inc({ type }),
     auditWriteFailed: () => auditWriteFailures.inc(),
     httpRequest({ route, method, status }, seconds) {

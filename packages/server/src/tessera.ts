@@ -16,6 +16,7 @@ import {
   revocationEventsTask,
   startHousekeeping,
   webauthnChallengesTask,
+  webhookOutboxTask,
 } from './housekeeping.js'
 import { buildApp } from './http/app.js'
 import { createKeyRing, type KeyRing, openPrivateKey, wrappingKeys } from './keys/key-ring.js'
@@ -41,6 +42,8 @@ import { createHousekeepingStore } from './store/housekeeping.js'
 import { migrateToLatest } from './store/migrate.js'
 import type { SigningKeyStore } from './store/signing-keys.js'
 import { createStores, type Stores } from './store/stores.js'
+import { createWebhookStore } from './store/webhooks.js'
+import { startWebhookDelivery, type WebhookDelivery } from './webhooks/delivery.js'
 
 export interface Tessera {
   app: FastifyInstance
@@ -50,6 +53,8 @@ export interface Tessera {
   metrics: Metrics
   /** Deletes dead sessions and spent tokens periodically; undefined with TESSERA_HOUSEKEEPING=off. */
   housekeeping: Housekeeping | undefined
+  /** Sends the webhook outbox (TESSERA_WEBHOOK_URL); undefined without it. */
+  webhooks: WebhookDelivery | undefined
   /** The Redis connection at REDIS_URL (rate limits, readiness); undefined without REDIS_URL. */
   redis: RedisHandle | undefined
   /** Closes the HTTP server (draining requests), the key ring timer, the database and the data-dir lock. */
@@ -81,6 +86,11 @@ export interface TesseraOptions {
   command?: string
   /** Called if the data-dir lock is lost (its file removed or taken over); the default exits. */
   onLockCompromised?: (error: Error) => void
+  /**
+   * Deliver webhooks from a background loop (default true); false leaves it to
+   * `webhooks.deliverDue()`, which tests call after moving their clock.
+   */
+  webhookLoop?: boolean
 }
 
 /** The secret that encrypts private keys: TESSERA_SECRET, or a generated development secret. */
@@ -256,6 +266,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
     const stores = createStores(database.db, {
       accessTokenTtl: config.accessTokenTtl,
       onRevocation: () => revocationFeed?.wake(),
+      webhooks: config.webhookUrl ? { clock } : undefined,
     })
     revocationFeed = createRevocationFeed({
       store: stores.revocationEvents,
@@ -273,6 +284,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
             options.logger.warn({ err: error }, 'counting active sessions for /metrics failed')
         },
         scrape: options.scrapeMetrics,
+        ...(config.webhookUrl ? { countWebhookBacklog: () => stores.webhooks.countPending() } : {}),
       })
     const recorder = createEventRecorder({ store: stores.authEvents, clock, logger: options.logger, metrics })
     const events = options.events ?? recorder
@@ -328,18 +340,41 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
           clock,
           config,
           logger: options.logger,
-          tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask, mfaTokensTask],
+          tasks: [
+            auditRetentionTask(config),
+            revocationEventsTask,
+            webauthnChallengesTask,
+            mfaTokensTask,
+            webhookOutboxTask(config),
+          ],
         })
       : undefined
+    // never on the request path: a loop of its own sends what the flows' transactions wrote
+    const webhooks =
+      config.webhookUrl && config.webhookSecret
+        ? startWebhookDelivery(
+            {
+              store: createWebhookStore(database.db, { clock }),
+              clock,
+              config: { ...config, webhookUrl: config.webhookUrl, webhookSecret: config.webhookSecret },
+              metrics,
+              logger: options.logger,
+            },
+            { background: options.webhookLoop ?? true },
+          )
+        : undefined
     return {
       app,
       deps,
       database,
       metrics,
       housekeeping,
+      webhooks,
       redis,
       async close() {
         await app.close()
+        // attempts under way are cut short; their events stay in the outbox for the next start
+        await webhooks?.stop()
         await revocationFeed.close()
         keyRing.close()
         limits.close()

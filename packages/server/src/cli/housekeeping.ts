@@ -7,6 +7,7 @@ import {
   revocationEventsTask,
   runHousekeeping,
   webauthnChallengesTask,
+  webhookOutboxTask,
 } from '../housekeeping.js'
 import { createHousekeepingStore } from '../store/housekeeping.js'
 import type { CliIo } from './io.js'
@@ -20,7 +21,13 @@ export function housekeeping(config: Config, args: string[], io: CliIo): Promise
       store: createHousekeepingStore(db),
       clock: systemClock,
       config,
-      tasks: [auditRetentionTask(config), revocationEventsTask, webauthnChallengesTask, mfaTokensTask],
+      tasks: [
+        auditRetentionTask(config),
+        revocationEventsTask,
+        webauthnChallengesTask,
+        mfaTokensTask,
+        webhookOutboxTask(config),
+      ],
     })
     if (report.status === 'skipped') {
       io.stdout.write('Skipped: another instance is running housekeeping right now.\n')

@@ -9,6 +9,7 @@ import { keys } from './keys.js'
 import { migrate } from './migrate.js'
 import { serve } from './serve.js'
 import { users } from './users.js'
+import { webhooks } from './webhooks.js'
 
 const USAGE = `Usage: tessera <command> [options]
 
@@ -41,12 +42,15 @@ Commands:
   clients revoke --id ID                revoke a service client; its tokens stop working at once
   housekeeping                          delete dead sessions and spent tokens now (servers do it
                                         every TESSERA_HOUSEKEEPING_INTERVAL)
+  webhooks failed [--json]              webhook events that gave up after 24 hours of retries
+  webhooks retry --id ID [--id ID]... | --all
+                                        send given-up webhook events again (a new 24 hours of retries)
   help                                  show this text
 
 Configuration comes from the environment (DATABASE_URL, TESSERA_SECRET, …): every variable is in
 docs/configuration.md.`
 
-const COMMANDS = ['serve', 'migrate', 'keys', 'users', 'clients', 'housekeeping']
+const COMMANDS = ['serve', 'migrate', 'keys', 'users', 'clients', 'housekeeping', 'webhooks']
 
 /**
  * Runs `tessera <argv>` with `io` as its environment and standard streams; resolves with the exit
@@ -99,6 +103,8 @@ function runCommand(config: Config, command: string, rest: string[], io: CliIo):
       return clients(config, rest, io)
     case 'housekeeping':
       return housekeeping(config, rest, io)
+    case 'webhooks':
+      return webhooks(config, rest, io)
     default:
       return Promise.resolve(2)
   }

@@ -16,7 +16,12 @@ export async function withStores(
   const { database, lock } = await openTesseraDatabase(config, { command, logger: false, migrate: false })
   try {
     const results = await migrateToLatest(database.db)
-    await work(createStores(database.db, { accessTokenTtl: config.accessTokenTtl }), results, database.db)
+    // a command's changes (users create, roles, disable, …) enqueue their webhook events as the server's do
+    const stores = createStores(database.db, {
+      accessTokenTtl: config.accessTokenTtl,
+      webhooks: config.webhookUrl ? { clock: systemClock } : undefined,
+    })
+    await work(stores, results, database.db)
     return 0
   } finally {
     await database.close()

@@ -267,3 +267,24 @@ export function parseWorkers(
 export function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]'
 }
+
+/** The fewest bytes of a webhook signing key (Standard Webhooks: 24 to 64). */
+export const WEBHOOK_KEY_MIN_BYTES = 24
+
+/** A Standard Webhooks secret: `whsec_` and the base64 of at least 24 random bytes; never repeated in a message. */
+export const webhookSecret: Parser<string> = (variable, raw) => {
+  const encoded = raw.startsWith('whsec_') ? raw.slice('whsec_'.length) : undefined
+  if (encoded === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(encoded) || encoded.length % 4 !== 0) {
+    throw new ConfigError(
+      variable,
+      'expected whsec_ and base64 of random bytes, e.g. `echo whsec_$(openssl rand -base64 32)`',
+    )
+  }
+  if (Buffer.from(encoded, 'base64').length < WEBHOOK_KEY_MIN_BYTES) {
+    throw new ConfigError(
+      variable,
+      `must hold at least ${WEBHOOK_KEY_MIN_BYTES} bytes after whsec_, e.g. \`echo whsec_$(openssl rand -base64 32)\``,
+    )
+  }
+  return raw
+}

@@ -86,4 +86,12 @@ export const RULES: readonly Rule[] = [
         : `${outside.join(', ')} is not on TESSERA_WEBAUTHN_RP_ID (${webauthnRpId}) or a subdomain of it`
     },
   ),
+  rule('TESSERA_WEBHOOK_SECRET', ['webhookUrl', 'webhookSecret'], ({ webhookUrl, webhookSecret }) => {
+    if (webhookUrl !== undefined && webhookSecret === undefined) {
+      return 'is required when TESSERA_WEBHOOK_URL is set: `echo whsec_$(openssl rand -base64 32)`'
+    }
+    return webhookUrl === undefined && webhookSecret !== undefined
+      ? 'is only used with TESSERA_WEBHOOK_URL; unset it'
+      : undefined
+  }),
 ]

@@ -62,5 +62,6 @@ export const GROUPS = [
   { id: 'limits', title: 'Rate limits and lockout' },
   { id: 'hashing', title: 'Password hashing capacity' },
   { id: 'operations', title: 'Observability and housekeeping' },
+  { id: 'webhooks', title: 'Webhooks' },
 ] as const
 export type GroupId = (typeof GROUPS)[number]['id']

@@ -26,6 +26,7 @@ import {
   text,
   threadPoolSize,
   url,
+  webhookSecret,
 } from './parsers.js'
 import type { Field, Setting } from './setting.js'
 import { LOG_LEVELS, SIGNING_ALGS } from './types.js'
@@ -700,6 +701,37 @@ export const SETTINGS = [
     parse: duration({ min: 3600 }),
     default: '1d',
     doc: 'how long a dead session (revoked or expired) and a spent one-time token are kept before housekeeping deletes them (at least `1h`)',
+  },
+  // webhooks
+  {
+    variable: 'TESSERA_WEBHOOK_URL',
+    group: 'webhooks',
+    field: 'webhookUrl',
+    parse: url,
+    doc: 'where [webhook](webhooks.md) events are POSTed, signed as Standard Webhooks; unset, no event is recorded',
+  },
+  {
+    variable: 'TESSERA_WEBHOOK_SECRET',
+    group: 'webhooks',
+    field: 'webhookSecret',
+    parse: webhookSecret,
+    doc: 'the signing secret, `whsec_` and base64 of at least 24 random bytes (`echo whsec_$(openssl rand -base64 32)`); required with `TESSERA_WEBHOOK_URL`',
+  },
+  {
+    variable: 'TESSERA_WEBHOOK_TIMEOUT',
+    group: 'webhooks',
+    field: 'webhookTimeout',
+    parse: duration({ min: 1, max: 60 }),
+    default: '10s',
+    doc: 'how long one delivery attempt may take before it counts as failed (from `1s` to `60s`)',
+  },
+  {
+    variable: 'TESSERA_WEBHOOK_RETENTION',
+    group: 'webhooks',
+    field: 'webhookRetention',
+    parse: duration({ min: 3600 }),
+    default: '7d',
+    doc: 'how long a delivered event is kept before housekeeping deletes it (at least `1h`); events that gave up stay until retried',
   },
 ] as const satisfies readonly Setting[]
 

@@ -121,6 +121,14 @@ export interface Config {
   readonly workers: number
   /** `TESSERA_SHUTDOWN_TIMEOUT`: seconds `tessera serve` drains requests after a signal before cutting them. */
   readonly shutdownTimeout: number
+  /** `TESSERA_WEBHOOK_URL`: where events are POSTed (docs/webhooks.md); unset, no event is written. */
+  readonly webhookUrl: string | undefined
+  /** `TESSERA_WEBHOOK_SECRET`: `whsec_` and base64 of the HMAC key (at least 24 bytes); required with the URL. */
+  readonly webhookSecret: string | undefined
+  /** `TESSERA_WEBHOOK_TIMEOUT`: seconds one delivery attempt may take. */
+  readonly webhookTimeout: number
+  /** `TESSERA_WEBHOOK_RETENTION`: seconds a delivered event is kept before housekeeping deletes it. */
+  readonly webhookRetention: number
 }
 
 export interface HashingConfig {

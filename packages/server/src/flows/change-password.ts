@@ -1,5 +1,6 @@
 import { TesseraError } from '../errors.js'
 import { passwordChangedMail } from '../mail/templates.js'
+import { webhookUser } from '../store/webhooks.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 
 /**
@@ -30,6 +31,7 @@ export async function changePassword(
   const revoked = await deps.stores.transaction(async (tx) => {
     const now = deps.clock.now()
     await tx.users.setPasswordHash(user.id, passwordHash, now)
+    await tx.webhooks.enqueue({ type: 'password.changed', data: { user: webhookUser(user), via: 'change' } })
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
     // a sign-in or enrolment begun with the old password cannot be finished with its second step
     await tx.mfaTokens.voidForUser(user.id, now)

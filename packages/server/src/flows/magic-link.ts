@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { TesseraError } from '../errors.js'
 import { linkWithToken, magicLinkMail } from '../mail/templates.js'
+import { webhookUser } from '../store/webhooks.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { accessTokenFor, openSession } from './issued-tokens.js'
 import type { LoginOutcome } from './login.js'
@@ -95,6 +96,16 @@ export async function signInWithMagicLink(
       ...current,
       emailVerified: true,
       passwordHash: takeover ? null : current.passwordHash,
+    }
+    if (takeover) {
+      await tx.webhooks.enqueue({
+        type: 'email.verified',
+        data: {
+          user: webhookUser(user),
+          via: AMR_MAGIC_LINK,
+          passwordRemoved: current.passwordHash !== null,
+        },
+      })
     }
     const verified = { takeover, hadPassword: current.passwordHash !== null, sessionsRevoked }
     const step = await secondStepAfter(tx, deps, user, AMR_MAGIC_LINK)

@@ -5,6 +5,7 @@ import { isUuid } from '../ids.js'
 import { ROLE_PATTERN } from '../roles.js'
 import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
+import { webhookUser } from '../store/webhooks.js'
 import { unstorableText } from '../text.js'
 import type { FlowDeps } from './deps.js'
 
@@ -43,17 +44,21 @@ export async function createUser(
   // operators pick weak passwords too: the same policy as self-service registration
   deps.policy.check(input.password, { email, name: input.name ?? null })
   checkRoles(input.roles)
-  const user = await deps.stores.users.create({
-    id: randomUUID(),
-    email,
-    emailNormalized: normalized,
-    name: input.name?.trim().normalize('NFC') || null,
-    passwordHash: await deps.hasher.hash(input.password),
-    roles: [...new Set(input.roles)],
-    createdAt: deps.clock.now(),
+  const passwordHash = await deps.hasher.hash(input.password)
+  return deps.stores.transaction(async (tx) => {
+    const user = await tx.users.create({
+      id: randomUUID(),
+      email,
+      emailNormalized: normalized,
+      name: input.name?.trim().normalize('NFC') || null,
+      passwordHash,
+      roles: [...new Set(input.roles)],
+      createdAt: deps.clock.now(),
+    })
+    if (user === 'email_taken') throw new TesseraError('EMAIL_TAKEN')
+    await tx.webhooks.enqueue({ type: 'user.created', data: { user: webhookUser(user), via: 'cli' } })
+    return user
   })
-  if (user === 'email_taken') throw new TesseraError('EMAIL_TAKEN')
-  return user
 }
 
 /**
@@ -72,7 +77,13 @@ export async function changeRoles(
     const roles = [...new Set([...user.roles, ...change.add])].filter((role) => !change.remove.includes(role))
     // no change, no stale tokens: every client would refresh for nothing
     const same = roles.length === user.roles.length && roles.every((role) => user.roles.includes(role))
-    if (!same) await tx.users.setRoles(user.id, roles, deps.clock.now())
+    if (!same) {
+      await tx.users.setRoles(user.id, roles, deps.clock.now())
+      await tx.webhooks.enqueue({
+        type: 'user.updated',
+        data: { user: webhookUser({ ...user, roles }), changed: ['roles'] },
+      })
+    }
     return { ...user, roles }
   })
 }
@@ -113,7 +124,13 @@ export async function disableUser(deps: LifecycleDeps, email: string): Promise<L
     const now = deps.clock.now()
     // disabling twice keeps the first time: it says since when the account has been off
     const disabledAt = user.disabledAt ?? now
-    if (user.disabledAt === null) await tx.users.setDisabled(user.id, disabledAt, now)
+    if (user.disabledAt === null) {
+      await tx.users.setDisabled(user.id, disabledAt, now)
+      await tx.webhooks.enqueue({
+        type: 'user.disabled',
+        data: { user: webhookUser({ ...user, disabledAt }) },
+      })
+    }
     // revoked even when already disabled: a session opened by a race with the first disable goes too
     const sessions = await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
     return { user: { ...user, disabledAt: disabledAt }, sessions, changed: user.disabledAt === null }
@@ -127,7 +144,13 @@ export async function enableUser(deps: LifecycleDeps, email: string): Promise<Li
   const change = await deps.stores.transaction(async (tx) => {
     const user = await findUser(tx, email)
     const now = deps.clock.now()
-    if (user.disabledAt !== null) await tx.users.setDisabled(user.id, null, now)
+    if (user.disabledAt !== null) {
+      await tx.users.setDisabled(user.id, null, now)
+      await tx.webhooks.enqueue({
+        type: 'user.enabled',
+        data: { user: webhookUser({ ...user, disabledAt: null }) },
+      })
+    }
     // a disabled account has no usable session; one a login opened while racing the disable would
     // come back to life here, so it is revoked
     const sessions =
@@ -147,6 +170,8 @@ export async function deleteUser(deps: LifecycleDeps, email: string): Promise<Li
     const user = await findUser(tx, email)
     const sessions = (await tx.sessions.listLive(user.id, deps.clock.now())).length
     await tx.users.delete(user.id, deps.clock.now())
+    // its sessions go with it (the foreign keys cascade) without a session.revoked each
+    await tx.webhooks.enqueue({ type: 'user.deleted', data: { user: webhookUser(user) } })
     return { user, sessions, changed: true }
   })
   deps.events.record({ type: 'user_deleted', userId: change.user.id })

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
+import { webhookUser } from '../store/webhooks.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { issuePasswordReset } from './forgot-password.js'
 import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
@@ -54,6 +55,7 @@ export async function register(
       if (!pendingOnly) throw new TesseraError('EMAIL_TAKEN')
       return { kind: 'taken' as const }
     }
+    await tx.webhooks.enqueue({ type: 'user.created', data: { user: webhookUser(user), via: 'register' } })
     const mail = await issueVerification(tx, deps, user)
     if (pendingOnly) return { kind: 'created' as const, mail, user }
     const auth = signedInWith(['pwd'], deps.clock.now())

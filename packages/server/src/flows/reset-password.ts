@@ -1,5 +1,6 @@
 import { TesseraError } from '../errors.js'
 import { passwordResetDoneMail } from '../mail/templates.js'
+import { webhookUser } from '../store/webhooks.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken } from './one-time-token.js'
 
@@ -28,6 +29,7 @@ export async function resetPassword(
     const used = await tx.oneTimeTokens.consume(hash, 'password_reset', now)
     if (!used || used.userId !== user.id) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
     await tx.users.setPasswordHash(user.id, passwordHash, now)
+    await tx.webhooks.enqueue({ type: 'password.changed', data: { user: webhookUser(user), via: 'reset' } })
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
     // a sign-in or enrolment begun with the old password cannot be finished with its second step
     await tx.mfaTokens.voidForUser(user.id, now)

@@ -4,6 +4,7 @@ import { TesseraError } from '../errors.js'
 import { linkWithToken, verifyEmailMail } from '../mail/templates.js'
 import type { UserRecord } from '../store/records.js'
 import type { Stores } from '../store/stores.js'
+import { webhookUser } from '../store/webhooks.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
 import { hashOneTimeToken, isWellFormedOneTimeToken, newOneTimeToken } from './one-time-token.js'
 
@@ -44,9 +45,17 @@ export async function verifyEmail(
     const now = deps.clock.now()
     const used = await tx.oneTimeTokens.consume(hashOneTimeToken(token), 'email_verification', now)
     if (!used) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+    const before = await tx.users.findById(used.userId)
     // the address changed since the mail went out: the token confirms nothing
     if (!(await tx.users.markEmailVerified(used.userId, used.email, now))) {
       throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+    }
+    // told once: a second link to an address already verified changes nothing
+    if (before && !before.emailVerified) {
+      await tx.webhooks.enqueue({
+        type: 'email.verified',
+        data: { user: webhookUser({ ...before, emailVerified: true }), via: 'link' },
+      })
     }
     return used.userId
   })

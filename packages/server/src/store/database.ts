@@ -18,6 +18,7 @@ export interface Database {
   passkeys: PasskeysTable
   webauthn_challenges: WebauthnChallengesTable
   identities: IdentitiesTable
+  webhook_outbox: WebhookOutboxTable
 }
 
 type CreatedAt = ColumnType<Date, Date, never>
@@ -257,3 +258,21 @@ export interface WebauthnChallengesTable {
 }
 
 export type WebauthnChallengeRow = Selectable<WebauthnChallengesTable>
+
+/** The webhook outbox (migration 0015): one row per event, written with its change, sent after. */
+export interface WebhookOutboxTable {
+  /** `msg_…`: the `webhook-id` header, stable across attempts. */
+  id: string
+  type: string
+  /** The exact JSON body sent. */
+  payload: string
+  created_at: CreatedAt
+  attempts: Generated<number>
+  next_attempt_at: Date
+  attempts_since: Date
+  last_error: string | null
+  delivered_at: Date | null
+  failed_at: Date | null
+}
+
+export type WebhookOutboxRow = Selectable<WebhookOutboxTable>

@@ -10,6 +10,7 @@ import {
   type UserRecord,
 } from './records.js'
 import { type RevocationWriter, withRevocations } from './revocation-events.js'
+import { createWebhookStore, type WebhookOptions } from './webhooks.js'
 
 /*
  * A live session, defined twice, side by side: `liveSession` in SQL for the queries (the rotation
@@ -97,6 +98,8 @@ export interface SessionStoreOptions {
   /** Seconds an access token lives: a revoked session's event is kept until its last token expires. */
   accessTokenTtl: number
   writer: RevocationWriter
+  /** The webhook outbox's options: `session.created` and `session.revoked` are enqueued with the change. */
+  webhooks?: WebhookOptions | undefined
 }
 
 export function createSessionStore(db: Db, options: SessionStoreOptions): SessionStore {
@@ -117,28 +120,29 @@ export function createSessionStore(db: Db, options: SessionStoreOptions): Sessio
           (row) => ({ kind: 'session', sid: row.id, sub: row.user_id, expiresAt, at }) as const,
         ),
       )
+      // every revocation tells the webhook too, in the same transaction, whichever flow made it
+      const outbox = createWebhookStore(tx, options.webhooks)
+      for (const row of revoked.rows) {
+        await outbox.enqueue({
+          type: 'session.revoked',
+          data: { session: { id: row.id, userId: row.user_id }, reason },
+        })
+      }
       return revoked.rows.map((row) => row.id)
     })
   }
 
   return {
     async create(session) {
-      await db
-        .insertInto('sessions')
-        .values({
-          id: session.id,
-          user_id: session.userId,
-          created_at: session.createdAt,
-          last_used_at: session.createdAt,
-          idle_expires_at: session.idleExpiresAt,
-          absolute_expires_at: session.absoluteExpiresAt,
-          user_agent: session.userAgent,
-          ip: session.ip,
-          amr: session.auth.amr,
-          acr: session.auth.acr,
-          authenticated_at: session.auth.authenticatedAt,
+      const insert = async (tx: Db) => {
+        await insertSession(tx, session)
+        await createWebhookStore(tx, options.webhooks).enqueue({
+          type: 'session.created',
+          data: { session: { id: session.id, userId: session.userId }, amr: session.auth.amr },
         })
-        .execute()
+      }
+      if (db.isTransaction || !options.webhooks) await insert(db)
+      else await db.transaction().execute(insert)
     },
     async setAuth(id, auth, now) {
       const result = await db
@@ -191,4 +195,23 @@ export function createSessionStore(db: Db, options: SessionStoreOptions): Sessio
       return (await revokeWhere(sql`user_id = ${userId}`, at, reason)).length
     },
   }
+}
+
+async function insertSession(db: Db, session: NewSession): Promise<void> {
+  await db
+    .insertInto('sessions')
+    .values({
+      id: session.id,
+      user_id: session.userId,
+      created_at: session.createdAt,
+      last_used_at: session.createdAt,
+      idle_expires_at: session.idleExpiresAt,
+      absolute_expires_at: session.absoluteExpiresAt,
+      user_agent: session.userAgent,
+      ip: session.ip,
+      amr: session.auth.amr,
+      acr: session.auth.acr,
+      authenticated_at: session.auth.authenticatedAt,
+    })
+    .execute()
 }

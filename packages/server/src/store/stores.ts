@@ -18,6 +18,7 @@ import { createSessionStore, type SessionStore } from './sessions.js'
 import { createSigningKeyStore, type SigningKeyStore } from './signing-keys.js'
 import { createUserStore, type UserStore } from './users.js'
 import { createWebauthnChallengeStore, type WebauthnChallengeStore } from './webauthn-challenges.js'
+import { createWebhookStore, type WebhookOptions, type WebhookStore } from './webhooks.js'
 
 export interface Stores {
   users: UserStore
@@ -41,6 +42,11 @@ export interface Stores {
   webauthnChallenges: WebauthnChallengeStore
   /** The users' identities at sign-in providers. */
   identities: IdentityStore
+  /**
+   * The webhook outbox: `tx.webhooks.enqueue({ type, data })` in the transaction of the change.
+   * The session store enqueues `session.created` and `session.revoked` itself.
+   */
+  webhooks: WebhookStore
   /** Runs `work` in one transaction: every store it is handed writes inside it. */
   transaction<T>(work: (tx: Stores) => Promise<T>): Promise<T>
 }
@@ -53,17 +59,29 @@ export interface StoreOptions {
    * than at its next poll).
    */
   onRevocation?: () => void
+  /** Webhook events are written to the outbox (TESSERA_WEBHOOK_URL is set); undefined: none are. */
+  webhooks?: WebhookOptions | undefined
 }
 
 export function createStores(db: Db, options: StoreOptions): Stores {
-  return storesOn(db, options.accessTokenTtl, { defer: undefined, notify: () => options.onRevocation?.() })
+  return storesOn(
+    db,
+    options.accessTokenTtl,
+    { defer: undefined, notify: () => options.onRevocation?.() },
+    options.webhooks,
+  )
 }
 
-function storesOn(db: Db, accessTokenTtl: number, writer: RevocationWriter): Stores {
+function storesOn(
+  db: Db,
+  accessTokenTtl: number,
+  writer: RevocationWriter,
+  webhooks: WebhookOptions | undefined,
+): Stores {
   const eventOptions = { accessTokenTtl, writer }
   return {
     users: createUserStore(db, eventOptions),
-    sessions: createSessionStore(db, eventOptions),
+    sessions: createSessionStore(db, { ...eventOptions, webhooks }),
     refreshTokens: createRefreshTokenStore(db),
     signingKeys: createSigningKeyStore(db),
     oneTimeTokens: createOneTimeTokenStore(db),
@@ -75,6 +93,7 @@ function storesOn(db: Db, accessTokenTtl: number, writer: RevocationWriter): Sto
     passkeys: createPasskeyStore(db),
     webauthnChallenges: createWebauthnChallengeStore(db),
     identities: createIdentityStore(db),
+    webhooks: createWebhookStore(db, webhooks),
     async transaction(work) {
       // the revocations of the work are appended at its end, the feed's lock the last one taken;
       // the subscribers hear of them once committed
@@ -83,7 +102,7 @@ function storesOn(db: Db, accessTokenTtl: number, writer: RevocationWriter): Sto
         pending.push(...events)
       }
       const result = await db.transaction().execute(async (trx) => {
-        const value = await work(storesOn(trx, accessTokenTtl, { defer, notify: writer.notify }))
+        const value = await work(storesOn(trx, accessTokenTtl, { defer, notify: writer.notify }, webhooks))
         await appendEvents(trx, pending)
         return value
       })

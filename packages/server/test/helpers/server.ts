@@ -4,6 +4,7 @@ import type { FlowDeps } from '../../src/flows/deps.js'
 import type { Housekeeping } from '../../src/housekeeping.js'
 import { type Argon2Params, createPasswordHasher } from '../../src/passwords/hasher.js'
 import { createTessera, type TesseraOptions } from '../../src/tessera.js'
+import type { WebhookDelivery } from '../../src/webhooks/delivery.js'
 import { type TestClock, testClock } from './clock.js'
 import { freshDatabase, type TestDatabase } from './database.js'
 
@@ -17,6 +18,8 @@ export interface TestServer {
   database: TestDatabase
   /** Present when the test turned housekeeping on (`TESSERA_HOUSEKEEPING: 'on'`). */
   housekeeping: Housekeeping | undefined
+  /** Present with TESSERA_WEBHOOK_URL: the test drives it with `deliverDue()` (no background loop unless asked). */
+  webhooks: WebhookDelivery | undefined
   close(): Promise<void>
 }
 
@@ -53,6 +56,7 @@ export async function startTestServer(
   const database = await freshDatabase()
   const tessera = await createTessera(config, {
     logger: false,
+    webhookLoop: false,
     ...(realHasher ? {} : { hasher: createPasswordHasher(CHEAP_ARGON2ID) }),
     ...tesseraOptions,
     clock,
@@ -65,6 +69,7 @@ export async function startTestServer(
     clock,
     database,
     housekeeping: tessera.housekeeping,
+    webhooks: tessera.webhooks,
     async close() {
       await tessera.close()
       await database.drop()

@@ -1,5 +1,6 @@
 import { TesseraError } from '../../errors.js'
 import { mfaDisabledMail } from '../../mail/templates.js'
+import { webhookUser } from '../../store/webhooks.js'
 import type { Authenticated } from '../authenticate.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
 import { requireRecentSignIn } from './recent-sign-in.js'
@@ -54,7 +55,11 @@ export async function disableTotp(
 ): Promise<void> {
   const { user, session } = authenticated
   await requireRecentCode(deps, authenticated, code, context, 'disable')
-  await deps.stores.transaction((tx) => tx.secondFactors.removeTotp(user.id))
+  await deps.stores.transaction(async (tx) => {
+    if (await tx.secondFactors.removeTotp(user.id)) {
+      await tx.webhooks.enqueue({ type: 'mfa.disabled', data: { user: webhookUser(user), method: 'totp' } })
+    }
+  })
   deps.mailer.send(mfaDisabledMail({ to: user.email }))
   deps.events.record({
     type: 'mfa_disabled',

@@ -1,4 +1,5 @@
 import type { UserRecord } from '../../store/records.js'
+import { webhookUser } from '../../store/webhooks.js'
 import type { FlowDeps } from '../deps.js'
 import { findUser } from '../manage-users.js'
 
@@ -12,7 +13,16 @@ export async function resetMfa(
   emailOrId: string,
 ): Promise<{ user: UserRecord; totp: boolean; recoveryCodes: number; passkeys: number }> {
   const user = await findUser(deps.stores, emailOrId)
-  const removed = await deps.stores.transaction((tx) => tx.secondFactors.removeAll(user.id))
+  const removed = await deps.stores.transaction(async (tx) => {
+    const gone = await tx.secondFactors.removeAll(user.id)
+    if (gone.totp || gone.passkeys > 0) {
+      await tx.webhooks.enqueue({
+        type: 'mfa.disabled',
+        data: { user: webhookUser(user), method: 'reset', totp: gone.totp, passkeys: gone.passkeys },
+      })
+    }
+    return gone
+  })
   deps.events.record({
     type: 'mfa_reset',
     userId: user.id,

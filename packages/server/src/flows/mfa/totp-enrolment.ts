@@ -1,5 +1,6 @@
 import { TesseraError } from '../../errors.js'
 import { mfaEnabledMail } from '../../mail/templates.js'
+import { webhookUser } from '../../store/webhooks.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
 import type { IssuedTokens } from '../issued-tokens.js'
 import {
@@ -75,6 +76,7 @@ export async function confirmTotp(
     // a parallel confirm of the same setup: one wins, the other hears it is on already
     if (!(await tx.secondFactors.confirmTotp(user.id, step, now)))
       throw new TesseraError('TOTP_ALREADY_ENABLED')
+    await tx.webhooks.enqueue({ type: 'mfa.enabled', data: { user: webhookUser(user), method: 'totp' } })
     await tx.secondFactors.replaceRecoveryCodes(user.id, recoveryCodes.map(hashRecoveryCode), now)
     return finishEnrolment(tx, deps, enroller, ['otp'], context)
   })

@@ -1,6 +1,7 @@
 import { TesseraError } from '../../errors.js'
 import { passkeyRemovedMail } from '../../mail/templates.js'
 import type { PasskeyRecord } from '../../store/records.js'
+import { webhookUser } from '../../store/webhooks.js'
 import type { Authenticated } from '../authenticate.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
 import { requireRecentSignIn } from '../mfa/recent-sign-in.js'
@@ -22,9 +23,16 @@ export async function removePasskey(
   requireRecentSignIn(claims, deps.clock.now())
   const passkeys = await deps.stores.passkeys.listForUser(user.id)
   const passkey = passkeys.find((candidate) => candidate.id === passkeyId)
-  if (!passkey || !(await deps.stores.passkeys.remove(user.id, passkeyId))) {
-    throw new TesseraError('NOT_FOUND', { detail: 'No such passkey.' })
-  }
+  if (!passkey) throw new TesseraError('NOT_FOUND', { detail: 'No such passkey.' })
+  await deps.stores.transaction(async (tx) => {
+    if (!(await tx.passkeys.remove(user.id, passkeyId))) {
+      throw new TesseraError('NOT_FOUND', { detail: 'No such passkey.' })
+    }
+    await tx.webhooks.enqueue({
+      type: 'mfa.disabled',
+      data: { user: webhookUser(user), method: 'passkey', passkeyId },
+    })
+  })
   deps.mailer.send(passkeyRemovedMail({ to: user.email, name: passkey.name }))
   deps.events.record({
     type: 'mfa_disabled',

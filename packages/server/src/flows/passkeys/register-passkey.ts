@@ -6,6 +6,7 @@ import {
 } from '@simplewebauthn/server'
 import { TesseraError } from '../../errors.js'
 import { PRODUCT_NAME, passkeyAddedMail } from '../../mail/templates.js'
+import { webhookUser } from '../../store/webhooks.js'
 import type { ClientContext, FlowDeps } from '../deps.js'
 import type { IssuedTokens } from '../issued-tokens.js'
 import {
@@ -122,6 +123,10 @@ export async function registerPasskey(
       createdAt: now,
     })
     if (!inserted) throw new TesseraError('PASSKEY_EXISTS')
+    await tx.webhooks.enqueue({
+      type: 'mfa.enabled',
+      data: { user: webhookUser(user), method: 'passkey', passkeyId: id },
+    })
     const enrolled = await finishEnrolment(tx, deps, enroller, methods, context)
     return { summary: { id, name, createdAt: now }, enrolled }
   })

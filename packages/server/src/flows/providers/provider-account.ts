@@ -4,6 +4,7 @@ import { isEmail, normalizeEmail } from '../../email-address.js'
 import { TesseraError } from '../../errors.js'
 import type { UserRecord } from '../../store/records.js'
 import type { Stores } from '../../store/stores.js'
+import { webhookUser } from '../../store/webhooks.js'
 import { DEFAULT_ROLES } from '../register.js'
 
 /** What Tessera takes from a validated ID token. */
@@ -111,5 +112,7 @@ export async function accountForIdentity(
   if (claims.emailVerified && (await tx.users.markEmailVerified(user.id, email, now))) {
     user = { ...user, emailVerified: true }
   }
+  // one event for the new account, verified or not as its user object says
+  await tx.webhooks.enqueue({ type: 'user.created', data: { user: webhookUser(user), via: provider.id } })
   return { kind: 'created', user, identityId: await link(user.id) }
 }
