@@ -205,18 +205,20 @@ export const accountRoutes =
           description:
             'Needs `password`, or a sign-in within the last 5 minutes (401 STEP_UP_REQUIRED otherwise).',
           security,
-          body: Type.Optional(
-            Type.Object(
-              { password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) },
-              { additionalProperties: false },
-            ),
+          body: Type.Object(
+            { password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) },
+            { additionalProperties: false, description: 'May be left out with a recent sign-in.' },
           ),
           response: responses({ 204: Type.Null() }),
+        },
+        // no body at all is `{}`: a recent sign-in needs nothing more
+        preValidation: async (request) => {
+          request.body ??= {}
         },
         ...sensitiveLimit,
       },
       async (request, reply) => {
-        await deleteOwnAccount(deps, authOf(request), request.body ?? {})
+        await deleteOwnAccount(deps, authOf(request), request.body)
         cookie.clear(reply)
         return reply.code(204).send(null)
       },
