@@ -211,9 +211,9 @@ export const accountRoutes =
           ),
           response: responses({ 204: Type.Null() }),
         },
-        // no body at all is `{}`: a recent sign-in needs nothing more
+        // no body at all is `{}`: a recent sign-in needs nothing more (a JSON `null` is still refused)
         preValidation: async (request) => {
-          request.body ??= {}
+          if (request.body === undefined) request.body = {}
         },
         ...sensitiveLimit,
       },
