@@ -286,6 +286,16 @@ describe('admin API: users', () => {
     expect(moved.user).toMatchObject({ email, emailVerified: false })
     const refreshed = json<{ accessToken: string }>(await refreshWith(server.app, user.refreshToken))
     expect(decodeJwt(refreshed.accessToken).email).toBe(email)
+    // the same mailbox written differently stays verified; another one does not
+    await send('PATCH', `/admin/users/${user.userId}`, { emailVerified: true })
+    const recased = json<{ user: AdminUser }>(
+      await send('PATCH', `/admin/users/${user.userId}`, { email: email.toUpperCase() }),
+    )
+    expect(recased.user).toMatchObject({ email: email.toUpperCase(), emailVerified: true })
+    const another = json<{ user: AdminUser }>(
+      await send('PATCH', `/admin/users/${user.userId}`, { email: uniqueEmail('another') }),
+    )
+    expect(another.user.emailVerified).toBe(false)
   })
 
   it('lists and revokes the sessions of a user; resets its second factors; deletes it', async () => {

@@ -196,8 +196,9 @@ export async function adminUpdateUser(
           if (holder) throw new TesseraError('EMAIL_TAKEN')
         }
         changes.email = { email: newEmail.email, emailNormalized: newEmail.normalized }
-        // a new address is unverified unless the administrator says it is verified
-        changes.emailVerified ??= false
+        // a new mailbox is unverified unless the administrator says it is verified (a change of
+        // case or form only is the same mailbox)
+        if (newEmail.normalized !== before.emailNormalized) changes.emailVerified ??= false
       }
       const fields = changedFields(before, changes)
       const tokenClaimsChanged = fields.some((field) => TOKEN_FIELDS.has(field))
