@@ -179,9 +179,13 @@ describe('admin API: users', () => {
 
   it('changes roles: the old token is stale, a refreshed one has the new roles', async () => {
     const user = await registerUser(server.app)
+    const before = await server.deps.stores.revocationEvents.lastId()
     const patch = await send('PATCH', `/admin/users/${user.userId}`, { roles: ['user', 'editor'] })
     expect(patch.statusCode).toBe(200)
     expect(json<{ user: AdminUser }>(patch).user.roles).toEqual(['user', 'editor'])
+    // services following the revocation feed hear of it too
+    const events = await server.deps.stores.revocationEvents.listAfter(before, 100)
+    expect(events.filter((event) => event.kind === 'user' && event.sub === user.userId)).toHaveLength(1)
     expect(json(await get('/auth/me', user.accessToken)).code).toBe('TOKEN_REVOKED')
     const refreshed = json<{ accessToken: string }>(await refreshWith(server.app, user.refreshToken))
     expect(decodeJwt(refreshed.accessToken).roles).toEqual(['user', 'editor'])
