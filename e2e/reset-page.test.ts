@@ -1,5 +1,5 @@
 /**
- * The server's own reset-password and verify-email pages in a real browser (Debian's Chromium
+ * The server's own reset-password, verify-email and confirm-email pages in a real browser (Debian's Chromium
  * driven by playwright-core): the links a recording mailer captured are opened as a user would,
  * under the pages' CSP, and the outcome is checked against the API.
  */
@@ -338,6 +338,43 @@ describe.skipIf(!haveBrowser)('account pages in Chromium', () => {
         proxy.closeAllConnections()
         await close(proxy)
       }
+    })
+  })
+
+  describe('confirm a new email address', () => {
+    it('says a link without a token is incomplete and keeps the button disabled', async () => {
+      const { tab } = await open(`${base}/confirm-email`)
+      await outcome(tab, 'This link is incomplete')
+      expect(await tab.locator('button[type=submit]').isDisabled()).toBe(true)
+    })
+
+    it('changes the address with the link mailed to the new one, on the click, once', async () => {
+      const { email, accessToken } = await register()
+      const newEmail = `moved-${email}`
+      const request = await api(
+        '/auth/email',
+        { newEmail, password: OLD_PASSWORD },
+        { authorization: `Bearer ${accessToken}` },
+      )
+      expect(request.status).toBe(202)
+      const link = linkIn('confirm-email-change', newEmail)
+      expect(link.startsWith(`${base}/confirm-email?token=`)).toBe(true)
+
+      const { tab } = await open(link)
+      await tab.locator('#confirm-fields:enabled').waitFor()
+      expect(tab.url()).toBe(`${base}/confirm-email`)
+      // loading the page changed nothing
+      expect((await login(email, OLD_PASSWORD)).status).toBe(200)
+
+      await tab.click('button:has-text("Confirm my new email address")')
+      await outcome(tab, 'Your new email address is confirmed')
+      expect(posts.at(-1)).toBe('/auth/email/confirm')
+      expect((await login(newEmail, OLD_PASSWORD)).status).toBe(200)
+      expect((await login(email, OLD_PASSWORD)).status).toBe(401)
+
+      const again = await open(link)
+      await again.tab.click('button[type=submit]')
+      await outcome(again.tab, 'invalid or has expired')
     })
   })
 })

@@ -76,6 +76,25 @@ export interface AccountActions {
    * `NOT_SIGNED_IN` (no session; nothing was sent), `SESSION_EXPIRED`, `REFRESH_FAILED`, …
    */
   changePassword(input: PasswordChange): Promise<void>
+  /**
+   * Asks to move the signed-in user's account to `newEmail` (`POST /auth/email` with the access
+   * token). Send the current `password`, or leave it out right after a sign-in or `stepUp` (within
+   * 5 minutes). Resolves when accepted (202), which the server answers whether or not the address
+   * has an account: a link goes to the new address (if free), a notice to the current one.
+   * Nothing changes until `confirmEmailChange` with the link's token.
+   * Rejects with `INVALID_CREDENTIALS` (401: wrong password; no refresh, no sign-out),
+   * `STEP_UP_REQUIRED` (401: no password and no recent sign-in), `VALIDATION_FAILED` (400),
+   * `RATE_LIMITED` (429), `NOT_SIGNED_IN`, …
+   */
+  changeEmail(input: { newEmail: string; password?: string }): Promise<void>
+  /**
+   * Makes the change with the token from the link mailed to the new address
+   * (`POST /auth/email/confirm`, 204); needs no session. The account's access tokens issued before
+   * are stale: a signed-in client refreshes on its next call and gets the new email.
+   * Rejects with `ONE_TIME_TOKEN_INVALID` (400: unknown, used or expired link), `EMAIL_TAKEN`
+   * (409: another account took the address meanwhile), …
+   */
+  confirmEmailChange(input: { token: string }): Promise<void>
 }
 
 export interface AccountDeps {
@@ -141,6 +160,16 @@ export function createAccountActions(deps: AccountDeps): AccountActions {
         jsonPost({ currentPassword, newPassword }, deps.cookie),
       )
       await expectStatus(response, 204, deps.now())
+    },
+
+    async changeEmail({ newEmail, password }) {
+      const body = password === undefined ? { newEmail } : { newEmail, password }
+      const response = await send(deps.authorizedFetch, deps.url('/auth/email'), jsonPost(body, deps.cookie))
+      await expectAccepted(response, 'accepted', deps.now())
+    },
+
+    async confirmEmailChange({ token }) {
+      await expectStatus(await post('/auth/email/confirm', { token }), 204, deps.now())
     },
   }
 }

@@ -184,6 +184,19 @@ export interface TesseraClient extends AccountActions, MfaActions, PasskeyAction
   logoutAll(): Promise<void>
   /** The signed-in user from `GET /auth/me` (also refreshes {@link TesseraClient.user}). */
   me(): Promise<User>
+  /**
+   * Changes the signed-in user's name (`PATCH /auth/me`; `null` or `''` clears it); resolves to the
+   * user as the server now has it (also {@link TesseraClient.user}).
+   * Rejects with `VALIDATION_FAILED` (400), `NOT_SIGNED_IN`, …
+   */
+  updateProfile(input: { name: string | null }): Promise<User>
+  /**
+   * Deletes the signed-in user's account for good (`DELETE /auth/me`): send the `password`, or
+   * leave it out right after a sign-in or `stepUp`. The client is signed out afterwards (reason
+   * `logout`). Rejects with `INVALID_CREDENTIALS` (401, wrong password: nothing deleted, still
+   * signed in), `STEP_UP_REQUIRED` (401), `NOT_SIGNED_IN`, …
+   */
+  deleteAccount(input?: { password?: string }): Promise<void>
   /** The user's live sessions (`GET /auth/sessions`). */
   sessions(): Promise<SessionInfo[]>
   /**
@@ -648,6 +661,26 @@ export function createClient(options: ClientOptions): TesseraClient {
     },
 
     me,
+
+    async updateProfile({ name }) {
+      const init = jsonPost({ name }, cookie)
+      const response = await expectOk(
+        await send(authorized.fetch, url('/auth/me'), { ...init, method: 'PATCH' }),
+      )
+      const body = await readJson(response)
+      if (!isRecord(body) || !isUser(body.user)) throw badResponse(response, '{ user }')
+      if (session.state === 'signed-in') session.setUser(body.user)
+      return body.user
+    },
+
+    async deleteAccount(input = {}) {
+      const init = jsonPost(input.password === undefined ? {} : { password: input.password }, cookie)
+      const response = await send(authorized.fetch, url('/auth/me'), { ...init, method: 'DELETE' })
+      if (!response.ok) throw await errorFromResponse(response, now())
+      if (response.status !== 204) throw badResponse(response, 'the 204 Tessera answers here')
+      await refresher.idle()
+      await forget()
+    },
 
     ...account,
 

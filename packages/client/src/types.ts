@@ -11,6 +11,8 @@ export interface User {
   emailVerified: boolean
   /** ISO 8601. */
   createdAt: string
+  /** What an administrator keeps about the user (the access tokens' `app` claim); older servers leave it out. */
+  appMetadata?: Record<string, unknown>
 }
 
 /** One live session of the signed-in user (`GET /auth/sessions`). */
@@ -73,7 +75,8 @@ export const isUser = (value: unknown): value is User =>
   Array.isArray(value.roles) &&
   value.roles.every((role) => typeof role === 'string') &&
   typeof value.emailVerified === 'boolean' &&
-  typeof value.createdAt === 'string'
+  typeof value.createdAt === 'string' &&
+  (value.appMetadata === undefined || isRecord(value.appMetadata))
 
 export const isSessionInfo = (value: unknown): value is SessionInfo =>
   isRecord(value) &&

@@ -37,6 +37,11 @@ export interface AccessClaims {
   acr?: string
   /** When the user signed in or last stepped up, seconds since the epoch. Kept across refreshes. */
   auth_time?: number
+  /**
+   * The app metadata an administrator set for the user (a JSON object of at most 2 KiB), when it
+   * is not empty; never in a service token.
+   */
+  app?: Record<string, unknown>
   /** Any other claim, unchecked. */
   [claim: string]: unknown
 }
@@ -69,6 +74,10 @@ export function toAccessClaims(payload: Readonly<Record<string, unknown>>): Acce
     !optional(payload.scope, 'string') ||
     !(payload.amr === undefined || isStringArray(payload.amr)) ||
     !optional(payload.acr, 'string') ||
+    !(
+      payload.app === undefined ||
+      (typeof payload.app === 'object' && payload.app !== null && !Array.isArray(payload.app))
+    ) ||
     !(
       payload.auth_time === undefined ||
       (typeof payload.auth_time === 'number' && Number.isFinite(payload.auth_time))

@@ -108,6 +108,16 @@ describe.each(STEP_UP_FRAMEWORKS)('$framework authorize with step-up (RFC 9470)'
       expectStepUp(result, challenge(BOTH, ', acr_values="urn:tessera:mfa", max_age="300"'))
     })
 
+    it('carries the app metadata claim as auth.app, and refuses an app claim that is not an object', async () => {
+      clock.set(0)
+      const app_ = { plan: 'pro', tenant: 't-42' }
+      const withApp = await app.get('/mfa', bearer(await token({ ...WITH_MFA, app: app_ })))
+      expect(withApp.status, withApp.text).toBe(200)
+      expect(withApp.body?.auth).toMatchObject({ app: app_ })
+      const notAnObject = await app.get('/mfa', bearer(await token({ ...WITH_MFA, app: ['pro'] })))
+      expect(notAnObject.status).toBe(401)
+    })
+
     it('refuses a token without auth_time', async () => {
       clock.set(0)
       const result = await app.get('/payouts', bearer(await token({ ...WITH_MFA, auth_time: undefined })))

@@ -29,6 +29,16 @@ export const AUTH_EVENT_TYPES = [
   'identity_linked',
   'identity_unlinked',
   'provider_sign_in_failed',
+  // administration and self-service: the webhook event names, each with `detail.actor` (the admin
+  // user's id, the service client's id, or the user's own id for self-service)
+  'user.created',
+  'user.updated',
+  'user.deleted',
+  'user.disabled',
+  'user.enabled',
+  'session.revoked',
+  'mfa.disabled',
+  'email_change_requested',
 ] as const
 export type AuthEventType = (typeof AUTH_EVENT_TYPES)[number]
 

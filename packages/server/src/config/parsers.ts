@@ -136,6 +136,15 @@ export const roles: Parser<readonly string[]> = (variable, raw) => {
   return names
 }
 
+/** One role name. */
+export const role: Parser<string> = (variable, raw) => {
+  const name = raw.trim()
+  if (!ROLE_PATTERN.test(name)) {
+    throw new ConfigError(variable, `"${name}" is not a role name (letters, digits, _ . : -; a letter first)`)
+  }
+  return name
+}
+
 /**
  * A WebAuthn relying-party id: a domain name (`example.com`, `localhost`), lower case, no scheme,
  * port or path. An IP address is refused: browsers accept no IP as an RP id.

@@ -19,6 +19,7 @@ import {
   rate,
   redisPrefix,
   redisUrl,
+  role,
   roles,
   rpId,
   secret,
@@ -387,6 +388,14 @@ export const SETTINGS = [
     doc: 'comma-separated roles whose holders must have a second factor: without one, login answers `mfa_enrollment_required` and an enrolment token instead of a session; see [second factors](mfa.md#requiring-a-second-factor)',
   },
   {
+    variable: 'TESSERA_ADMIN_ROLE',
+    group: 'accounts',
+    field: 'adminRole',
+    parse: role,
+    default: 'admin',
+    doc: 'the role whose holders may use the `/admin` API (a service client needs the scope `admin` instead); see [administration](administration.md)',
+  },
+  {
     variable: 'TESSERA_WEBAUTHN_RP_ID',
     group: 'accounts',
     field: 'webauthnRpId',
@@ -471,6 +480,15 @@ export const SETTINGS = [
     default: (values) => (values.publicUrl === undefined ? undefined : `${values.publicUrl}/magic-link`),
     shown: "the server's own page, `<public URL>/magic-link`",
     doc: 'where magic (sign-in) links point, with `TESSERA_MAGIC_LINK=on`; the token is appended as `?token=`',
+  },
+  {
+    variable: 'TESSERA_EMAIL_CHANGE_URL',
+    group: 'mail',
+    field: 'emailChangeUrl',
+    parse: url,
+    default: (values) => (values.publicUrl === undefined ? undefined : `${values.publicUrl}/confirm-email`),
+    shown: "the server's own page, `<public URL>/confirm-email`",
+    doc: 'where the link confirming a new email address (POST /auth/email) points; the token is appended as `?token=`; it lives as long as a verification link',
   },
   {
     variable: 'TESSERA_RESET_TOKEN_TTL',

@@ -64,6 +64,10 @@ export interface Config {
   readonly magicLinkTtl: number
   /** `TESSERA_MFA_REQUIRED_ROLES`: holders of these roles sign in only with a second factor (enrolling first). */
   readonly mfaRequiredRoles: readonly string[]
+  /** `TESSERA_ADMIN_ROLE`: holders of this role may use the `/admin` API. */
+  readonly adminRole: string
+  /** `TESSERA_EMAIL_CHANGE_URL`: the page mailed email-change links point to (`?token=` appended). */
+  readonly emailChangeUrl: string
   /** `TESSERA_WEBAUTHN_RP_ID`: the relying-party id passkeys are registered under and checked against. */
   readonly webauthnRpId: string
   /** `TESSERA_WEBAUTHN_ORIGINS`: the origins a passkey ceremony may come from (its client data's `origin`). */

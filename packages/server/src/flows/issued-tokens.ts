@@ -45,6 +45,8 @@ export async function openSession(
     ip: context.ip,
     auth,
   })
+  // in the same transaction, one indexed UPDATE: what the admin API shows as lastLoginAt
+  await tx.users.touchLastLogin(user.id, now)
   const refreshToken = newRefreshToken()
   await tx.refreshTokens.insert({
     id: randomUUID(),
@@ -69,6 +71,7 @@ export async function accessTokenFor(
     emailVerified: user.emailVerified,
     notBefore: user.tokensNotBefore,
     auth,
+    app: user.appMetadata,
   })
   return { accessToken, expiresIn: deps.config.accessTokenTtl }
 }

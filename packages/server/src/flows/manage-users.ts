@@ -9,7 +9,7 @@ import { webhookUser } from '../store/webhooks.js'
 import { unstorableText } from '../text.js'
 import type { FlowDeps } from './deps.js'
 
-function checkRoles(roles: string[]): void {
+export function checkRoles(roles: string[]): void {
   const bad = roles.filter((role) => !ROLE_PATTERN.test(role))
   if (bad.length > 0) {
     throw new TesseraError('VALIDATION_FAILED', {
@@ -114,11 +114,22 @@ export interface LifecycleChange {
 type LifecycleDeps = Pick<FlowDeps, 'stores' | 'clock' | 'events'>
 
 /**
+ * Who asked, for the audit log: an administrator's user id or a service client's id (the admin
+ * API), or the user's own id (self-service). Without one (the CLI) the event has the operator
+ * type names (`user_disabled`); with one, the webhook names (`user.disabled`) and `detail.actor`.
+ */
+export type Actor = string
+
+/**
  * Disables an account and revokes every session at once, in one transaction: refresh tokens die
  * with their sessions, and live access tokens fail the session check of the Bearer routes. Login
  * with the right password then answers ACCOUNT_DISABLED.
  */
-export async function disableUser(deps: LifecycleDeps, email: string): Promise<LifecycleChange> {
+export async function disableUser(
+  deps: LifecycleDeps,
+  email: string,
+  actor?: Actor,
+): Promise<LifecycleChange> {
   const change = await deps.stores.transaction(async (tx) => {
     const user = await findUser(tx, email)
     const now = deps.clock.now()
@@ -135,12 +146,26 @@ export async function disableUser(deps: LifecycleDeps, email: string): Promise<L
     const sessions = await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
     return { user: { ...user, disabledAt: disabledAt }, sessions, changed: user.disabledAt === null }
   })
-  if (change.changed) deps.events.record({ type: 'user_disabled', userId: change.user.id })
+  if (change.changed) {
+    deps.events.record(
+      actor === undefined
+        ? { type: 'user_disabled', userId: change.user.id }
+        : {
+            type: 'user.disabled',
+            userId: change.user.id,
+            detail: { actor, sessionsRevoked: change.sessions },
+          },
+    )
+  }
   return change
 }
 
 /** Enables a disabled account. Sessions revoked by the disable stay revoked: the user logs in again. */
-export async function enableUser(deps: LifecycleDeps, email: string): Promise<LifecycleChange> {
+export async function enableUser(
+  deps: LifecycleDeps,
+  email: string,
+  actor?: Actor,
+): Promise<LifecycleChange> {
   const change = await deps.stores.transaction(async (tx) => {
     const user = await findUser(tx, email)
     const now = deps.clock.now()
@@ -157,7 +182,13 @@ export async function enableUser(deps: LifecycleDeps, email: string): Promise<Li
       user.disabledAt === null ? 0 : await tx.sessions.revokeAllForUser(user.id, now, 'user_disabled')
     return { user: { ...user, disabledAt: null }, sessions, changed: user.disabledAt !== null }
   })
-  if (change.changed) deps.events.record({ type: 'user_enabled', userId: change.user.id })
+  if (change.changed) {
+    deps.events.record(
+      actor === undefined
+        ? { type: 'user_enabled', userId: change.user.id }
+        : { type: 'user.enabled', userId: change.user.id, detail: { actor } },
+    )
+  }
   return change
 }
 
@@ -165,7 +196,11 @@ export async function enableUser(deps: LifecycleDeps, email: string): Promise<Li
  * Deletes an account for good. Its sessions, refresh tokens and one-time tokens go with it (the
  * foreign keys cascade), so every session ends at once; the email is free to register again.
  */
-export async function deleteUser(deps: LifecycleDeps, email: string): Promise<LifecycleChange> {
+export async function deleteUser(
+  deps: LifecycleDeps,
+  email: string,
+  actor?: Actor,
+): Promise<LifecycleChange> {
   const change = await deps.stores.transaction(async (tx) => {
     const user = await findUser(tx, email)
     const sessions = (await tx.sessions.listLive(user.id, deps.clock.now())).length
@@ -174,6 +209,10 @@ export async function deleteUser(deps: LifecycleDeps, email: string): Promise<Li
     await tx.webhooks.enqueue({ type: 'user.deleted', data: { user: webhookUser(user) } })
     return { user, sessions, changed: true }
   })
-  deps.events.record({ type: 'user_deleted', userId: change.user.id })
+  deps.events.record(
+    actor === undefined
+      ? { type: 'user_deleted', userId: change.user.id }
+      : { type: 'user.deleted', userId: change.user.id, detail: { actor, sessions: change.sessions } },
+  )
   return change
 }

@@ -16,6 +16,7 @@ import { errorHandler, sendProblem } from './problem.js'
 import { observeRequests } from './request-metrics.js'
 import { accountRoutes } from './routes/account.js'
 import { accountRecoveryRoutes } from './routes/account-recovery.js'
+import { adminRoutes } from './routes/admin.js'
 import { authTokenRoutes } from './routes/auth-tokens.js'
 import { discoveryRoutes } from './routes/discovery.js'
 import { enrolmentRoutes } from './routes/enrolment.js'
@@ -148,7 +149,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(cors, {
     origin: [...config.allowedOrigins],
     credentials: true,
-    methods: ['GET', 'POST', 'DELETE'],
+    methods: ['GET', 'POST', 'PATCH', 'DELETE'],
     allowedHeaders: ['Content-Type', 'Authorization'],
     maxAge: 600,
   })
@@ -193,6 +194,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(oauthRoutes(deps))
   await app.register(providerRoutes(deps))
   await app.register(identityRoutes(deps))
+  await app.register(adminRoutes(deps))
   await app.register(metricsRoutes({ config, metrics }))
   if (deps.revocationFeed) {
     await app.register(

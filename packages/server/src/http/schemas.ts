@@ -31,6 +31,14 @@ export const UserView = Type.Object({
   roles: Type.Array(Type.String()),
   emailVerified: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
+  appMetadata: Type.Object(
+    {},
+    {
+      additionalProperties: true,
+      description:
+        "What an administrator keeps about the user (at most 2 KiB); the access tokens' `app` claim.",
+    },
+  ),
 })
 export type UserView = Static<typeof UserView>
 

@@ -9,6 +9,7 @@ export const userView = (user: UserRecord): UserView => ({
   roles: user.roles,
   emailVerified: user.emailVerified,
   createdAt: user.createdAt.toISOString(),
+  appMetadata: user.appMetadata,
 })
 
 export const sessionView = (session: SessionRecord, currentId: string) => ({

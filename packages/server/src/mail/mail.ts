@@ -19,6 +19,9 @@ export const MAIL_KINDS = [
   'magic-link',
   'passkey-added',
   'passkey-removed',
+  'confirm-email-change',
+  'email-change-requested',
+  'invite',
 ] as const
 export type MailKind = (typeof MAIL_KINDS)[number]
 

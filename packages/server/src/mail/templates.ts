@@ -139,6 +139,43 @@ export function passkeyRemovedMail(input: { to: string; name: string }): Mail {
   })
 }
 
+export function confirmEmailChangeMail(input: { to: string; link: string; expiresInMinutes: number }): Mail {
+  return render('confirm-email-change', input.to, {
+    subject: `Confirm your new email address for ${PRODUCT_NAME}`,
+    blocks: [
+      `Someone, hopefully you, asked to move a ${PRODUCT_NAME} account to this email address.`,
+      'To confirm that the address is yours and make it the address of the account, open this link:',
+      { label: 'Confirm my new email address', url: input.link },
+      `The link works once and expires in ${formatMinutes(input.expiresInMinutes)}.`,
+      'If you did not ask for this, ignore this mail: nothing changes without the link.',
+    ],
+  })
+}
+
+export function emailChangeRequestedMail(input: { to: string; newEmail: string }): Mail {
+  return render('email-change-requested', input.to, {
+    subject: `Your ${PRODUCT_NAME} email address is being changed`,
+    blocks: [
+      `Someone signed in to your ${PRODUCT_NAME} account asked to change its email address to ${input.newEmail}. A link was sent there; the change takes effect once it is opened.`,
+      'If you did this, there is nothing more to do.',
+      'If it was not you, change your password now and sign out your other devices: someone else may be signed in.',
+    ],
+  })
+}
+
+export function inviteMail(input: { to: string; link: string; expiresInMinutes: number }): Mail {
+  return render('invite', input.to, {
+    subject: `You have a ${PRODUCT_NAME} account`,
+    blocks: [
+      `An administrator created a ${PRODUCT_NAME} account for this email address.`,
+      'To choose your password, open this link:',
+      { label: 'Choose my password', url: input.link },
+      `The link works once and expires in ${formatMinutes(input.expiresInMinutes)}. Once it has, ask for a new one with "Forgot password" where you sign in.`,
+      'If you did not expect this, ignore this mail.',
+    ],
+  })
+}
+
 function render(kind: MailKind, to: string, content: Content): Mail {
   const footer = `This mail was sent to ${to} by ${PRODUCT_NAME}.`
   return {

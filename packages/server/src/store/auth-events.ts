@@ -1,8 +1,21 @@
+import { sql } from 'kysely'
 import type { Db } from './db.js'
 import { type AuthEventRecord, toAuthEvent } from './records.js'
 
 export interface NewAuthEvent extends Omit<AuthEventRecord, 'detail'> {
   detail: Record<string, string | number | boolean>
+}
+
+/** A page of the audit log, newest first, before the position `before`. */
+export interface AuthEventQuery {
+  userId?: string | undefined
+  type?: string | undefined
+  /** Events at or after this time. */
+  since?: Date | undefined
+  /** Events before this time. */
+  until?: Date | undefined
+  limit: number
+  before?: { createdAt: string; id: string } | undefined
 }
 
 export interface AuthEventStore {
@@ -14,6 +27,10 @@ export interface AuthEventStore {
    * large backlog never holds one long lock on the table. Answers how many went.
    */
   deleteOlderThan(cutoff: Date, batchSize?: number): Promise<number>
+  /** A page of events newest first by (created_at, id), and where the next one starts. */
+  query(
+    query: AuthEventQuery,
+  ): Promise<{ events: AuthEventRecord[]; next: { createdAt: string; id: string } | undefined }>
 }
 
 const DELETE_BATCH = 5000
@@ -59,6 +76,31 @@ export function createAuthEventStore(db: Db): AuthEventStore {
         const deleted = Number(result.numDeletedRows)
         total += deleted
         if (deleted < batchSize) return total
+      }
+    },
+    async query(query) {
+      let select = db
+        .selectFrom('auth_events')
+        .selectAll()
+        .select(sql<string>`created_at::text`.as('position_at'))
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(query.limit + 1)
+      if (query.userId !== undefined) select = select.where('user_id', '=', query.userId)
+      if (query.type !== undefined) select = select.where('type', '=', query.type)
+      if (query.since !== undefined) select = select.where('created_at', '>=', query.since)
+      if (query.until !== undefined) select = select.where('created_at', '<', query.until)
+      if (query.before !== undefined) {
+        select = select.where(
+          sql<boolean>`(created_at, id) < (${query.before.createdAt}::timestamptz, ${query.before.id}::uuid)`,
+        )
+      }
+      const rows = await select.execute()
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return {
+        events: page.map(({ position_at: _, ...row }) => toAuthEvent(row)),
+        next: rows.length > query.limit && last ? { createdAt: last.position_at, id: last.id } : undefined,
       }
     },
   }

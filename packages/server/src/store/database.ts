@@ -42,6 +42,10 @@ export interface UsersTable {
   tokens_not_before: Generated<Date | null>
   created_at: CreatedAt
   updated_at: Date
+  /** A JSON object an administrator set (migration 0014): the access tokens' `app` claim. */
+  app_metadata: ColumnType<Record<string, unknown>, string | undefined, string>
+  /** The last sign-in that opened a session (migration 0014). */
+  last_login_at: Generated<Date | null>
 }
 
 export interface SessionsTable {

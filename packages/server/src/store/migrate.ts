@@ -12,6 +12,7 @@ import * as optionalPassword from './migrations/0010-optional-password.js'
 import * as enrolmentTokens from './migrations/0011-enrolment-tokens.js'
 import * as passkeys from './migrations/0012-passkeys.js'
 import * as identities from './migrations/0013-identities.js'
+import * as admin from './migrations/0014-admin.js'
 import * as webhooks from './migrations/0015-webhooks.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
@@ -29,6 +30,7 @@ const MIGRATIONS = {
   '0011-enrolment-tokens': enrolmentTokens,
   '0012-passkeys': passkeys,
   '0013-identities': identities,
+  '0014-admin': admin,
   '0015-webhooks': webhooks,
 } satisfies Record<string, Migration>
 

@@ -7,6 +7,8 @@ export const ONE_TIME_PURPOSES = [
   'magic_link',
   'oauth_code',
   'oauth_link',
+  /** POST /auth/email: mailed to the new address; `email` is that address. */
+  'email_change',
 ] as const
 export type OneTimePurpose = (typeof ONE_TIME_PURPOSES)[number]
 

@@ -35,6 +35,10 @@ export interface UserRecord {
   tokensNotBefore: Date | null
   createdAt: Date
   updatedAt: Date
+  /** A JSON object only administrators set; in access tokens as `app` when not empty. */
+  appMetadata: Record<string, unknown>
+  /** The last sign-in that opened a session, null if none since migration 0014. */
+  lastLoginAt: Date | null
 }
 
 export interface SessionRecord {
@@ -113,6 +117,8 @@ export const toUser = (row: UserRow): UserRecord => ({
   tokensNotBefore: row.tokens_not_before,
   createdAt: row.created_at,
   updatedAt: row.updated_at,
+  appMetadata: row.app_metadata,
+  lastLoginAt: row.last_login_at,
 })
 
 export const toSession = (row: SessionRow): SessionRecord => ({
@@ -167,6 +173,8 @@ export const USER_COLUMNS: Record<keyof UsersTable, true> = {
   tokens_not_before: true,
   created_at: true,
   updated_at: true,
+  app_metadata: true,
+  last_login_at: true,
 }
 
 export const SESSION_COLUMNS: Record<keyof SessionsTable, true> = {

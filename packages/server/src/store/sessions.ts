@@ -65,6 +65,8 @@ export type RevokeReason =
   | 'user_disabled'
   /** A magic link first verified the address: whoever registered it before keeps nothing. */
   | 'magic_link_takeover'
+  /** An administrator revoked every session of the user (DELETE /admin/users/:id/sessions). */
+  | 'revoked_by_admin'
 
 export interface SessionStore {
   create(session: NewSession): Promise<void>

@@ -6,7 +6,33 @@ import { nextWholeSecond, type RevocationWriter, withRevocations } from './revoc
 export type NewUser = Pick<
   UserRecord,
   'id' | 'email' | 'emailNormalized' | 'name' | 'passwordHash' | 'roles' | 'createdAt'
->
+> &
+  Partial<Pick<UserRecord, 'emailVerified' | 'appMetadata'>>
+
+/** What an administrator may change at once (PATCH /admin/users/:id); absent fields stay. */
+export interface UserChanges {
+  name?: string | null
+  email?: { email: string; emailNormalized: string }
+  roles?: string[]
+  emailVerified?: boolean
+  appMetadata?: Record<string, unknown>
+}
+
+/** A page of the admin list: users by (created_at, id), after the position `after`. */
+export interface UserListQuery {
+  /** An email prefix (of the mailbox key) or a name substring, case-insensitive. */
+  search?: string | undefined
+  role?: string | undefined
+  status?: 'active' | 'disabled' | undefined
+  limit: number
+  after?: UserListPosition | undefined
+}
+
+/** Where a page ended: the last user's `created_at` as the database writes it, and its id. */
+export interface UserListPosition {
+  createdAt: string
+  id: string
+}
 
 export interface EmailKeyConflict {
   userId: string
@@ -37,7 +63,20 @@ export interface UserStore {
    * cascade), and a `user` revocation event says its access tokens are dead.
    */
   delete(id: string, at: Date): Promise<boolean>
+  /**
+   * Applies an administrator's changes; with `staleTokens` (roles, email, its verification or the
+   * app metadata changed: what access tokens carry) a `user` revocation event too. Undefined when
+   * the user does not exist.
+   */
+  update(id: string, changes: UserChanges, at: Date, staleTokens: boolean): Promise<UserRecord | undefined>
+  /** Records a sign-in that opened a session. */
+  touchLastLogin(id: string, at: Date): Promise<void>
+  /** A page of users oldest first, and where the next page starts (undefined on the last page). */
+  list(query: UserListQuery): Promise<{ users: UserRecord[]; next: UserListPosition | undefined }>
 }
+
+/** `%` and `_` are wildcards of LIKE: a search for them finds them literally. */
+const likeEscaped = (text: string): string => text.replace(/[\\%_]/g, (c) => `\\${c}`)
 
 export interface UserStoreOptions {
   /** Seconds an access token lives: a `user` event is kept until the last stale token expires. */
@@ -82,6 +121,8 @@ export function createUserStore(db: Db, options: UserStoreOptions): UserStore {
           roles: user.roles,
           created_at: user.createdAt,
           updated_at: user.createdAt,
+          ...(user.emailVerified === undefined ? {} : { email_verified: user.emailVerified }),
+          ...(user.appMetadata === undefined ? {} : { app_metadata: JSON.stringify(user.appMetadata) }),
         })
         .onConflict((oc) => oc.column('email_normalized').doNothing())
         .returningAll()
@@ -163,6 +204,68 @@ export function createUserStore(db: Db, options: UserStoreOptions): UserStore {
         const result = await tx.deleteFrom('users').where('id', '=', id).executeTakeFirst()
         return result.numDeletedRows > 0n
       })
+    },
+    async update(id, changes, at, staleTokens) {
+      const change = async (tx: Db) => {
+        const row = await tx
+          .updateTable('users')
+          .set({
+            updated_at: at,
+            ...(changes.name === undefined ? {} : { name: changes.name }),
+            ...(changes.email === undefined
+              ? {}
+              : { email: changes.email.email, email_normalized: changes.email.emailNormalized }),
+            ...(changes.roles === undefined ? {} : { roles: changes.roles }),
+            ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified }),
+            ...(changes.appMetadata === undefined
+              ? {}
+              : { app_metadata: JSON.stringify(changes.appMetadata) }),
+          })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirst()
+        return row && toUser(row)
+      }
+      if (!staleTokens) return change(db)
+      const updated = await withStaleTokens(id, at, change)
+      // the row as it is after the change, tokens_not_before included
+      if (!updated) return undefined
+      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+      return row && toUser(row)
+    },
+    async touchLastLogin(id, at) {
+      await db.updateTable('users').set({ last_login_at: at }).where('id', '=', id).execute()
+    },
+    async list(query) {
+      let select = db
+        .selectFrom('users')
+        .selectAll()
+        .select(sql<string>`created_at::text`.as('position_at'))
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(query.limit + 1)
+      if (query.search !== undefined && query.search !== '') {
+        const prefix = `${likeEscaped(query.search.normalize('NFKC').toLowerCase())}%`
+        const part = `%${likeEscaped(query.search)}%`
+        select = select.where(
+          sql<boolean>`(email_normalized like ${prefix} escape '\\' or lower(email) like ${prefix} escape '\\' or name ilike ${part} escape '\\')`,
+        )
+      }
+      if (query.role !== undefined) select = select.where(sql<boolean>`${query.role} = any(roles)`)
+      if (query.status === 'active') select = select.where('disabled_at', 'is', null)
+      if (query.status === 'disabled') select = select.where('disabled_at', 'is not', null)
+      if (query.after !== undefined) {
+        select = select.where(
+          sql<boolean>`(created_at, id) > (${query.after.createdAt}::timestamptz, ${query.after.id}::uuid)`,
+        )
+      }
+      const rows = await select.execute()
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return {
+        users: page.map(({ position_at: _, ...row }) => toUser(row)),
+        next: rows.length > query.limit && last ? { createdAt: last.position_at, id: last.id } : undefined,
+      }
     },
   }
 }

@@ -18,6 +18,8 @@ export interface AccessTokenSubject {
   notBefore?: Date | null
   /** How the user signed in (the session's): RFC 8176 `amr`, `acr` and `auth_time`. */
   auth: { amr: string[]; acr: string; authenticatedAt: Date }
+  /** The user's app metadata: the `app` claim, left out when empty. */
+  app?: Record<string, unknown>
 }
 
 export interface AccessTokenClaims {
@@ -37,6 +39,8 @@ export interface AccessTokenClaims {
   acr: string
   /** Unix seconds of the sign-in, or of the last step-up. */
   auth_time: number
+  /** The app metadata an administrator set for the user; only when not empty. */
+  app?: Record<string, unknown>
 }
 
 /**
@@ -106,6 +110,7 @@ export async function issueAccessToken(deps: AccessTokenDeps, subject: AccessTok
     amr: subject.auth.amr,
     acr: subject.auth.acr,
     auth_time: epochSeconds(subject.auth.authenticatedAt),
+    ...(subject.app && Object.keys(subject.app).length > 0 ? { app: subject.app } : {}),
   }
   return sign({ ...claims })
 }
@@ -193,7 +198,9 @@ export async function verifyAccessToken(
       (claims.amr === undefined ||
         (Array.isArray(claims.amr) && claims.amr.every((method) => typeof method === 'string'))) &&
       (claims.acr === undefined || typeof claims.acr === 'string') &&
-      (claims.auth_time === undefined || typeof claims.auth_time === 'number'),
+      (claims.auth_time === undefined || typeof claims.auth_time === 'number') &&
+      (claims.app === undefined ||
+        (typeof claims.app === 'object' && claims.app !== null && !Array.isArray(claims.app))),
   )
   return payload as unknown as VerifiedAccessTokenClaims
 }

@@ -115,9 +115,24 @@ describe('GET /verify-email', () => {
   })
 })
 
+describe('GET /confirm-email', () => {
+  it('answers an HTML page with one confirm button and the security headers', async () => {
+    const response = await get(`/confirm-email?token=${TOKEN}`)
+    expect(response.statusCode).toBe(200)
+    expect(response.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(response.headers['cache-control']).toBe('no-store')
+    expectSecurityHeaders(response)
+    expectSafeHtml(response.body)
+    expect(response.body).not.toContain(TOKEN)
+    expect(response.body).toMatch(/<button type="submit">Confirm my new email address<\/button>/)
+    expect(response.body.match(/<button\b/g)).toHaveLength(1)
+    expect(inputs(response.body)).toHaveLength(0)
+  })
+})
+
 describe('page assets', () => {
   it('serves every script a page loads, and what those scripts import, as JavaScript', async () => {
-    for (const page of ['/reset-password', '/verify-email']) {
+    for (const page of ['/reset-password', '/verify-email', '/confirm-email']) {
       const { body } = await get(page)
       for (const [, attributes = ''] of scriptTags(body)) {
         const url = resolve(srcOf(attributes) ?? '', page)
@@ -135,7 +150,12 @@ describe('page assets', () => {
   })
 
   it('serves scripts that parse as ES modules', async () => {
-    for (const url of ['/pages/common.js', '/pages/reset-password.js', '/pages/verify-email.js']) {
+    for (const url of [
+      '/pages/common.js',
+      '/pages/reset-password.js',
+      '/pages/verify-email.js',
+      '/pages/confirm-email.js',
+    ]) {
       const { body } = await get(url)
       const check = spawnSync(process.execPath, ['--input-type=module', '--check'], {
         input: body,
@@ -172,6 +192,7 @@ describe('page assets', () => {
     expect(common).toContain('new URL(path, location.href)')
     expect((await get('/pages/reset-password.js')).body).toContain("postJson('auth/reset-password'")
     expect((await get('/pages/verify-email.js')).body).toContain("postJson('auth/verify-email'")
+    expect((await get('/pages/confirm-email.js')).body).toContain("postJson('auth/email/confirm'")
   })
 })
 
@@ -180,6 +201,7 @@ describe('scope', () => {
     const paths = Object.keys((await get('/openapi.json')).json<{ paths: Record<string, unknown> }>().paths)
     expect(paths.some((path) => path.includes('reset-password') && !path.startsWith('/auth/'))).toBe(false)
     expect(paths).not.toContain('/verify-email')
+    expect(paths).not.toContain('/confirm-email')
     expect(paths.some((path) => path.startsWith('/pages/'))).toBe(false)
   })
 

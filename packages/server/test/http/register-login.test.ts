@@ -53,6 +53,7 @@ describe('POST /auth/register', () => {
       roles: ['user'],
       emailVerified: false,
       createdAt: server.clock.now().toISOString(),
+      appMetadata: {},
     })
     expect(body.tokenType).toBe('Bearer')
     expect(body.expiresIn).toBe(900)

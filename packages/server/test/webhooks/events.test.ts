@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
+import { changeRoles } from '../../src/flows/manage-users.js'
 import { testClock } from '../helpers/clock.js'
 import { recordingMailer } from '../helpers/mail.js'
 import {
@@ -249,6 +250,74 @@ describe('webhook events', () => {
     expect(revoked.map((event) => event.data)).toEqual([
       { session: { id: expect.any(String), userId: user.userId }, reason: 'refresh_token_reused' },
     ])
+  })
+
+  it('sends the admin API and self-service changes: created, updated, disabled, enabled, deleted, an email change', async () => {
+    const { server, receiver, mailer } = await setUp()
+    const adminUser = await registerUser(server.app, uniqueEmail('admin'))
+    await changeRoles(server.deps, adminUser.email, { add: ['admin'], remove: [] })
+    const adminToken = json<{ accessToken: string }>(
+      await post(server, '/auth/login', {
+        email: adminUser.email,
+        password: PASSWORD,
+        tokenDelivery: 'body',
+      }),
+    ).accessToken
+    const send = (method: 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object, token = adminToken) =>
+      server.app.inject({ method, url, headers: bearer(token), ...(payload ? { payload } : {}) })
+
+    const created = await send('POST', '/admin/users', { email: uniqueEmail('made'), roles: ['user'] })
+    expect(created.statusCode).toBe(201)
+    const made = json<{ user: { id: string } }>(created).user
+    expect((await send('PATCH', `/admin/users/${made.id}`, { roles: ['user', 'editor'] })).statusCode).toBe(
+      200,
+    )
+    // repeating the values changes nothing, and sends nothing
+    expect((await send('PATCH', `/admin/users/${made.id}`, { roles: ['user', 'editor'] })).statusCode).toBe(
+      200,
+    )
+    expect((await send('POST', `/admin/users/${made.id}/disable`)).statusCode).toBe(204)
+    expect((await send('POST', `/admin/users/${made.id}/enable`)).statusCode).toBe(204)
+    expect((await send('DELETE', `/admin/users/${made.id}`)).statusCode).toBe(204)
+
+    const self = await registerUser(server.app)
+    expect((await send('PATCH', '/auth/me', { name: 'Ada' }, self.accessToken)).statusCode).toBe(200)
+    const newEmail = uniqueEmail('moved')
+    expect(
+      (await send('POST', '/auth/email', { newEmail, password: PASSWORD }, self.accessToken)).statusCode,
+    ).toBe(202)
+    const token = mailer.sent.find((mail) => mail.to === newEmail)?.text.match(/token=([\w-]+)/)?.[1]
+    expect((await post(server, '/auth/email/confirm', { token })).statusCode).toBe(204)
+
+    await deliver(server)
+    const events = receiver.accepted()
+    const ofUser = (id: string) =>
+      events
+        .filter((event) => (event.data as { user?: { id: string } }).user?.id === id)
+        .map(
+          (event) =>
+            [
+              event.type,
+              event.data as { via?: string; changed?: string[]; user: { email: string } },
+            ] as const,
+        )
+    const madeEvents = ofUser(made.id)
+    expect(madeEvents.map(([type]) => type).sort()).toEqual([
+      'user.created',
+      'user.deleted',
+      'user.disabled',
+      'user.enabled',
+      'user.updated',
+    ])
+    expect(madeEvents.find(([type]) => type === 'user.created')?.[1].via).toBe('admin')
+    expect(madeEvents.find(([type]) => type === 'user.updated')?.[1].changed).toEqual(['roles'])
+    const selfEvents = ofUser(self.userId).filter(([type]) => type !== 'user.created')
+    expect(selfEvents.map(([type, data]) => [type, data.changed ?? data.via]).sort()).toEqual([
+      ['email.verified', 'email_change'],
+      ['user.updated', ['email', 'emailVerified']],
+      ['user.updated', ['name']],
+    ])
+    expect(selfEvents.find(([type]) => type === 'email.verified')?.[1].user.email).toBe(newEmail)
   })
 
   it('writes no event for a change that did not commit: a taken email makes no user.created', async () => {

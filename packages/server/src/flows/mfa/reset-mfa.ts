@@ -1,7 +1,7 @@
 import type { UserRecord } from '../../store/records.js'
 import { webhookUser } from '../../store/webhooks.js'
 import type { FlowDeps } from '../deps.js'
-import { findUser } from '../manage-users.js'
+import { type Actor, findUser } from '../manage-users.js'
 
 /**
  * An operator's reset for a user who lost their device: every second factor (TOTP, passkeys) and
@@ -11,6 +11,7 @@ import { findUser } from '../manage-users.js'
 export async function resetMfa(
   deps: Pick<FlowDeps, 'stores' | 'events'>,
   emailOrId: string,
+  actor?: Actor,
 ): Promise<{ user: UserRecord; totp: boolean; recoveryCodes: number; passkeys: number }> {
   const user = await findUser(deps.stores, emailOrId)
   const removed = await deps.stores.transaction(async (tx) => {
@@ -23,10 +24,11 @@ export async function resetMfa(
     }
     return gone
   })
-  deps.events.record({
-    type: 'mfa_reset',
-    userId: user.id,
-    detail: { totp: removed.totp, recoveryCodes: removed.recoveryCodes, passkeys: removed.passkeys },
-  })
+  const detail = { totp: removed.totp, recoveryCodes: removed.recoveryCodes, passkeys: removed.passkeys }
+  deps.events.record(
+    actor === undefined
+      ? { type: 'mfa_reset', userId: user.id, detail }
+      : { type: 'mfa.disabled', userId: user.id, detail: { ...detail, actor, reset: true } },
+  )
   return { user, ...removed }
 }

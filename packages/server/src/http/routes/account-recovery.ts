@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import type { FlowDeps } from '../../flows/deps.js'
 import { forgotPassword } from '../../flows/forgot-password.js'
 import { resetPassword } from '../../flows/reset-password.js'
+import { confirmEmailChange } from '../../flows/self-service.js'
 import { resendVerification, verifyEmail } from '../../flows/verify-email.js'
 import { clientContext } from '../client-context.js'
 import { byBodyEmail, byIp, rateLimited } from '../rate-limit.js'
@@ -74,6 +75,26 @@ export const accountRecoveryRoutes =
       },
       async (request, reply) => {
         await verifyEmail(deps, request.body.token, clientContext(request))
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.post(
+      '/auth/email/confirm',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'Confirm a new email address with the token mailed to it (POST /auth/email)',
+          description:
+            'The address changes and counts as verified; access tokens issued before are stale (a refresh gets the ' +
+            'new email). 409 EMAIL_TAKEN when another account took the address meanwhile.',
+          body: Type.Object({ token: OneTimeToken }, { additionalProperties: false }),
+          response: responses({ 204: Type.Null() }),
+        },
+        ...rateLimited(deps.limits, [{ name: 'email-confirm:ip', rule: rules.tokenUse, key: byIp }]),
+      },
+      async (request, reply) => {
+        await confirmEmailChange(deps, request.body.token, clientContext(request))
         return reply.code(204).send(null)
       },
     )

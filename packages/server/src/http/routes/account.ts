@@ -5,12 +5,13 @@ import type { Authenticated } from '../../flows/authenticate.js'
 import { changePassword } from '../../flows/change-password.js'
 import type { FlowDeps } from '../../flows/deps.js'
 import { logoutAll } from '../../flows/logout.js'
+import { deleteOwnAccount, requestEmailChange, updateProfile } from '../../flows/self-service.js'
 import { listSessions, revokeSession } from '../../flows/sessions.js'
 import { requireBearer } from '../bearer.js'
 import { clientContext } from '../client-context.js'
 import { byIp, rateLimited } from '../rate-limit.js'
 import { refreshCookie } from '../refresh-cookie.js'
-import { passwordSchema, responses, SessionView, UserView } from '../schemas.js'
+import { Email, passwordSchema, responses, SessionView, UserView } from '../schemas.js'
 import { sessionView, userView } from '../views.js'
 
 declare module 'fastify' {
@@ -134,6 +135,91 @@ export const accountRoutes =
       },
       async (request, reply) => {
         await revokeSession(deps, authOf(request).user.id, request.params.id, clientContext(request))
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.patch(
+      '/auth/me',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'Change your own name (anything else is refused)',
+          security,
+          body: Type.Object(
+            { name: Type.Union([Type.String({ maxLength: 200 }), Type.Null()]) },
+            { additionalProperties: false },
+          ),
+          response: responses({ 200: Type.Object({ user: UserView }) }),
+        },
+      },
+      async (request, reply) => {
+        const user = await updateProfile(deps, authOf(request), request.body, clientContext(request))
+        return reply.header('cache-control', 'no-store').send({ user: userView(user) })
+      },
+    )
+
+    // changing the address or deleting the account: the password, or a recent sign-in
+    const sensitiveLimit = rateLimited(deps.limits, [
+      {
+        name: 'account-change:user',
+        rule: rules.passwordChange,
+        key: (request) => authOf(request).user.id,
+      },
+    ])
+
+    app.post(
+      '/auth/email',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'Change your email address: a link to the new address confirms it',
+          description:
+            'Needs `password`, or a sign-in within the last 5 minutes (401 STEP_UP_REQUIRED otherwise). ' +
+            'Answers 202 whether or not the new address has an account (a taken address gets no link); ' +
+            "the old address is told. POST /auth/email/confirm with the link's token makes the change.",
+          security,
+          body: Type.Object(
+            {
+              newEmail: Email,
+              password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: responses({ 202: Type.Object({ status: Type.Literal('accepted') }) }),
+        },
+        ...sensitiveLimit,
+      },
+      async (request, reply) => {
+        await requestEmailChange(deps, authOf(request), request.body, clientContext(request))
+        return reply.code(202).send({ status: 'accepted' })
+      },
+    )
+
+    app.delete(
+      '/auth/me',
+      {
+        schema: {
+          tags: ['account'],
+          summary: 'Delete your own account, with its sessions',
+          description:
+            'Needs `password`, or a sign-in within the last 5 minutes (401 STEP_UP_REQUIRED otherwise).',
+          security,
+          body: Type.Object(
+            { password: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) },
+            { additionalProperties: false, description: 'May be left out with a recent sign-in.' },
+          ),
+          response: responses({ 204: Type.Null() }),
+        },
+        // no body at all is `{}`: a recent sign-in needs nothing more (a JSON `null` is still refused)
+        preValidation: async (request) => {
+          if (request.body === undefined) request.body = {}
+        },
+        ...sensitiveLimit,
+      },
+      async (request, reply) => {
+        await deleteOwnAccount(deps, authOf(request), request.body)
+        cookie.clear(reply)
         return reply.code(204).send(null)
       },
     )

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { Config } from '../../config.js'
 import { COMMON_SCRIPT } from '../pages/common-script.js'
+import { CONFIRM_EMAIL_SCRIPT, confirmEmailHtml } from '../pages/confirm-email.js'
 import { MAGIC_LINK_SCRIPT, magicLinkHtml } from '../pages/magic-link.js'
 import { PAGES_CSS } from '../pages/pages-css.js'
 import { RESET_PASSWORD_SCRIPT, resetPasswordHtml } from '../pages/reset-password.js'
@@ -59,6 +60,7 @@ export const pageRoutes =
     const pages: Record<string, string> = {
       'reset-password': resetPasswordHtml(deps.config),
       'verify-email': verifyEmailHtml(),
+      'confirm-email': confirmEmailHtml(),
     }
     // served only with TESSERA_MAGIC_LINK=on, like its API routes
     if (deps.config.magicLink) pages['magic-link'] = magicLinkHtml()
@@ -80,6 +82,7 @@ export const pageRoutes =
       '/pages/common.js': asset(COMMON_SCRIPT, 'text/javascript; charset=utf-8'),
       '/pages/reset-password.js': asset(RESET_PASSWORD_SCRIPT, 'text/javascript; charset=utf-8'),
       '/pages/verify-email.js': asset(VERIFY_EMAIL_SCRIPT, 'text/javascript; charset=utf-8'),
+      '/pages/confirm-email.js': asset(CONFIRM_EMAIL_SCRIPT, 'text/javascript; charset=utf-8'),
       '/pages/pages.css': asset(PAGES_CSS, 'text/css; charset=utf-8'),
     }
     if (deps.config.magicLink) {
