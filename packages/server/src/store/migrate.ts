@@ -12,6 +12,7 @@ import * as optionalPassword from './migrations/0010-optional-password.js'
 import * as enrolmentTokens from './migrations/0011-enrolment-tokens.js'
 import * as passkeys from './migrations/0012-passkeys.js'
 import * as identities from './migrations/0013-identities.js'
+import * as appMetadataForImport from './migrations/0016-app-metadata-for-import.js'
 
 /** Every migration, in order. Listed in code so the built package needs no migrations folder. */
 const MIGRATIONS = {
@@ -28,6 +29,7 @@ const MIGRATIONS = {
   '0011-enrolment-tokens': enrolmentTokens,
   '0012-passkeys': passkeys,
   '0013-identities': identities,
+  '0016-app-metadata-for-import': appMetadataForImport,
 } satisfies Record<string, Migration>
 
 /**
