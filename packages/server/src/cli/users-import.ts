@@ -75,7 +75,13 @@ export async function importUsers(config: Config, args: string[], io: CliIo): Pr
       io,
       `cannot tell the format of ${file}: give --format jsonl or --format csv (or name it .jsonl or .csv)\n${IMPORT_USAGE}`,
     )
-  const size = (await stat(file)).size
+  let size: number
+  try {
+    size = (await stat(file)).size
+  } catch (error) {
+    io.stderr.write(`tessera: cannot read ${file}: ${(error as Error).message}\n`)
+    return 1
+  }
   const rejectsPath = values.rejects ?? `${file}.rejects.jsonl`
   const dryRun = values['dry-run'] === true
   const update = values.update === true
@@ -84,6 +90,7 @@ export async function importUsers(config: Config, args: string[], io: CliIo): Pr
 
   let counts: Counts | undefined
   let seconds = 0
+  let unreadable: string | undefined
   const code = await withStores(config, 'users import', async (_stores, _migrations, db) => {
     const started = performance.now()
     const rejects = rejectsFile(rejectsPath)
@@ -95,11 +102,19 @@ export async function importUsers(config: Config, args: string[], io: CliIo): Pr
         progress: progressOn(io.stderr, size, dryRun ? 'checking' : 'importing'),
         reject: rejects.write,
       })
+    } catch (error) {
+      // a file Tessera cannot read as a whole (a CSV header it does not know): what was written stays
+      if (!(error instanceof UnreadableFileError)) throw error
+      unreadable = error.message
     } finally {
       await rejects.close()
     }
     seconds = (performance.now() - started) / 1000
   })
+  if (unreadable !== undefined) {
+    io.stderr.write(`tessera: ${unreadable}\n`)
+    return 1
+  }
   if (!counts) return code
   const rows =
     counts.imported + counts.updated + counts.unchanged + counts.skipped + counts.valid + counts.rejected
@@ -266,7 +281,7 @@ async function* readCsv(file: string): AsyncIterable<{ row: FileRow; bytes: numb
       header = record.map((cell) => cell.trim())
       const unknown = header.find((name) => !(IMPORT_FIELDS as readonly string[]).includes(name))
       if (unknown !== undefined || !header.includes('email'))
-        throw new Error(
+        throw new UnreadableFileError(
           `the CSV header must name the columns (${IMPORT_FIELDS.join(', ')}) and include email; ` +
             `${unknown === undefined ? 'email is missing' : `"${unknown}" is not one of them`}`,
         )
@@ -286,6 +301,9 @@ function csvRow(header: string[], record: string[], line: number): FileRow {
     return { ok: false, line, reason: row, ...(cells.email ? { email: cells.email } : {}) }
   return checkImportRow(row, line, randomUUID)
 }
+
+/** The file cannot be imported at all: said in one line, not with a stack trace. */
+class UnreadableFileError extends Error {}
 
 /** The rejects file, created at the first rejected row (none, no file), one JSON object a line. */
 function rejectsFile(path: string) {
