@@ -170,26 +170,32 @@ async function runImport(run: {
   let batch: ImportUser[] = []
   // the lines of the batch by address: a second row for one address in a batch is refused here
   let lines = new Map<string, number>()
+  const write = async (rows: ImportUser[]) => {
+    if (options.dryRun) {
+      counts.valid += rows.length
+      counts.existing += (await store.existingKeys(rows.map((user) => user.emailNormalized))).size
+      return
+    }
+    const outcomes = await store.importBatch(rows, options)
+    for (const user of rows) {
+      const outcome = outcomes.get(user.line)
+      if (outcome === 'duplicate')
+        await reject({ line: user.line, reason: 'the email appears earlier in the file', email: user.email })
+      else if (outcome !== undefined) counts[outcome]++
+    }
+  }
+  // one batch in the database while the next is read and checked: the two cores work at once.
+  // Never two in the database: a batch must see the one before committed (the run marker)
+  let inFlight: Promise<void> = Promise.resolve()
   const flush = async () => {
     if (batch.length === 0) return
-    if (options.dryRun) {
-      counts.valid += batch.length
-      counts.existing += (await store.existingKeys(batch.map((user) => user.emailNormalized))).size
-    } else {
-      const outcomes = await store.importBatch(batch, options)
-      for (const user of batch) {
-        const outcome = outcomes.get(user.line)
-        if (outcome === 'duplicate')
-          await reject({
-            line: user.line,
-            reason: 'the email appears earlier in the file',
-            email: user.email,
-          })
-        else if (outcome !== undefined) counts[outcome]++
-      }
-    }
+    const rows = batch
     batch = []
     lines = new Map()
+    await inFlight
+    inFlight = write(rows)
+    // awaited at the next flush or the end; until then its failure must not count as unhandled
+    inFlight.catch(() => {})
   }
   let done = 0
   for await (const { row, bytes } of run.rows) {
@@ -217,6 +223,7 @@ async function runImport(run: {
     progress.update(done, bytes)
   }
   await flush()
+  await inFlight
   progress.stop()
   return counts
 }
