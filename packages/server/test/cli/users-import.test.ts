@@ -6,7 +6,14 @@ import { decodeJwt } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runCli, startServerInProcess, stopInProcessServers } from '../helpers/cli.js'
 import { freshPostgresUrl, TEST_DATABASE_URL } from '../helpers/database.js'
-import { cleanupProcesses, type Env, login, preparedDataDir, tempDir } from '../helpers/process.js'
+import {
+  cleanupProcesses,
+  type Env,
+  login,
+  preparedDataDir,
+  requestJson,
+  tempDir,
+} from '../helpers/process.js'
 
 const drops: (() => Promise<void>)[] = []
 afterEach(async () => {
@@ -259,6 +266,13 @@ describe(`tessera users import and export (${TEST_DATABASE_URL ? 'PostgreSQL' : 
     expect(skipping.code).toBe(0)
     expect(await exported(env)).toEqual(before)
 
+    // a token Ada holds before her roles change
+    const earlierServer = await startServerInProcess(env)
+    const ada = await login(earlierServer.url, 'ada@example.com', 'original password')
+    expect(ada.status).toBe(200)
+    expect(decodeJwt(ada.body.accessToken).roles).toEqual(['user'])
+    await earlierServer.stop()
+
     await writeFile(
       changes,
       jsonl([
@@ -275,8 +289,9 @@ describe(`tessera users import and export (${TEST_DATABASE_URL ? 'PostgreSQL' : 
       email: 'ada@example.com',
       name: 'Ada Lovelace',
       roles: ['admin'],
-      // a hash from the old system never replaces a password the account has
-      passwordHash: original,
+      // a hash from the old system never replaces a password the account has: here the argon2id
+      // her login upgraded the imported bcrypt to
+      passwordHash: expect.stringMatching(UPGRADED),
     })
     // Bob had no password: the file's hash is his first
     expect(after.get('bob@example.com')).toMatchObject({
@@ -287,9 +302,20 @@ describe(`tessera users import and export (${TEST_DATABASE_URL ? 'PostgreSQL' : 
     })
     expect(after.get('cy@example.com')).toMatchObject({ name: 'Cy', roles: ['user'], emailVerified: false })
 
+    // the roles change made her older access tokens stale, as `tessera users roles` does; the
+    // password she has still signs in, the file's hash does not
+    const server = await startServerInProcess(env)
+    expect((await requestJson(`${server.url}/auth/me`, { token: ada.body.accessToken })).status).toBe(401)
+    expect((await login(server.url, 'ada@example.com', 'another password')).status).toBe(401)
+    const relogin = await login(server.url, 'ada@example.com', 'original password')
+    expect(relogin.status).toBe(200)
+    expect(decodeJwt(relogin.body.accessToken).roles).toEqual(['admin'])
+    await server.stop()
+    const settled = await exported(env)
+
     const again = await runCli(['users', 'import', changes, '--update'], env)
     expect(again.stdout).toMatch(/^Imported 0, updated 0, skipped 3, rejected 0, in /)
-    expect(await exported(env)).toEqual(after)
+    expect(await exported(env)).toEqual(settled)
   })
 
   it('reads CSV with a header row, roles separated by spaces or semicolons, and refuses a short row by line', async () => {
