@@ -122,7 +122,7 @@ export async function importUsers(config: Config, args: string[], io: CliIo): Pr
   io.stdout.write(
     dryRun
       ? `Dry run, nothing written: ${counts.valid - counts.existing} new, ${counts.existing} existing ` +
-          `(${update ? 'would be updated' : 'would be skipped'}), ${counts.rejected} rejected, ` +
+          `(${update ? 'updated where the row differs' : 'skipped'}), ${counts.rejected} rejected, ` +
           `in ${seconds.toFixed(1)} s (${rate} rows/s)\n`
       : `Imported ${counts.imported}, updated ${counts.updated}, skipped ${counts.skipped + counts.unchanged}, ` +
           `rejected ${counts.rejected}, in ${seconds.toFixed(1)} s (${rate} rows/s)\n`,

@@ -252,7 +252,7 @@ describe(`tessera users import and export (${TEST_DATABASE_URL ? 'PostgreSQL' : 
     const dryRun = await runCli(['users', 'import', changes, '--update', '--dry-run'], env)
     expect(dryRun.code).toBe(SOME_REJECTED)
     expect(dryRun.stdout).toMatch(
-      /^Dry run, nothing written: 1 new, 2 existing \(would be updated\), 1 rejected, in /,
+      /^Dry run, nothing written: 1 new, 2 existing \(updated where the row differs\), 1 rejected, in /,
     )
     expect(await readJsonl(`${changes}.rejects.jsonl`)).toEqual([
       { line: 4, reason: 'email is not an email address', email: 'broken' },
