@@ -34,6 +34,13 @@ Commands:
                                         delete an account and its sessions; asks first unless --yes
   users conflicts                       accounts that share a mailbox with an older one (found when
                                         the email rule changed); never merged: delete or keep by --id
+  users import FILE [--format jsonl|csv] [--dry-run] [--update] [--rejects FILE]
+                                        import users from another system (bcrypt, argon2, Django
+                                        PBKDF2 hashes, upgraded at first login); existing emails are
+                                        skipped, or updated with --update; exit code 3 when rows were
+                                        rejected (each in the rejects file, default FILE.rejects.jsonl)
+  users export [--include-hashes] [--output FILE]
+                                        every user as JSONL that users import reads (stdout default)
   clients create --name N [--scope "S"] [--json]
                                         create a service client for /oauth/token, /oauth/introspect and
                                         the revocation feed; prints its id and secret once (scopes:

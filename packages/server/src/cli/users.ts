@@ -15,14 +15,18 @@ import { createPasswordPolicy } from '../passwords/policy.js'
 import { confirm } from './confirm.js'
 import { type CliIo, isTerminal, usage } from './io.js'
 import { readPassword } from './read-password.js'
+import { EXPORT_USAGE, exportUsers } from './users-export.js'
+import { IMPORT_USAGE, importUsers } from './users-import.js'
 import { withEvents, withStores } from './with-stores.js'
 
 const USERS_USAGE =
   'Usage: tessera users create --email E [--role R]… [--name N] | tessera users roles --email E [--add R]… [--remove R]…\n' +
   '       tessera users disable|enable --email E|--id ID | tessera users delete --email E|--id ID [--yes]\n' +
-  '       tessera users conflicts | tessera users mfa-reset --email E|--id ID\n'
+  '       tessera users conflicts | tessera users mfa-reset --email E|--id ID\n' +
+  `       ${IMPORT_USAGE.replace('Usage: ', '')}` +
+  `       ${EXPORT_USAGE.replace('Usage: ', '')}`
 
-/** `tessera users create | roles | disable | enable | delete | conflicts | mfa-reset`. */
+/** `tessera users create | roles | disable | enable | delete | conflicts | mfa-reset | import | export`. */
 export async function users(config: Config, args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args
   if (sub === 'create') return create(config, rest, io)
@@ -30,6 +34,8 @@ export async function users(config: Config, args: string[], io: CliIo): Promise<
   if (sub === 'disable' || sub === 'enable' || sub === 'delete') return lifecycle(config, sub, rest, io)
   if (sub === 'conflicts') return conflicts(config, rest, io)
   if (sub === 'mfa-reset') return mfaReset(config, rest, io)
+  if (sub === 'import') return importUsers(config, rest, io)
+  if (sub === 'export') return exportUsers(config, rest, io)
   return usage(io, USERS_USAGE)
 }
 

@@ -1,5 +1,8 @@
-import { type Algorithm, hash as argon2Hash, verify as argon2Verify, parseOptions } from '@node-rs/argon2'
+import { pbkdf2, timingSafeEqual } from 'node:crypto'
+import { promisify } from 'node:util'
+import { type Algorithm, hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2'
 import { verify as bcryptVerify } from '@node-rs/bcrypt'
+import { type ParsedHash, parseHash } from './hash-formats.js'
 
 /** argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1). */
 export interface Argon2Params {
@@ -16,7 +19,7 @@ const ARGON2ID: Algorithm = 2
 
 export interface PasswordCheck {
   ok: boolean
-  /** The stored hash is bcrypt or weaker argon2 parameters: store a fresh hash. */
+  /** The stored hash is bcrypt, argon2i, PBKDF2 or weaker argon2id parameters: store a fresh hash. */
   needsRehash: boolean
 }
 
@@ -27,7 +30,30 @@ export interface PasswordHasher {
   verifyDummy(password: string): Promise<void>
 }
 
-const BCRYPT = /^\$2[aby]\$\d{2}\$/
+const pbkdf2Async = promisify(pbkdf2)
+
+/**
+ * Whether `password` matches a hash of another format (all run on libuv's thread pool). A hash
+ * the library refuses (a bad salt, say) matches nothing: a broken row is a failed login, not a 500.
+ */
+async function verifyParsed(parsed: ParsedHash, storedHash: string, password: string): Promise<boolean> {
+  try {
+    if (parsed.kind === 'bcrypt') return await bcryptVerify(password, storedHash)
+    if (parsed.kind === 'pbkdf2_sha256') {
+      const derived = await pbkdf2Async(
+        password,
+        parsed.salt,
+        parsed.iterations,
+        parsed.derived.length,
+        'sha256',
+      )
+      return timingSafeEqual(derived, parsed.derived)
+    }
+    return await argon2Verify(storedHash, password)
+  } catch {
+    return false
+  }
+}
 
 /** Hashing runs on libuv's thread pool: the event loop never waits for it. */
 export function createPasswordHasher(params: Argon2Params = OWASP_ARGON2ID): PasswordHasher {
@@ -39,18 +65,17 @@ export function createPasswordHasher(params: Argon2Params = OWASP_ARGON2ID): Pas
   return {
     hash,
     async verify(storedHash, password) {
-      if (BCRYPT.test(storedHash)) {
-        // the upgrade to argon2id binds the whole password, where bcrypt read only 72 bytes of it
-        return { ok: await bcryptVerify(password, storedHash), needsRehash: true }
-      }
-      if (!storedHash.startsWith('$argon2')) return { ok: false, needsRehash: false }
-      const ok = await argon2Verify(storedHash, password)
-      const used = parseOptions(storedHash)
+      // an unknown format (or a cost out of bounds) matches no password, and spends no time
+      const parsed = parseHash(storedHash)
+      if (!parsed.ok) return { ok: false, needsRehash: false }
+      const { hash: stored } = parsed
+      const ok = await verifyParsed(stored, storedHash, password)
+      // the upgrade to argon2id binds the whole password, where bcrypt read only 72 bytes of it
       const needsRehash =
-        used.algorithm !== ARGON2ID ||
-        used.memoryCost < params.memoryCost ||
-        used.timeCost < params.timeCost ||
-        used.parallelism !== params.parallelism
+        stored.kind !== 'argon2id' ||
+        stored.memoryCost < params.memoryCost ||
+        stored.timeCost < params.timeCost ||
+        stored.parallelism !== params.parallelism
       return { ok, needsRehash: ok && needsRehash }
     },
     async verifyDummy(password) {
