@@ -256,7 +256,10 @@ describe('the packed packages in a project outside the repository', () => {
       expect(files, name).toContain('package.json')
       expect(
         files.filter(
-          (file) => !/^(dist\/.+\.(js|d\.ts)|bin\/tessera\.js|LICENSE|README\.md|package\.json)$/.test(file),
+          (file) =>
+            !/^(dist\/.+\.(js|d\.ts)|dist\/data-dir-template\.tar\.gz(\.json)?|bin\/tessera\.js|LICENSE|README\.md|package\.json)$/.test(
+              file,
+            ),
         ),
         name,
       ).toEqual([])

@@ -102,16 +102,21 @@ export async function unpackDataDirTemplate(dir: string, template = DATA_DIR_TEM
     // to `cwd` (its default, kept)
     extract({ file: template, cwd: staging, sync: true, onwarn: () => {} })
     // a truncated archive may unpack without an error: what PGlite opens must be a whole data dir
-    if (!existsSync(join(staging, 'PG_VERSION'))) throw new Error('the template holds no data dir')
+    if (!existsSync(join(staging, 'PG_VERSION'))) return await discard(staging)
     await rmdir(dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error
     })
     await rename(staging, dir)
     return true
   } catch {
-    await rm(staging, { recursive: true, force: true })
-    return false
+    return await discard(staging)
   }
+}
+
+/** Removes a failed unpack; false: the caller makes the data dir from scratch instead. */
+async function discard(staging: string): Promise<false> {
+  await rm(staging, { recursive: true, force: true })
+  return false
 }
 
 /** The template as PGlite's `loadDataDir` takes it (an in-memory database), or undefined when there is none this PGlite can read. */

@@ -279,7 +279,7 @@ describe('housekeeping configuration and command', () => {
       code: 0,
       stderr: '',
       stdout:
-        'Deleted: sessions 0, oneTimeTokens 0, authEvents 0, revocationEvents 0, webauthnChallenges 0, mfaTokens 0\n',
+        'Deleted: sessions 0, oneTimeTokens 0, authEvents 0, revocationEvents 0, webauthnChallenges 0, mfaTokens 0, webhookOutbox 0\n',
     })
   })
 })

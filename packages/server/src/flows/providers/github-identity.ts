@@ -75,8 +75,10 @@ async function githubApi(
   } catch (error) {
     throw new TesseraError('PROVIDER_UNAVAILABLE', { cause: error })
   }
+  if (text.length > MAX_ANSWER) {
+    throw new TesseraError('PROVIDER_SIGN_IN_FAILED', { reason: `github_${path}_too_large` })
+  }
   try {
-    if (text.length > MAX_ANSWER) throw new Error('too large')
     return JSON.parse(text) as unknown
   } catch (error) {
     throw new TesseraError('PROVIDER_SIGN_IN_FAILED', { reason: `github_${path}_malformed`, cause: error })
