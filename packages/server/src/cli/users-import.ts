@@ -181,6 +181,13 @@ async function runImport(run: {
       const outcome = outcomes.get(user.line)
       if (outcome === 'duplicate')
         await reject({ line: user.line, reason: 'the email appears earlier in the file', email: user.email })
+      else if (outcome === 'unproven')
+        await reject({
+          line: user.line,
+          reason:
+            'an account with this email exists here, unverified and with a password of its own: --update does not give it roles or a verified address (verify or delete that account first)',
+          email: user.email,
+        })
       else if (outcome !== undefined) counts[outcome]++
     }
   }

@@ -1,4 +1,25 @@
 import { TesseraError } from '../errors.js'
+import { unstorableText } from '../text.js'
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** The first string in `value` (keys included) PostgreSQL cannot store, with why. */
+export function unstorableIn(value: unknown): string | undefined {
+  if (typeof value === 'string') return unstorableText(value)
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const bad = unstorableIn(item)
+      if (bad) return bad
+    }
+  } else if (isObject(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      const bad = unstorableText(key) ?? unstorableIn(item)
+      if (bad) return bad
+    }
+  }
+  return undefined
+}
 
 /** The most an app-metadata object may weigh, serialised as JSON (API.md: 2 KiB). */
 export const APP_METADATA_MAX_BYTES = 2048
@@ -13,6 +34,12 @@ export function checkAppMetadata(value: Record<string, unknown>): Record<string,
       errors: [{ field: 'appMetadata', message: 'must be a JSON object' }],
     })
   }
+  // jsonb refuses what text does (U+0000, lone surrogates): a 400 here, not a 500 from the database
+  const bad = unstorableIn(value)
+  if (bad)
+    throw new TesseraError('VALIDATION_FAILED', {
+      errors: [{ field: 'appMetadata', message: `a string ${bad}` }],
+    })
   const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8')
   if (bytes > APP_METADATA_MAX_BYTES) {
     throw new TesseraError('VALIDATION_FAILED', {

@@ -33,6 +33,8 @@ export async function changePassword(
     await tx.users.setPasswordHash(user.id, passwordHash, now)
     await tx.webhooks.enqueue({ type: 'password.changed', data: { user: webhookUser(user), via: 'change' } })
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
+    // an email change asked for by whoever knew the old password dies with it
+    await tx.oneTimeTokens.voidAll(user.id, 'email_change', now)
     // a sign-in or enrolment begun with the old password cannot be finished with its second step
     await tx.mfaTokens.voidForUser(user.id, now)
     return tx.sessions.revokeAllForUserExcept(user.id, who.sessionId, now, 'password_changed')

@@ -3,6 +3,7 @@ import { parseHash } from '../passwords/hash-formats.js'
 import { ROLE_PATTERN } from '../roles.js'
 import type { ImportUser } from '../store/user-transfer.js'
 import { unstorableText } from '../text.js'
+import { APP_METADATA_MAX_BYTES, unstorableIn } from './app-metadata.js'
 
 /** The fields of an import row; any other is refused, so a typo never drops data silently. */
 export const IMPORT_FIELDS = [
@@ -15,8 +16,6 @@ export const IMPORT_FIELDS = [
   'appMetadata',
 ] as const
 
-/** Bytes of appMetadata as JSON (UTF-8): it travels in every access token. */
-export const APP_METADATA_MAX_BYTES = 2048
 export const NAME_MAX_LENGTH = 256
 export const ROLES_MAX = 32
 
@@ -31,23 +30,6 @@ export type CheckedRow = { ok: true; user: ImportUser } | ({ ok: false } & Rejec
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
-
-/** The first string in `value` (keys included) PostgreSQL cannot store, with why. */
-function unstorableIn(value: unknown): string | undefined {
-  if (typeof value === 'string') return unstorableText(value)
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const bad = unstorableIn(item)
-      if (bad) return bad
-    }
-  } else if (isObject(value)) {
-    for (const [key, item] of Object.entries(value)) {
-      const bad = unstorableText(key) ?? unstorableIn(item)
-      if (bad) return bad
-    }
-  }
-  return undefined
-}
 
 /**
  * Checks one row of an import file (already parsed from JSON or CSV) and answers the user to
@@ -108,6 +90,9 @@ export function checkImportRow(raw: unknown, line: number, newId: () => string):
     const at = typeof raw.createdAt === 'string' ? new Date(raw.createdAt) : undefined
     if (at === undefined || Number.isNaN(at.getTime()) || !/^\d{4}-\d\d-\d\d/.test(raw.createdAt as string))
       return reject('createdAt must be an ISO 8601 date and time')
+    // PostgreSQL has no year 0, and a date before 1970 or in the future is no account's creation
+    const year = at.getUTCFullYear()
+    if (year < 1970 || year > 9999) return reject('createdAt must be between 1970 and 9999')
     user.createdAt = at
   }
   if (raw.appMetadata !== undefined) {

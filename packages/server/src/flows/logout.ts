@@ -26,6 +26,8 @@ export async function logoutAll(
   const revoked = await deps.stores.transaction(async (tx) => {
     // "sign me out everywhere" also ends a sign-in waiting for its second step
     await tx.mfaTokens.voidForUser(who.userId, now)
+    // and an email change asked for from one of those sessions
+    await tx.oneTimeTokens.voidAll(who.userId, 'email_change', now)
     return tx.sessions.revokeAllForUser(who.userId, now, 'logout_all')
   })
   deps.events.record({

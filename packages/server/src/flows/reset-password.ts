@@ -1,3 +1,4 @@
+import { normalizeEmail } from '../email-address.js'
 import { TesseraError } from '../errors.js'
 import { passwordResetDoneMail } from '../mail/templates.js'
 import { webhookUser } from '../store/webhooks.js'
@@ -20,6 +21,9 @@ export async function resetPassword(
   if (!pending) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
   const user = await deps.stores.users.findById(pending.userId)
   if (!user || user.disabledAt !== null) throw new TesseraError('ONE_TIME_TOKEN_INVALID')
+  // a link mailed to an address the account no longer has sets nothing (as verification and magic links)
+  if (normalizeEmail(pending.email).normalized !== user.emailNormalized)
+    throw new TesseraError('ONE_TIME_TOKEN_INVALID')
   deps.policy.check(input.password, { email: user.email, name: user.name })
   const passwordHash = await deps.hasher.hash(input.password)
 
@@ -31,6 +35,8 @@ export async function resetPassword(
     await tx.users.setPasswordHash(user.id, passwordHash, now)
     await tx.webhooks.enqueue({ type: 'password.changed', data: { user: webhookUser(user), via: 'reset' } })
     await tx.oneTimeTokens.voidAll(user.id, 'password_reset', now)
+    // an email change asked for by whoever knew the old password dies with it
+    await tx.oneTimeTokens.voidAll(user.id, 'email_change', now)
     // a sign-in or enrolment begun with the old password cannot be finished with its second step
     await tx.mfaTokens.voidForUser(user.id, now)
     return tx.sessions.revokeAllForUser(user.id, now, 'password_reset')

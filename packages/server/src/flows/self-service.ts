@@ -81,10 +81,13 @@ export async function requestEmailChange(
     normalized === user.emailNormalized ? undefined : await deps.stores.users.findByEmail(normalized)
   const mailed = holder === undefined
   const { token, hash } = newOneTimeToken()
-  if (mailed) {
-    const now = deps.clock.now()
-    await deps.stores.transaction((tx) =>
-      tx.oneTimeTokens.issue({
+  const now = deps.clock.now()
+  await deps.stores.transaction(async (tx) => {
+    // only the latest request counts, whether or not it mailed a link: an earlier link (perhaps
+    // asked for by someone else with this session) dies
+    await tx.oneTimeTokens.voidAll(user.id, 'email_change', now)
+    if (mailed) {
+      await tx.oneTimeTokens.issue({
         id: randomUUID(),
         userId: user.id,
         purpose: 'email_change',
@@ -92,9 +95,9 @@ export async function requestEmailChange(
         email,
         createdAt: now,
         expiresAt: new Date(now.getTime() + deps.config.verifyTokenTtl * 1000),
-      }),
-    )
-  }
+      })
+    }
+  })
   deps.events.record({
     type: 'email_change_requested',
     userId: user.id,

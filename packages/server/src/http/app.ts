@@ -8,6 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { TesseraError } from '../errors.js'
 import type { FlowDeps } from '../flows/deps.js'
+import { isUuid } from '../ids.js'
 import { createMetrics, type Metrics } from '../metrics.js'
 import type { RedisHandle } from '../redis.js'
 import type { RevocationFeed } from '../revocations/feed.js'
@@ -76,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: {
       // a property the schema does not list is refused, as the OpenAPI document says, not dropped
       customOptions: { coerceTypes: false, allErrors: true, removeAdditional: false },
+      onCreate: narrowFormats,
     },
     routerOptions: { ignoreTrailingSlash: true },
     // answered below as problem+json, where Fastify's own 503 is plain JSON
@@ -207,4 +209,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     )
   }
   return app
+}
+
+type Format = RegExp | ((value: string) => boolean) | { validate: RegExp | ((value: string) => boolean) }
+interface FormatRegistry {
+  formats: Record<string, Format | undefined>
+  addFormat(name: string, format: Format): unknown
+}
+
+/**
+ * ajv-formats' `uuid` also takes `urn:uuid:…`, and its `date-time` a leap second (`…23:59:60Z`):
+ * valid by their RFCs, but PostgreSQL's uuid and `new Date()` refuse them, so a request would end
+ * in a 500. Narrowed to what the rest of the server takes.
+ */
+function narrowFormats(ajv: unknown): void {
+  const registry = ajv as FormatRegistry
+  registry.addFormat('uuid', (value: string) => isUuid(value))
+  const dateTime = registry.formats['date-time']
+  const passes = (format: Format | undefined, value: string): boolean => {
+    if (format === undefined) return true
+    if (format instanceof RegExp) return format.test(value)
+    if (typeof format === 'function') return format(value)
+    return passes(format.validate, value)
+  }
+  registry.addFormat(
+    'date-time',
+    (value: string) => passes(dateTime, value) && Number.isFinite(Date.parse(value)),
+  )
 }

@@ -20,9 +20,11 @@ export interface ImportUser {
 
 /**
  * What became of a row: inserted; an existing account changed (`--update`) or left as it was;
- * an existing account skipped (no `--update`); or the address seen earlier in this same run.
+ * an existing account skipped (no `--update`); the address seen earlier in this same run; or an
+ * update refused because it would hand roles or a verified address to an account whose address
+ * nobody proved (see importUpdating).
  */
-export type ImportOutcome = 'imported' | 'updated' | 'unchanged' | 'skipped' | 'duplicate'
+export type ImportOutcome = 'imported' | 'updated' | 'unchanged' | 'skipped' | 'duplicate' | 'unproven'
 
 export interface ImportBatchOptions {
   update: boolean
@@ -163,14 +165,22 @@ export function createUserTransferStore(db: Db): UserTransferStore {
       const emailVerified = row.emailVerified ?? current.email_verified
       const appMetadata = row.appMetadata ?? current.app_metadata
       const rolesChanged = !isDeepStrictEqual(roles, current.roles)
-      const changed =
-        name !== current.name ||
+      // what access tokens carry: a change makes the user's older tokens stale, as the admin API does
+      const claimsChanged =
         rolesChanged ||
         emailVerified !== current.email_verified ||
-        !isDeepStrictEqual(appMetadata, current.app_metadata) ||
-        (row.passwordHash !== undefined && current.no_password)
+        !isDeepStrictEqual(appMetadata, current.app_metadata)
+      const changed =
+        claimsChanged || name !== current.name || (row.passwordHash !== undefined && current.no_password)
       if (!changed) {
         outcomes.set(row.line, 'unchanged')
+        continue
+      }
+      // Anyone may have registered the address here before the import, with a password of their
+      // own: the old system's roles or its word that the address is verified must not go to them
+      const escalates = rolesChanged || (emailVerified && !current.email_verified)
+      if (escalates && !current.email_verified && !current.no_password) {
+        outcomes.set(row.line, 'unproven')
         continue
       }
       changes.push({
@@ -180,10 +190,10 @@ export function createUserTransferStore(db: Db): UserTransferStore {
         email_verified: emailVerified,
         app_metadata: appMetadata,
         password_hash: row.passwordHash ?? null,
-        stale: rolesChanged,
+        stale: claimsChanged,
         line: row.line,
       })
-      if (rolesChanged) {
+      if (claimsChanged) {
         const expiresAt = new Date(notBefore.getTime() + options.accessTokenTtl * 1000)
         events.push({ kind: 'user', sub: current.id, notBefore, expiresAt, at: marker })
       }

@@ -220,6 +220,15 @@ describe('admin API: users', () => {
       const response = await send('PATCH', `/admin/users/${user.userId}`, { appMetadata: notAnObject })
       expect(response.statusCode).toBe(400)
     }
+    // strings PostgreSQL's jsonb cannot hold: a 400 naming the field, not a 500
+    for (const unstorable of [{ note: 'a\u0000b' }, { ['\u0000key']: 1 }, { deep: ['\ud800'] }]) {
+      const response = await send('PATCH', `/admin/users/${user.userId}`, { appMetadata: unstorable })
+      expect(response.statusCode).toBe(400)
+      expect(json<{ code: string; errors: { field: string }[] }>(response)).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ field: expect.stringMatching(/^appMetadata/) }],
+      })
+    }
     // unchanged by the refused attempts; emptied again, the claim goes away
     expect(json<{ user: AdminUser }>(await get(`/admin/users/${user.userId}`)).user.appMetadata).toEqual(
       appMetadata,
@@ -375,7 +384,19 @@ describe('admin API: audit log', () => {
       await get(`/admin/audit?userId=${user.userId}&type=user.updated&until=${latest}`),
     ).events
     expect(until).toHaveLength(4)
-    expect((await get('/admin/audit?since=yesterday')).statusCode).toBe(400)
+    // a leap second and a urn:uuid are valid by their RFCs but not to PostgreSQL: 400, not 500
+    for (const url of [
+      '/admin/audit?since=2016-12-31T23:59:60Z',
+      '/admin/audit?since=yesterday',
+      `/admin/audit?userId=urn:uuid:${user.userId}`,
+      '/admin/audit?type=a%00b',
+      '/admin/users?query=a%00b',
+    ]) {
+      const response = await get(url)
+      expect(response.statusCode, url).toBe(400)
+      expect(json(response).code).toBe('VALIDATION_FAILED')
+    }
+    expect((await get(`/admin/users/urn:uuid:${user.userId}`)).statusCode).toBe(400)
   })
 })
 

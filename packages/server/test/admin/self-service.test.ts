@@ -169,6 +169,102 @@ describe('email change', () => {
   })
 })
 
+describe('a pending email change', () => {
+  async function pendingChange(user: { accessToken: string }): Promise<string> {
+    const newEmail = uniqueEmail('pending')
+    const request = await inject('POST', '/auth/email', user.accessToken, { newEmail, password: PASSWORD })
+    expect(request.statusCode).toBe(202)
+    return tokenFrom(newEmail)
+  }
+  async function expectDead(token: string, email: string, password = PASSWORD): Promise<void> {
+    const confirm = await inject('POST', '/auth/email/confirm', undefined, { token })
+    expect(confirm.statusCode).toBe(400)
+    expect(json(confirm).code).toBe('ONE_TIME_TOKEN_INVALID')
+    // the account kept its address
+    expect(json<{ user: { email: string } }>(await login(email, password)).user.email).toBe(email)
+  }
+
+  it('dies with a password change, a sign-out everywhere and a later request', async () => {
+    const user = await registerUser(server.app)
+    const beforeChange = await pendingChange(user)
+    const NEW_PASSWORD = `${PASSWORD}-changed`
+    const changed = await inject('POST', '/auth/password', user.accessToken, {
+      currentPassword: PASSWORD,
+      newPassword: NEW_PASSWORD,
+    })
+    expect(changed.statusCode).toBe(204)
+    await expectDead(beforeChange, user.email, NEW_PASSWORD)
+
+    const other = await registerUser(server.app)
+    const beforeLogoutAll = await pendingChange(other)
+    expect((await inject('POST', '/auth/logout-all', other.accessToken)).statusCode).toBe(204)
+    await expectDead(beforeLogoutAll, other.email)
+
+    // only the latest request counts, even when the later one named a taken address
+    const third = await registerUser(server.app)
+    const first = await pendingChange(third)
+    const taken = await inject('POST', '/auth/email', third.accessToken, {
+      newEmail: other.email,
+      password: PASSWORD,
+    })
+    expect(taken.statusCode).toBe(202)
+    await expectDead(first, third.email)
+  })
+
+  it('dies with a password reset', async () => {
+    const user = await registerUser(server.app)
+    const token = await pendingChange(user)
+    expect((await inject('POST', '/auth/forgot-password', undefined, { email: user.email })).statusCode).toBe(
+      202,
+    )
+    const reset = await inject('POST', '/auth/reset-password', undefined, {
+      token: await resetTokenFrom(user.email),
+      password: `${PASSWORD}-reset`,
+    })
+    expect(reset.statusCode).toBe(204)
+    const confirm = await inject('POST', '/auth/email/confirm', undefined, { token })
+    expect(json(confirm).code).toBe('ONE_TIME_TOKEN_INVALID')
+    expect((await login(user.email, `${PASSWORD}-reset`)).statusCode).toBe(200)
+  })
+})
+
+async function resetTokenFrom(to: string): Promise<string> {
+  const link = (await mailsTo(to))
+    .flatMap((mail) => [...mail.text.matchAll(/https?:\/\/\S+/g)].map((match) => new URL(match[0])))
+    .filter((url) => url.pathname === '/reset-password')
+    .at(-1)
+  if (!link) throw new Error(`no reset link to ${to}`)
+  return link.searchParams.get('token') ?? ''
+}
+
+describe('an administrator moving an account to another address', () => {
+  it('voids the links mailed to the old one: a reset link from before sets nothing', async () => {
+    const adminUser = await registerUser(server.app, uniqueEmail('mover'))
+    const { changeRoles } = await import('../../src/flows/manage-users.js')
+    await changeRoles(server.deps, adminUser.email, { add: ['admin'], remove: [] })
+    const adminToken = json<{ accessToken: string }>(
+      await refreshWith(server.app, adminUser.refreshToken),
+    ).accessToken
+
+    const user = await registerUser(server.app, uniqueEmail('moved'))
+    await inject('POST', '/auth/forgot-password', undefined, { email: user.email })
+    const oldLink = await resetTokenFrom(user.email)
+    const me = json<{ user: { id: string } }>(await inject('GET', '/auth/me', user.accessToken))
+    const newEmail = uniqueEmail('moved-to')
+    const moved = await inject('PATCH', `/admin/users/${me.user.id}`, adminToken, { email: newEmail })
+    expect(moved.statusCode).toBe(200)
+
+    const reset = await inject('POST', '/auth/reset-password', undefined, {
+      token: oldLink,
+      password: `${PASSWORD}-taken-over`,
+    })
+    expect(reset.statusCode).toBe(400)
+    expect(json(reset).code).toBe('ONE_TIME_TOKEN_INVALID')
+    expect((await login(newEmail)).statusCode).toBe(200)
+    expect(json(await login(newEmail, `${PASSWORD}-taken-over`)).code).toBe('INVALID_CREDENTIALS')
+  })
+})
+
 describe('DELETE /auth/me', () => {
   it('deletes the account and its sessions with the password; the email is free again', async () => {
     const user = await registerUser(server.app)

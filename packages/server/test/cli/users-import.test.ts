@@ -227,7 +227,13 @@ describe(`tessera users import and export (${TEST_DATABASE_URL ? 'PostgreSQL' : 
     await writeFile(
       first,
       jsonl([
-        { email: 'ada@example.com', name: 'Ada', roles: ['user'], passwordHash: original },
+        {
+          email: 'ada@example.com',
+          name: 'Ada',
+          roles: ['user'],
+          emailVerified: true,
+          passwordHash: original,
+        },
         { email: 'bob@example.com', name: 'Bob', roles: ['user'] },
       ]),
     )
@@ -316,6 +322,40 @@ describe(`tessera users import and export (${TEST_DATABASE_URL ? 'PostgreSQL' : 
     const again = await runCli(['users', 'import', changes, '--update'], env)
     expect(again.stdout).toMatch(/^Imported 0, updated 0, skipped 3, rejected 0, in /)
     expect(await exported(env)).toEqual(settled)
+  })
+
+  it('--update gives no roles or verified address to an unverified account with a password of its own', async () => {
+    const env = await freshTarget()
+    // someone registered the address before the import, with a password of their own
+    const server = await startServerInProcess(env)
+    const squatter = await requestJson(`${server.url}/auth/register`, {
+      method: 'POST',
+      body: { email: 'boss@example.com', password: 'squatter password 1' },
+    })
+    expect(squatter.status).toBe(201)
+    await server.stop()
+    const before = await exported(env)
+
+    const dir = await tempDir()
+    const file = join(dir, 'boss.jsonl')
+    for (const row of [
+      { email: 'boss@example.com', roles: ['admin'] },
+      { email: 'BOSS@example.com', name: 'The Boss', emailVerified: true },
+    ]) {
+      await writeFile(file, jsonl([row]))
+      const run = await runCli(['users', 'import', file, '--update'], env)
+      expect(run.code).toBe(SOME_REJECTED)
+      expect(run.stdout).toMatch(/^Imported 0, updated 0, skipped 0, rejected 1, in /)
+      expect(await readJsonl(`${file}.rejects.jsonl`)).toEqual([
+        {
+          line: 1,
+          reason: expect.stringMatching(/unverified and with a password of its own/),
+          email: row.email,
+        },
+      ])
+      expect(await exported(env)).toEqual(before)
+    }
+    expect(before.get('boss@example.com')).toMatchObject({ roles: ['user'], emailVerified: false })
   })
 
   it('reads CSV with a header row, roles separated by spaces or semicolons, and refuses a short row by line', async () => {

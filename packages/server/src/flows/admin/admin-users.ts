@@ -200,7 +200,13 @@ export async function adminUpdateUser(
         changes.email = { email: newEmail.email, emailNormalized: newEmail.normalized }
         // a new mailbox is unverified unless the administrator says it is verified (a change of
         // case or form only is the same mailbox)
-        if (newEmail.normalized !== before.emailNormalized) changes.emailVerified ??= false
+        if (newEmail.normalized !== before.emailNormalized) {
+          changes.emailVerified ??= false
+          // links mailed to the old address (a reset, an invitation, a verification, a magic link,
+          // an email change) must not act on the account once it belongs to another mailbox
+          const now = deps.clock.now()
+          for (const purpose of MAILED_LINK_PURPOSES) await tx.oneTimeTokens.voidAll(before.id, purpose, now)
+        }
       }
       const fields = changedFields(before, changes)
       const tokenClaimsChanged = fields.some((field) => TOKEN_FIELDS.has(field))
@@ -223,6 +229,9 @@ export async function adminUpdateUser(
   }
   return user
 }
+
+/** The one-time links mailed to a user's address. */
+const MAILED_LINK_PURPOSES = ['password_reset', 'email_verification', 'magic_link', 'email_change'] as const
 
 /** What access tokens carry: a change to one makes the user's tokens stale. */
 const TOKEN_FIELDS: ReadonlySet<string> = new Set(['email', 'roles', 'emailVerified', 'appMetadata'])
