@@ -30,7 +30,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js'
 import { gateHashing } from './passwords/hashing-gate.js'
 import { createPasswordPolicy } from './passwords/policy.js'
-import { openRedis, type RedisHandle } from './redis.js'
+import type { RedisHandle } from './redis.js'
 import {
   createRevocationFeed,
   POLL_INTERVAL_MS,
@@ -258,7 +258,10 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
     timeoutMs: config.databaseTimeout * 1000,
   })
   // never throws: it connects in the background, and while Redis is down rate limits count in memory
-  const redis = config.redisUrl ? openRedis(config.redisUrl, options.logger) : undefined
+  // (ioredis, about 18 MB, is loaded only when there is a Redis to talk to)
+  const redis = config.redisUrl
+    ? (await import('./redis.js')).openRedis(config.redisUrl, options.logger)
+    : undefined
   try {
     const secret = await resolveSecret(config, options.logger)
     // the feed reads what the stores write; a revocation committed here wakes it at once

@@ -2,14 +2,7 @@ import { type Config, ConfigError, parseConfig } from '../config.js'
 import { DataDirLockedError } from '../data-dir-lock.js'
 import { TesseraError } from '../errors.js'
 import { describeStartupError } from '../startup-errors.js'
-import { clients } from './clients.js'
-import { housekeeping } from './housekeeping.js'
 import type { CliIo } from './io.js'
-import { keys } from './keys.js'
-import { migrate } from './migrate.js'
-import { serve } from './serve.js'
-import { users } from './users.js'
-import { webhooks } from './webhooks.js'
 
 const USAGE = `Usage: tessera <command> [options]
 
@@ -96,24 +89,26 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-function runCommand(config: Config, command: string, rest: string[], io: CliIo): Promise<number> {
+// each command's module is loaded when it runs: a server does not keep the importer's CSV parser
+// or progress bar in memory, nor a one-off command the server's plugins
+async function runCommand(config: Config, command: string, rest: string[], io: CliIo): Promise<number> {
   switch (command) {
     case 'serve':
-      return serve(config, rest, io)
+      return (await import('./serve.js')).serve(config, rest, io)
     case 'migrate':
-      return migrate(config, io)
+      return (await import('./migrate.js')).migrate(config, io)
     case 'keys':
-      return keys(config, rest, io)
+      return (await import('./keys.js')).keys(config, rest, io)
     case 'users':
-      return users(config, rest, io)
+      return (await import('./users.js')).users(config, rest, io)
     case 'clients':
-      return clients(config, rest, io)
+      return (await import('./clients.js')).clients(config, rest, io)
     case 'housekeeping':
-      return housekeeping(config, rest, io)
+      return (await import('./housekeeping.js')).housekeeping(config, rest, io)
     case 'webhooks':
-      return webhooks(config, rest, io)
+      return (await import('./webhooks.js')).webhooks(config, rest, io)
     default:
-      return Promise.resolve(2)
+      return 2
   }
 }
 

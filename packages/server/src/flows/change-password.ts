@@ -26,7 +26,7 @@ export async function changePassword(
   if (!check.ok) {
     throw new TesseraError('INVALID_CREDENTIALS', { detail: 'The current password is incorrect.' })
   }
-  deps.policy.check(input.newPassword, { email: user.email, name: user.name })
+  await deps.policy.check(input.newPassword, { email: user.email, name: user.name })
   const passwordHash = await deps.hasher.hash(input.newPassword)
   const revoked = await deps.stores.transaction(async (tx) => {
     const now = deps.clock.now()

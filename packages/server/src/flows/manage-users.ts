@@ -42,7 +42,7 @@ export async function createUser(
   const badName = input.name === undefined ? undefined : unstorableText(input.name)
   if (badName) throw new TesseraError('VALIDATION_FAILED', { errors: [{ field: 'name', message: badName }] })
   // operators pick weak passwords too: the same policy as self-service registration
-  deps.policy.check(input.password, { email, name: input.name ?? null })
+  await deps.policy.check(input.password, { email, name: input.name ?? null })
   checkRoles(input.roles)
   const passwordHash = await deps.hasher.hash(input.password)
   return deps.stores.transaction(async (tx) => {

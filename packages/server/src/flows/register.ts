@@ -35,7 +35,7 @@ export async function register(
   const { email, normalized } = normalizeEmail(input.email)
   // stored text is NFC, as the email is: one way to write each name
   const name = input.name?.trim().normalize('NFC') || null
-  deps.policy.check(input.password, { email, name })
+  await deps.policy.check(input.password, { email, name })
   // hash before touching the database: the unique index, not a prior lookup, decides a race; and
   // a taken email spends the same time as a new one
   const passwordHash = await deps.hasher.hash(input.password)

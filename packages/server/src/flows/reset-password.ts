@@ -24,7 +24,7 @@ export async function resetPassword(
   // a link mailed to an address the account no longer has sets nothing (as verification and magic links)
   if (normalizeEmail(pending.email).normalized !== user.emailNormalized)
     throw new TesseraError('ONE_TIME_TOKEN_INVALID')
-  deps.policy.check(input.password, { email: user.email, name: user.name })
+  await deps.policy.check(input.password, { email: user.email, name: user.name })
   const passwordHash = await deps.hasher.hash(input.password)
 
   const revoked = await deps.stores.transaction(async (tx) => {

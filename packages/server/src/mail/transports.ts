@@ -1,4 +1,4 @@
-import { createTransport } from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import type { Logger } from 'pino'
 import type { MailKind } from './mail.js'
 
@@ -39,16 +39,22 @@ export function smtpTransport(url: string): MailTransport {
   // would mean port 587); a typo should stop the start instead. The URL may hold a password, so
   // the message leaves it out.
   if (!/^smtps?:\/\/./i.test(url)) throw new TypeError('SMTP_URL must start with smtp:// or smtps://')
-  const transporter = createTransport({
-    url,
-    ...SMTP_TIMEOUTS,
-    // every field is a plain string from our templates; never let one be read as a path or URL
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  })
+  // nodemailer (about 10 MB) is loaded with the first mail: a server that sends none never holds it
+  let transporter: Promise<Transporter> | undefined
+  const connect = async (): Promise<Transporter> => {
+    const { createTransport } = await import('nodemailer')
+    return createTransport({
+      url,
+      ...SMTP_TIMEOUTS,
+      // every field is a plain string from our templates; never let one be read as a path or URL
+      disableFileAccess: true,
+      disableUrlAccess: true,
+    })
+  }
   return {
     async send(message, options) {
-      await transporter.sendMail({
+      transporter ??= connect()
+      await (await transporter).sendMail({
         from: message.from,
         to: message.to,
         subject: message.subject,
@@ -60,7 +66,7 @@ export function smtpTransport(url: string): MailTransport {
       })
     },
     close() {
-      transporter.close()
+      void transporter?.then((open) => open.close())
     },
   }
 }

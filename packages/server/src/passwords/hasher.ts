@@ -1,7 +1,6 @@
 import { pbkdf2, timingSafeEqual } from 'node:crypto'
 import { promisify } from 'node:util'
 import { type Algorithm, hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2'
-import { verify as bcryptVerify } from '@node-rs/bcrypt'
 import { type ParsedHash, parseHash } from './hash-formats.js'
 
 /** argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1). */
@@ -38,7 +37,8 @@ const pbkdf2Async = promisify(pbkdf2)
  */
 async function verifyParsed(parsed: ParsedHash, storedHash: string, password: string): Promise<boolean> {
   try {
-    if (parsed.kind === 'bcrypt') return await bcryptVerify(password, storedHash)
+    // bcrypt is loaded with the first imported bcrypt hash: most servers never see one
+    if (parsed.kind === 'bcrypt') return await (await import('@node-rs/bcrypt')).verify(password, storedHash)
     if (parsed.kind === 'pbkdf2_sha256') {
       const derived = await pbkdf2Async(
         password,

@@ -1,6 +1,4 @@
-import { ZxcvbnFactory } from '@zxcvbn-ts/core'
-import * as common from '@zxcvbn-ts/language-common'
-import * as en from '@zxcvbn-ts/language-en'
+import type { ZxcvbnFactory } from '@zxcvbn-ts/core'
 import type { Config } from '../config.js'
 import { TesseraError } from '../errors.js'
 
@@ -14,28 +12,38 @@ export interface PasswordPolicy {
    * Throws VALIDATION_FAILED outside the length bounds, WEAK_PASSWORD for a password that contains
    * the email's local part or that the estimator scores below the configured strength.
    */
-  check(password: string, about: { email: string; name?: string | null }): void
+  check(password: string, about: { email: string; name?: string | null }): Promise<void>
 }
 
 // the estimator reads this many characters: longer passwords are strong by length, and its cost
 // grows with length on the event loop
 const ESTIMATED_LENGTH = 100
 
-/** The password policy of register, reset and change, built once (the dictionaries take ~150 ms). */
+/**
+ * The estimator with its dictionaries, loaded at the first password it checks: about 40 MB and
+ * 150 ms that a server which only signs people in and refreshes never needs.
+ */
+async function loadEstimator(): Promise<ZxcvbnFactory> {
+  const [{ ZxcvbnFactory }, common, en] = await Promise.all([
+    import('@zxcvbn-ts/core'),
+    import('@zxcvbn-ts/language-common'),
+    import('@zxcvbn-ts/language-en'),
+  ])
+  return new ZxcvbnFactory({
+    translations: en.translations,
+    graphs: common.adjacencyGraphs,
+    // the most common passwords, names and words: what credential stuffing tries first
+    dictionary: { ...common.dictionary, ...en.dictionary },
+    maxLength: ESTIMATED_LENGTH,
+  })
+}
+
+/** The password policy of register, reset and change; the estimator is built once, when first needed. */
 export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPolicy {
-  const estimator =
-    config.passwordMinScore > 0
-      ? new ZxcvbnFactory({
-          translations: en.translations,
-          graphs: common.adjacencyGraphs,
-          // the most common passwords, names and words: what credential stuffing tries first
-          dictionary: { ...common.dictionary, ...en.dictionary },
-          maxLength: ESTIMATED_LENGTH,
-        })
-      : undefined
+  let estimator: Promise<ZxcvbnFactory> | undefined
 
   return {
-    check(password, about) {
+    async check(password, about) {
       const length = [...password].length
       if (length < config.passwordMinLength || length > config.passwordMaxLength) {
         throw new TesseraError('VALIDATION_FAILED', {
@@ -53,9 +61,10 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
           detail: `Your password must not contain your email address or its first part ("${local}"). Choose something unrelated to it.`,
         })
       }
-      if (!estimator) return
+      if (config.passwordMinScore <= 0) return
+      estimator ??= loadEstimator()
       const userInputs = [about.email, local, ...(about.name ? [about.name] : [])]
-      const result = estimator.check(password, userInputs)
+      const result = (await estimator).check(password, userInputs)
       if (result.score >= config.passwordMinScore) return
       const hints = [result.feedback.warning, ...result.feedback.suggestions].filter(
         (hint): hint is string => typeof hint === 'string' && hint !== '',

@@ -5,7 +5,6 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Kysely } from 'kysely'
-import { extract } from 'tar'
 import type { Database } from './database.js'
 import { MIGRATION_NAMES, migrateToLatest } from './migrate.js'
 import { pgliteDialect } from './pglite-dialect.js'
@@ -100,6 +99,8 @@ export async function unpackDataDirTemplate(dir: string, template = DATA_DIR_TEM
     // synchronous: at start-up nothing else waits, and a failed archive leaves no write still
     // running in the staging folder. The archive's names start with `/`; tar makes them relative
     // to `cwd` (its default, kept)
+    // tar is loaded only here: a server on an existing data dir or on PostgreSQL never needs it
+    const { extract } = await import('tar')
     extract({ file: template, cwd: staging, sync: true, onwarn: () => {} })
     // a truncated archive may unpack without an error: what PGlite opens must be a whole data dir
     if (!existsSync(join(staging, 'PG_VERSION'))) return await discard(staging)

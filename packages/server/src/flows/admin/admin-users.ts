@@ -108,7 +108,7 @@ export async function adminCreateUser(
   const roles = [...new Set(input.roles ?? ['user'])]
   checkRoles(roles)
   const appMetadata = input.appMetadata === undefined ? undefined : checkAppMetadata(input.appMetadata)
-  if (input.password !== undefined) deps.policy.check(input.password, { email, name })
+  if (input.password !== undefined) await deps.policy.check(input.password, { email, name })
   const passwordHash = input.password === undefined ? null : await deps.hasher.hash(input.password)
   const invite = input.invite === true ? newOneTimeToken() : undefined
   const user = await emailTakenOnConflict(() =>

@@ -1,5 +1,4 @@
 import { Secret, TOTP } from 'otpauth'
-import QRCode from 'qrcode'
 import { TesseraError } from '../../errors.js'
 import { openSealed, sealSecret, type WrappingKeys } from '../../keys/wrapping.js'
 import { PRODUCT_NAME } from '../../mail/templates.js'
@@ -29,6 +28,8 @@ export async function enrolmentOf(
   label: string,
 ): Promise<{ otpauthUri: string; qrSvg: string }> {
   const otpauthUri = totpOf(secret, label).toString()
+  // the QR encoder is loaded at the first enrolment, not held by every server
+  const QRCode = await import('qrcode')
   const qrSvg = await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 })
   return { otpauthUri, qrSvg }
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import {
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server'
 import { TesseraError } from '../../errors.js'
@@ -28,6 +27,7 @@ import {
   takeChallenge,
   userHandleOf,
 } from './relying-party.js'
+import { webauthn } from './webauthn.js'
 
 /** COSE algorithms a new passkey may use: EdDSA, ES256, RS256 (what authenticators make). */
 const ALGORITHMS = [-8, -7, -257]
@@ -54,6 +54,7 @@ export async function passkeyRegistrationOptions(
   requireEnrolmentAllowed(enroller, deps.clock.now())
   const { user } = enroller
   const existing = await deps.stores.passkeys.listForUser(user.id)
+  const { generateRegistrationOptions } = await webauthn()
   const options = await generateRegistrationOptions({
     rpName: PRODUCT_NAME,
     rpID: deps.config.webauthnRpId,
@@ -89,7 +90,7 @@ export async function registerPasskey(
   const challenge = await takeChallenge(deps, input.challengeId, 'register', { userId: user.id })
   let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>
   try {
-    verified = await verifyRegistrationResponse({
+    verified = await (await webauthn()).verifyRegistrationResponse({
       response: asRegistrationResponse(input.response),
       expectedChallenge: challenge.challenge,
       expectedOrigin: [...deps.config.webauthnOrigins],

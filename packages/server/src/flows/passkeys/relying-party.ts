@@ -6,11 +6,11 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server'
-import { generateAuthenticationOptions, verifyAuthenticationResponse } from '@simplewebauthn/server'
 import { TesseraError } from '../../errors.js'
 import type { PasskeyRecord, WebauthnChallengeRecord, WebauthnPurpose } from '../../store/records.js'
 import type { FlowDeps } from '../deps.js'
 import { USER_VERIFIED } from '../sign-in-methods.js'
+import { webauthn } from './webauthn.js'
 
 /** Seconds a WebAuthn challenge lives (and the browser's timeout for its ceremony). */
 export const CHALLENGE_TTL = 300
@@ -169,6 +169,7 @@ export async function assertionCeremony(
   passkeys: readonly PasskeyRecord[],
   binding: ChallengeBinding,
 ): Promise<Ceremony<PublicKeyCredentialRequestOptionsJSON>> {
+  const { generateAuthenticationOptions } = await webauthn()
   const options = await generateAuthenticationOptions({
     rpID: deps.config.webauthnRpId,
     // none for a passkey login: the browser offers the discoverable credentials it holds
@@ -230,6 +231,7 @@ export async function verifyAssertion(
   if (handle !== undefined && handle !== Buffer.from(userHandleOf(passkey.userId)).toString('base64url')) {
     return fail('user_handle_mismatch')
   }
+  const { verifyAuthenticationResponse } = await webauthn()
   let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>
   try {
     verified = await verifyAuthenticationResponse({
