@@ -112,7 +112,7 @@ export function startWebhookDelivery(
         signal: controller.signal,
       })
       // the body is not needed; reading it (within the same timeout) ends the request cleanly
-      await response.arrayBuffer()
+      await drain(response)
       if (response.status < 200 || response.status > 299) error = `HTTP ${response.status}`
     } catch (cause) {
       if (stopping.signal.aborted && !timedOut) {
@@ -206,4 +206,23 @@ function describeFailure(cause: unknown): string {
   const inner = cause instanceof Error ? (cause.cause as { code?: unknown } | undefined) : undefined
   if (inner && typeof inner.code === 'string') return inner.code
   return cause instanceof Error ? cause.message.slice(0, 200) : 'request failed'
+}
+
+/** The most of a receiver's answer read before the connection is dropped instead. */
+const ANSWER_READ_LIMIT = 64 * 1024
+
+/** Reads and discards an answer's body, so the connection can be reused; a large one is cut off. */
+async function drain(response: Response): Promise<void> {
+  if (!response.body) return
+  const reader = response.body.getReader()
+  let read = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return
+    read += value.byteLength
+    if (read > ANSWER_READ_LIMIT) {
+      await reader.cancel()
+      return
+    }
+  }
 }

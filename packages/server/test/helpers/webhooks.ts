@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import { vi } from 'vitest'
@@ -26,8 +26,11 @@ export interface WebhookReceiver {
   received: ReceivedWebhook[]
   /** The verified events it accepted (answered 204). */
   accepted(): NonNullable<ReceivedWebhook['verified']>[]
-  /** The status it answers from now on: 204, 500 for a receiver that is broken, or `'never'` (it hangs). */
-  answer(status: number | 'never'): void
+  /**
+   * The status it answers from now on: 204, 500 for a receiver that is broken, `'never'` (it
+   * hangs) or `'endless'` (200, then a body that never ends).
+   */
+  answer(status: Answer): void
   /** Stops listening: connections are refused until {@link start}. */
   stop(): Promise<void>
   /** Listens again on the same port. */
@@ -39,10 +42,22 @@ export interface WebhookReceiver {
  * `Webhook.verify`, as the docs tell receivers to. `now` is the time it verifies at (the test's
  * clock): the package refuses a timestamp more than 5 minutes from its own `Date.now()`.
  */
+type Answer = number | 'never' | 'endless'
+
+/** Writes to `response` until the other side goes away. */
+function writeForever(response: ServerResponse): void {
+  const chunk = Buffer.alloc(16 * 1024, 'x')
+  const more = () => {
+    while (!response.destroyed && response.write(chunk)) {}
+  }
+  response.on('drain', more)
+  more()
+}
+
 export async function startWebhookReceiver(secret: string, now: () => Date): Promise<WebhookReceiver> {
   const webhook = new Webhook(secret)
   const received: ReceivedWebhook[] = []
-  let status: number | 'never' = 204
+  let status: Answer = 204
   let server: Server | undefined
   let port = 0
 
@@ -70,10 +85,11 @@ export async function startWebhookReceiver(secret: string, now: () => Date): Pro
             body,
             verified,
             verifyError,
-            status: answered === 'never' ? 0 : answered,
+            status: answered === 'never' ? 0 : answered === 'endless' ? 200 : answered,
           })
           // a receiver that hangs keeps the request open until the sender gives up
-          if (answered !== 'never') response.writeHead(answered).end()
+          if (answered === 'endless') writeForever(response.writeHead(200))
+          else if (answered !== 'never') response.writeHead(answered).end()
         })
       })
       created.once('error', reject)

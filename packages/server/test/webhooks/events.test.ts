@@ -418,6 +418,14 @@ describe('webhook delivery', () => {
     expect((await outboxRows(server))[0]).toMatchObject({ attempts: 1, last_error: 'no answer within 1 s' })
   })
 
+  it('reads no more than 64 KiB of an answer: a 200 with an endless body counts as delivered', async () => {
+    const { server, receiver } = await setUp({ TESSERA_WEBHOOK_TIMEOUT: '5s' })
+    receiver.answer('endless')
+    await server.deps.stores.webhooks.enqueue({ type: 'user.updated', data: { user: { id: 'u1' } as never } })
+    expect(await deliver(server)).toEqual({ delivered: 1, retried: 0, failed: 0 })
+    expect((await outboxRows(server))[0]).toMatchObject({ attempts: 1, last_error: null })
+  })
+
   it('hands an attempt under way back when the server stops: due at once, no attempt counted', async () => {
     const { server, receiver } = await setUp()
     receiver.answer('never')
