@@ -29,6 +29,7 @@ import { createMailer } from './mail/mailer.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords/hasher.js'
 import { gateHashing } from './passwords/hashing-gate.js'
+import { type LoopPressure, watchLoopDelay } from './passwords/loop-delay.js'
 import { createPasswordPolicy } from './passwords/policy.js'
 import type { RedisHandle } from './redis.js'
 import {
@@ -91,6 +92,8 @@ export interface TesseraOptions {
    * `webhooks.deliverDue()`, which tests call after moving their clock.
    */
   webhookLoop?: boolean
+  /** Whether the event loop runs late, for the hashing gate; the default watches it when TESSERA_HASH_LOOP_DELAY is set (tests pass a fake). */
+  loopPressure?: LoopPressure
 }
 
 /** The secret that encrypts private keys: TESSERA_SECRET, or a generated development secret. */
@@ -262,6 +265,12 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
   const redis = config.redisUrl
     ? (await import('./redis.js')).openRedis(config.redisUrl, options.logger)
     : undefined
+  // TESSERA_HASH_LOOP_DELAY: a second hash at once only while the event loop keeps up
+  const loopPressure =
+    options.loopPressure ??
+    (config.hashing.loopDelay === null
+      ? undefined
+      : watchLoopDelay({ thresholdMs: config.hashing.loopDelay }))
   try {
     const secret = await resolveSecret(config, options.logger)
     // the feed reads what the stores write; a revocation committed here wakes it at once
@@ -311,6 +320,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       keyRing,
       hasher: gateHashing(options.hasher ?? createPasswordHasher(), {
         concurrency: config.hashing.concurrency,
+        pressure: loopPressure,
         maxQueue: config.hashing.maxQueue,
         maxWaitMs: config.hashing.maxWait * 1000,
         gauges: { running: metrics.hashInFlight, queued: metrics.hashQueued },
@@ -376,6 +386,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       redis,
       async close() {
         await app.close()
+        loopPressure?.stop()
         // attempts under way are cut short; their events stay in the outbox for the next start
         await webhooks?.stop()
         await revocationFeed.close()
@@ -393,6 +404,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       },
     }
   } catch (error) {
+    loopPressure?.stop()
     await redis?.close()
     if (!options.database) await database.close()
     await lock?.release()

@@ -92,13 +92,23 @@ describe('parseConfig defaults (API.md, Configuration)', () => {
 
   it('hashes as many passwords at once as there are cores, keeping one libuv thread free', () => {
     const cores = availableParallelism()
-    expect(parse({}).hashing).toEqual({ concurrency: Math.min(cores, 3), maxQueue: 64, maxWait: 2 })
+    expect(parse({}).hashing).toEqual({
+      concurrency: Math.min(cores, 3),
+      loopDelay: null,
+      maxQueue: 64,
+      maxWait: 2,
+    })
     expect(parse({ UV_THREADPOOL_SIZE: '2' }).hashing.concurrency).toBe(1)
     expect(parse({ UV_THREADPOOL_SIZE: '64' }).hashing.concurrency).toBe(cores)
     expect(
-      parse({ TESSERA_HASH_CONCURRENCY: '6', TESSERA_HASH_QUEUE: '0', TESSERA_HASH_QUEUE_TIMEOUT: '5s' })
-        .hashing,
-    ).toEqual({ concurrency: 6, maxQueue: 0, maxWait: 5 })
+      parse({
+        TESSERA_HASH_CONCURRENCY: '6',
+        TESSERA_HASH_LOOP_DELAY: '12',
+        TESSERA_HASH_QUEUE: '0',
+        TESSERA_HASH_QUEUE_TIMEOUT: '5s',
+      }).hashing,
+    ).toEqual({ concurrency: 6, loopDelay: 12, maxQueue: 0, maxWait: 5 })
+    expect(parse({ TESSERA_HASH_LOOP_DELAY: 'off' }).hashing.loopDelay).toBeNull()
   })
 
   it('is frozen', () => {
@@ -274,6 +284,11 @@ describe('parseConfig refuses invalid values, naming the variable', () => {
       'a prepared-statements switch that is neither on nor off',
       { TESSERA_DB_PREPARED_STATEMENTS: 'yes' },
       'TESSERA_DB_PREPARED_STATEMENTS',
+    ],
+    [
+      'a hashing loop delay that is not milliseconds',
+      { TESSERA_HASH_LOOP_DELAY: '10ms' },
+      'TESSERA_HASH_LOOP_DELAY',
     ],
     ['a hashing queue that is not a count', { TESSERA_HASH_QUEUE: 'lots' }, 'TESSERA_HASH_QUEUE'],
     ['a hashing wait of 0 s', { TESSERA_HASH_QUEUE_TIMEOUT: '0' }, 'TESSERA_HASH_QUEUE_TIMEOUT'],

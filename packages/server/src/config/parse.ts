@@ -92,6 +92,7 @@ function assemble(values: Values, oauthProviders: readonly OAuthProviderConfig[]
   const {
     threadPoolSize: _onlyForADefault,
     'hashing.concurrency': concurrency,
+    'hashing.loopDelay': loopDelay,
     'hashing.maxQueue': maxQueue,
     'hashing.maxWait': maxWait,
     'lockout.threshold': threshold,
@@ -113,7 +114,7 @@ function assemble(values: Values, oauthProviders: readonly OAuthProviderConfig[]
   return Object.freeze({
     ...config,
     oauthProviders: Object.freeze([...oauthProviders]),
-    hashing: Object.freeze({ concurrency, maxQueue, maxWait }),
+    hashing: Object.freeze({ concurrency, loopDelay, maxQueue, maxWait }),
     lockout: Object.freeze({ threshold, duration, window }),
     limits: Object.freeze({
       login,

@@ -661,6 +661,14 @@ export const SETTINGS = [
     doc: 'password hashes (argon2id) running at once per process (with `--workers N`, the default is split among the workers); more wait in line. One libuv thread stays free for signatures and file work',
   },
   {
+    variable: 'TESSERA_HASH_LOOP_DELAY',
+    group: 'hashing',
+    field: 'hashing.loopDelay',
+    parse: offOr(integer(1, 10_000)),
+    default: 'off',
+    doc: 'milliseconds of event-loop delay (p99 over 250 ms) from which only one hash runs at a time, whatever `TESSERA_HASH_CONCURRENCY` allows, until the loop keeps up again; `off`: always `TESSERA_HASH_CONCURRENCY`',
+  },
+  {
     variable: 'TESSERA_HASH_QUEUE',
     group: 'hashing',
     field: 'hashing.maxQueue',

@@ -137,6 +137,8 @@ export interface Config {
 
 export interface HashingConfig {
   readonly concurrency: number
+  /** Milliseconds of event-loop delay (p99) from which one hash runs at a time; null: off. */
+  readonly loopDelay: number | null
   readonly maxQueue: number
   /** Seconds one may wait in line. */
   readonly maxWait: number

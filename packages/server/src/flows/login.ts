@@ -2,7 +2,12 @@ import { normalizeEmail } from '../email-address.js'
 import { type ErrorCode, TesseraError } from '../errors.js'
 import type { ClientContext, FlowDeps } from './deps.js'
 import { countFailedAttempt } from './failed-attempt.js'
-import { accessTokenFor, type IssuedTokens, openSession } from './issued-tokens.js'
+import {
+  accessTokenFor,
+  type IssuedTokens,
+  openSession,
+  openSessionUnlessSecondFactor,
+} from './issued-tokens.js'
 import { mustEnrol } from './mfa/enrolment.js'
 import type { EnrolmentChallenge, MfaChallenge } from './mfa/mfa-sign-in.js'
 import { hasSecondFactor } from './mfa/second-factor.js'
@@ -101,12 +106,20 @@ export async function login(
     })
   }
   const auth = signedInWith(['pwd'], deps.clock.now())
-  const outcome = await deps.stores.transaction(async (tx) => {
-    if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
-    const step = await secondStepAfter(tx, deps, user, 'pwd')
-    if (step) return { kind: 'second-step' as const, step }
-    return { kind: 'signed-in' as const, opened: await openSession(tx, deps, user, context, auth) }
-  })
+  // the common case (no hash to upgrade, no role that requires a second factor, none held) is one
+  // statement that checks for a second factor and opens the session; the rest, a transaction
+  const direct =
+    upgradedHash === undefined && !mustEnrol(deps.config, user)
+      ? await openSessionUnlessSecondFactor(deps, user, context, auth)
+      : undefined
+  const outcome = direct
+    ? { kind: 'signed-in' as const, opened: direct }
+    : await deps.stores.transaction(async (tx) => {
+        if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
+        const step = await secondStepAfter(tx, deps, user, 'pwd')
+        if (step) return { kind: 'second-step' as const, step }
+        return { kind: 'signed-in' as const, opened: await openSession(tx, deps, user, context, auth) }
+      })
   if (outcome.kind === 'second-step') return secondStepOutcome(deps, user.id, outcome.step, 'pwd', context)
   const { opened } = outcome
   deps.events.record({ type: 'login_succeeded', userId: user.id, sessionId: opened.sessionId, ...context })

@@ -15,6 +15,11 @@ export interface HashingGateOptions {
   /** Milliseconds one may wait for its turn before it is refused. */
   maxWaitMs: number
   gauges?: HashingGauges | undefined
+  /**
+   * While it answers true (the event loop runs late: loop-delay.ts), one hash at a time, whatever
+   * `concurrency` says. Unset: always `concurrency`.
+   */
+  pressure?: { congested(): boolean } | undefined
 }
 
 /** Seconds a refused request is told to wait: a hash takes milliseconds, a queue drains in about one. */
@@ -34,23 +39,33 @@ const overloaded = () =>
  * `maxWaitMs`: under a login flood a client is told to come back rather than left hanging.
  */
 export function gateHashing(hasher: PasswordHasher, options: HashingGateOptions): PasswordHasher {
-  const { concurrency, maxQueue, maxWaitMs, gauges } = options
+  const { concurrency, maxQueue, maxWaitMs, gauges, pressure } = options
   let running = 0
   const waiting: { start(): void; timer: NodeJS.Timeout }[] = []
+  // asked at each turn: a second hash starts only while the loop keeps up
+  const limit = () => (pressure?.congested() ? 1 : concurrency)
 
-  const release = () => {
-    running--
-    gauges?.running.dec()
-    const next = waiting.shift()
-    if (next) {
+  // starts waiting ones in order while the limit allows: more than one when the loop has caught
+  // up since the last turn
+  const drain = () => {
+    while (running < limit()) {
+      const next = waiting.shift()
+      if (!next) return
       clearTimeout(next.timer)
       gauges?.queued.dec()
       next.start()
     }
   }
 
+  const release = () => {
+    running--
+    gauges?.running.dec()
+    drain()
+  }
+
   const acquire = (): Promise<void> => {
-    if (running < concurrency) {
+    // none jumps the line: a free turn goes to the first waiting
+    if (running < limit() && waiting.length === 0) {
       running++
       gauges?.running.inc()
       return Promise.resolve()
@@ -71,6 +86,7 @@ export function gateHashing(hasher: PasswordHasher, options: HashingGateOptions)
       }
       waiting.push(entry)
       gauges?.queued.inc()
+      drain()
     })
   }
 

@@ -10,6 +10,7 @@ import {
   type UserRecord,
 } from './records.js'
 import { type RevocationWriter, withRevocations } from './revocation-events.js'
+import { openSessionRow, type SessionOpening } from './session-opening.js'
 import { createWebhookStore, type WebhookOptions } from './webhooks.js'
 
 /*
@@ -69,7 +70,11 @@ export type RevokeReason =
   | 'revoked_by_admin'
 
 export interface SessionStore {
-  create(session: NewSession): Promise<void>
+  /**
+   * Opens a session with its first refresh token in one statement (session-opening.ts), with its
+   * `session.created` webhook; false when `unlessSecondFactor` found a second factor.
+   */
+  open(opening: SessionOpening): Promise<boolean>
   /**
    * The session with its user when the session exists and belongs to `userId`, and whether it is
    * live at `now` (its user enabled): what an access token needs to be honoured.
@@ -135,17 +140,7 @@ export function createSessionStore(db: Db, options: SessionStoreOptions): Sessio
   }
 
   return {
-    async create(session) {
-      const insert = async (tx: Db) => {
-        await insertSession(tx, session)
-        await createWebhookStore(tx, options.webhooks).enqueue({
-          type: 'session.created',
-          data: { session: { id: session.id, userId: session.userId }, amr: session.auth.amr },
-        })
-      }
-      if (db.isTransaction || !options.webhooks) await insert(db)
-      else await db.transaction().execute(insert)
-    },
+    open: (opening) => openSessionRow(db, opening, options.webhooks),
     async setAuth(id, auth, now) {
       const result = await db
         .updateTable('sessions')
@@ -197,23 +192,4 @@ export function createSessionStore(db: Db, options: SessionStoreOptions): Sessio
       return (await revokeWhere(sql`user_id = ${userId}`, at, reason)).length
     },
   }
-}
-
-async function insertSession(db: Db, session: NewSession): Promise<void> {
-  await db
-    .insertInto('sessions')
-    .values({
-      id: session.id,
-      user_id: session.userId,
-      created_at: session.createdAt,
-      last_used_at: session.createdAt,
-      idle_expires_at: session.idleExpiresAt,
-      absolute_expires_at: session.absoluteExpiresAt,
-      user_agent: session.userAgent,
-      ip: session.ip,
-      amr: session.auth.amr,
-      acr: session.auth.acr,
-      authenticated_at: session.auth.authenticatedAt,
-    })
-    .execute()
 }

@@ -142,6 +142,18 @@ const PRUNE_BATCH = 500
 /** `msg_` and 128 random bits: the `webhook-id`. */
 export const newWebhookId = (): string => `msg_${randomBytes(16).toString('base64url')}`
 
+/** An event's new outbox row, due at once; undefined when webhooks are off. */
+export function outboxRow(
+  event: NewWebhookEvent,
+  options: WebhookOptions | undefined,
+): { id: string; type: WebhookEventType; payload: string; createdAt: Date } | undefined {
+  if (!options) return undefined
+  const now = options.clock.now()
+  // serialised once: every attempt signs and sends these bytes
+  const payload = JSON.stringify({ type: event.type, timestamp: now.toISOString(), data: event.data })
+  return { id: newWebhookId(), type: event.type, payload, createdAt: now }
+}
+
 /**
  * The outbox on `db` (a transaction, or the pool). `options` undefined: webhooks are off, and
  * `enqueue` writes nothing (the table does not grow for nobody).
@@ -149,19 +161,17 @@ export const newWebhookId = (): string => `msg_${randomBytes(16).toString('base6
 export function createWebhookStore(db: Db, options: WebhookOptions | undefined): WebhookStore {
   return {
     async enqueue(event) {
-      if (!options) return
-      const now = options.clock.now()
-      // serialised once: every attempt signs and sends these bytes
-      const payload = JSON.stringify({ type: event.type, timestamp: now.toISOString(), data: event.data })
+      const row = outboxRow(event, options)
+      if (!row) return
       await db
         .insertInto('webhook_outbox')
         .values({
-          id: newWebhookId(),
-          type: event.type,
-          payload,
-          created_at: now,
-          next_attempt_at: now,
-          attempts_since: now,
+          id: row.id,
+          type: row.type,
+          payload: row.payload,
+          created_at: row.createdAt,
+          next_attempt_at: row.createdAt,
+          attempts_since: row.createdAt,
         })
         .execute()
     },

@@ -188,3 +188,73 @@ describe('the password hashing queue (TESSERA_HASH_CONCURRENCY 1, TESSERA_HASH_Q
     expect(after.statusCode).toBe(200)
   })
 })
+
+describe('two hashes at once (TESSERA_HASH_CONCURRENCY 2)', () => {
+  /** An event loop that is congested while the test says so. */
+  const fakeLoop = () => {
+    let busy = false
+    return {
+      pressure: { congested: () => busy, stop() {} },
+      set: (value: boolean) => {
+        busy = value
+      },
+    }
+  }
+  const env = { TESSERA_HASH_CONCURRENCY: '2', TESSERA_HASH_QUEUE: '4' }
+
+  it('hashes two logins side by side, queues a third, and signs all three in', async () => {
+    const { server, control } = await gatedServer(env)
+    const user = await registerUser(server.app)
+    control.hold()
+    const first = login(server, user.email)
+    const second = login(server, user.email)
+    await until(() => control.waiting() === 2, 'both logins to reach the hasher')
+    const third = login(server, user.email)
+    await until(async () => (await gauge(server, 'tessera_password_hash_queued')) === 1, 'one queued')
+    expect(await gauge(server, 'tessera_password_hash_in_flight')).toBe(2)
+    expect(control.waiting()).toBe(2)
+
+    control.release()
+    for (const response of await Promise.all([first, second, third])) expect(response.statusCode).toBe(200)
+    expect(await gauge(server, 'tessera_password_hash_in_flight')).toBe(0)
+  })
+
+  it('runs one hash at a time while the event loop is congested, and two again once it keeps up', async () => {
+    const loop = fakeLoop()
+    const control = heldHasher()
+    const server = await startTestServer({ TESSERA_METRICS_TOKEN: METRICS_TOKEN, ...env }, undefined, {
+      hasher: control.hasher,
+      loopPressure: loop.pressure,
+    })
+    servers.push(server)
+    const user = await registerUser(server.app)
+    control.hold()
+    loop.set(true)
+    const first = login(server, user.email)
+    await until(() => control.waiting() === 1, 'the first login to reach the hasher')
+    const second = login(server, user.email)
+    await until(async () => (await gauge(server, 'tessera_password_hash_queued')) === 1, 'one queued')
+    // congested: the second waits although the concurrency allows two
+    expect(control.waiting()).toBe(1)
+    expect(await gauge(server, 'tessera_password_hash_in_flight')).toBe(1)
+
+    // the loop keeps up again: the next turn goes to the one in line first, then the newcomer
+    loop.set(false)
+    const third = login(server, user.email)
+    await until(() => control.waiting() === 2, 'the queued login to reach the hasher')
+    expect(await gauge(server, 'tessera_password_hash_in_flight')).toBe(2)
+    expect(await gauge(server, 'tessera_password_hash_queued')).toBe(1)
+
+    control.release()
+    for (const response of await Promise.all([first, second, third])) expect(response.statusCode).toBe(200)
+    expect(await gauge(server, 'tessera_password_hash_queued')).toBe(0)
+  })
+
+  it('signs in with TESSERA_HASH_LOOP_DELAY set, watching the real event loop', async () => {
+    const server = await startTestServer({ ...env, TESSERA_HASH_LOOP_DELAY: '10' })
+    servers.push(server)
+    const user = await registerUser(server.app)
+    const responses = await Promise.all([login(server, user.email), login(server, user.email)])
+    for (const response of responses) expect(response.statusCode).toBe(200)
+  })
+})

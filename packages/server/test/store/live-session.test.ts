@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrateToLatest } from '../../src/store/migrate.js'
@@ -57,7 +57,7 @@ beforeAll(async () => {
     })
     expect(created).not.toBe('email_taken')
     if (testCase.disabledAt) await stores.users.setDisabled(userId, testCase.disabledAt, offset(-60))
-    await stores.sessions.create({
+    await stores.sessions.open({
       id: sessionId,
       userId,
       createdAt: offset(-7200),
@@ -66,6 +66,7 @@ beforeAll(async () => {
       absoluteExpiresAt: testCase.absoluteExpiresAt,
       userAgent: null,
       ip: null,
+      refreshToken: { id: randomUUID(), hash: randomBytes(32) },
     })
     if (testCase.revokedAt) {
       await db

@@ -349,6 +349,24 @@ describe('webhook events', () => {
     ).toEqual(['session.created', 'user.created'])
   })
 
+  it('opens no session and sends no session.created for a password that still needs its second factor', async () => {
+    const { server } = await setUp()
+    const user = await enrolledUser(server)
+    const before = await server.deps.stores.sessions.listLive(user.userId, server.clock.now())
+    const outboxBefore = (await outboxRows(server)).length
+    const response = await post(server, '/auth/login', {
+      email: user.email,
+      password: user.password,
+      tokenDelivery: 'body',
+    })
+    expect(response.statusCode).toBe(200)
+    expect(json(response)).toHaveProperty('mfaToken')
+    expect(await server.deps.stores.sessions.listLive(user.userId, server.clock.now())).toHaveLength(
+      before.length,
+    )
+    expect(await outboxRows(server)).toHaveLength(outboxBefore)
+  })
+
   it('writes nothing to the outbox without TESSERA_WEBHOOK_URL', async () => {
     server = await startTestServer()
     expect(server.webhooks).toBeUndefined()
