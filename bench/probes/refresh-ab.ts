@@ -82,6 +82,10 @@ interface Side {
   stop: () => Promise<void>
   rate: number[]
   cpu: number[]
+  /** The same less what the server spends idle in as long (timers, housekeeping, metrics). */
+  netCpu: number[]
+  /** Seconds of CPU per second, idle. */
+  idle: number
   pgCpu: number[]
 }
 
@@ -105,6 +109,8 @@ try {
       stop: () => server.child.stop(),
       rate: [],
       cpu: [],
+      netCpu: [],
+      idle: 0,
       pgCpu: [],
     })
   }
@@ -112,6 +118,14 @@ try {
   await runSqlFile(first.db, 'pgbench-seed.sql', PGBENCH_ROWS)
   for (const side of sides) {
     await refreshLoad({ url: side.url, connections, duration: Number(values.warmup), pool: side.pool })
+  }
+  // what a server costs doing nothing: at a few dozen rotations a second on a busy machine, its
+  // timers alone would add a visible share to each rotation
+  for (const side of sides) {
+    const before = await cpuSeconds(side.pid)
+    const started = performance.now()
+    await new Promise((resolve) => setTimeout(resolve, duration * 1000))
+    side.idle = ((await cpuSeconds(side.pid)) - before) / ((performance.now() - started) / 1000)
   }
   const pgbenchTps: number[] = []
   const pgbenchCpu: number[] = []
@@ -125,6 +139,8 @@ try {
       const cpu = (await cpuSeconds(side.pid)) - before
       side.rate.push(result.rotationsPerSecond)
       side.cpu.push((cpu / result.rotations) * 1000)
+      const seconds = result.rotations / result.rotationsPerSecond
+      side.netCpu.push(((cpu - side.idle * seconds) / result.rotations) * 1000)
       side.pgCpu.push((postgres / result.rotations) * 1000)
       if (result.failed) process.stdout.write(`${side.label}: ${result.failed} failed\n`)
     }
@@ -139,7 +155,7 @@ try {
   )
   for (const side of sides) {
     process.stdout.write(
-      `${side.label} ${side.cli}\n  rotations/s ${median(side.rate).toFixed(0)} (${f(side.rate, 0)}), ${(median(side.rate) / pg).toFixed(2)}x pgbench; server CPU/rotation ${median(side.cpu).toFixed(3)} ms (${f(side.cpu, 3)}); PostgreSQL ${median(side.pgCpu).toFixed(2)} ms\n`,
+      `${side.label} ${side.cli}\n  rotations/s ${median(side.rate).toFixed(0)} (${f(side.rate, 0)}), ${(median(side.rate) / pg).toFixed(2)}x pgbench; server CPU/rotation ${median(side.cpu).toFixed(3)} ms (${f(side.cpu, 3)}), less idle (${(side.idle * 1000).toFixed(0)} ms/s) ${median(side.netCpu).toFixed(3)} ms; PostgreSQL ${median(side.pgCpu).toFixed(2)} ms\n`,
     )
   }
 } finally {
