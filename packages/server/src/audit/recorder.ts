@@ -65,10 +65,9 @@ export function createEventRecorder(deps: EventRecorderDeps): EventRecorder {
 
   return {
     record(event) {
-      // the time of the event, not of the write that may come later
-      const at = clock.now()
       metrics?.authEvent(event.type)
-      if (!METRICS_ONLY.has(event.type)) write(event, at)
+      // the time of the event, not of the write that may come later
+      if (!METRICS_ONLY.has(event.type)) write(event, clock.now())
     },
     async flush() {
       while (pending.size > 0) await Promise.all(pending)

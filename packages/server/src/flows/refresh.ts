@@ -5,8 +5,7 @@ import { isLive } from '../store/sessions.js'
 import {
   hashRefreshToken,
   isWellFormedRefreshToken,
-  newRefreshToken,
-  sealSuccessor,
+  newSuccessor,
   unsealSuccessor,
 } from '../tokens/refresh-token.js'
 import { type ClientContext, type FlowDeps, NO_CLIENT } from './deps.js'
@@ -79,14 +78,10 @@ async function rotateUnused(
   hash: Uint8Array,
 ): Promise<Decision | undefined> {
   const now = deps.clock.now()
-  const successor = newRefreshToken()
+  const { successor, sealed } = newSuccessor(presented)
   const rotated = await deps.stores.refreshTokens.rotate({
     hash,
-    successor: {
-      id: randomUUID(),
-      hash: hashRefreshToken(successor),
-      sealed: sealSuccessor(presented, successor),
-    },
+    successor: { id: randomUUID(), hash: hashRefreshToken(successor), sealed },
     at: now,
     idleExpiresAt: new Date(now.getTime() + deps.config.refreshIdleTtl * 1000),
   })

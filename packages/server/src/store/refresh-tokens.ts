@@ -1,4 +1,5 @@
-import { sql } from 'kysely'
+import { CompiledQuery, type RawBuilder, sql } from 'kysely'
+import { TesseraError } from '../errors.js'
 import type { UserRow } from './database.js'
 import type { Db } from './db.js'
 import { preparedAs } from './postgres-pool.js'
@@ -60,6 +61,8 @@ export interface RefreshTokenStore {
 }
 
 export function createRefreshTokenStore(db: Db): RefreshTokenStore {
+  // the rotation's text, compiled on its first use (see compileRotation)
+  let rotation: CompiledRotation | undefined
   return {
     async insert(token) {
       await db
@@ -120,42 +123,21 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
       return row && { sessionId: row.session_id, userId: row.user_id }
     },
     async rotate({ hash, successor, at, idleExpiresAt }) {
-      // FOR UPDATE OF the token: a parallel presentation of the same token waits here, then
-      // re-checks `used_at is null` on the committed row and finds nothing, so exactly one wins
-      const result = await sql<
-        UserRow & {
-          session_id: string
-          session_idle_expires_at: Date
-          session_amr: string[]
-          session_acr: string
-          session_authenticated_at: Date
-        }
-      >`${sql.raw(preparedAs('rotate_refresh_token'))}with current_token as (
-          select t.id, t.session_id
-          from refresh_tokens t
-          join sessions s on s.id = t.session_id
-          join users u on u.id = s.user_id
-          where t.token_hash = ${hash} and t.used_at is null
-            and ${liveSession(at, { session: 's', user: 'u' })}
-          -- the session too: a revocation committing meanwhile is seen (the row re-checked) rather
-          -- than overwritten by the touch below
-          for update of t for no key update of s
-        ), spent as (
-          update refresh_tokens set used_at = ${at}, successor_sealed = ${successor.sealed}
-          from current_token where refresh_tokens.id = current_token.id
-          returning refresh_tokens.session_id
-        ), successor as (
-          insert into refresh_tokens (id, session_id, token_hash, created_at)
-          select ${successor.id}, session_id, ${successor.hash}, ${at} from spent
-        ), touched as (
-          update sessions set last_used_at = ${at}, idle_expires_at = least(${idleExpiresAt}::timestamptz, absolute_expires_at)
-          from spent where sessions.id = spent.session_id
-          returning sessions.id, sessions.user_id, sessions.idle_expires_at, sessions.amr, sessions.acr, sessions.authenticated_at
-        )
-        select ${userColumns('users')}, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at,
-          touched.amr as session_amr, touched.acr as session_acr, touched.authenticated_at as session_authenticated_at
-        from touched join users on users.id = touched.user_id
-      `.execute(db)
+      const values: RotationValues = {
+        hash,
+        at,
+        sealed: successor.sealed,
+        successorId: successor.id,
+        successorHash: successor.hash,
+        idleExpiresAt,
+      }
+      rotation ??= compileRotation(db, values)
+      const result = await db.executeQuery<RotationRow>(
+        CompiledQuery.raw(
+          rotation.sql,
+          rotation.order.map((name) => values[name]),
+        ),
+      )
       const row = result.rows[0]
       if (!row) return undefined
       return {
@@ -166,4 +148,75 @@ export function createRefreshTokenStore(db: Db): RefreshTokenStore {
       }
     },
   }
+}
+
+/** What the rotation statement takes, by name. */
+interface RotationValues {
+  hash: Uint8Array
+  at: Date
+  sealed: string
+  successorId: string
+  successorHash: Uint8Array
+  idleExpiresAt: Date
+}
+
+type RotationRow = UserRow & {
+  session_id: string
+  session_idle_expires_at: Date
+  session_amr: string[]
+  session_acr: string
+  session_authenticated_at: Date
+}
+
+/** The rotation's SQL and, for each of its parameters in order, the value it takes. */
+interface CompiledRotation {
+  sql: string
+  order: (keyof RotationValues)[]
+}
+
+// FOR UPDATE OF the token: a parallel presentation of the same token waits here, then re-checks
+// `used_at is null` on the committed row and finds nothing, so exactly one wins
+const rotationStatement = (v: RotationValues): RawBuilder<RotationRow> =>
+  sql<RotationRow>`${sql.raw(preparedAs('rotate_refresh_token'))}with current_token as (
+      select t.id, t.session_id
+      from refresh_tokens t
+      join sessions s on s.id = t.session_id
+      join users u on u.id = s.user_id
+      where t.token_hash = ${v.hash} and t.used_at is null
+        and ${liveSession(v.at, { session: 's', user: 'u' })}
+      -- the session too: a revocation committing meanwhile is seen (the row re-checked) rather
+      -- than overwritten by the touch below
+      for update of t for no key update of s
+    ), spent as (
+      update refresh_tokens set used_at = ${v.at}, successor_sealed = ${v.sealed}
+      from current_token where refresh_tokens.id = current_token.id
+      returning refresh_tokens.session_id
+    ), successor as (
+      insert into refresh_tokens (id, session_id, token_hash, created_at)
+      select ${v.successorId}, session_id, ${v.successorHash}, ${v.at} from spent
+    ), touched as (
+      update sessions set last_used_at = ${v.at}, idle_expires_at = least(${v.idleExpiresAt}::timestamptz, absolute_expires_at)
+      from spent where sessions.id = spent.session_id
+      returning sessions.id, sessions.user_id, sessions.idle_expires_at, sessions.amr, sessions.acr, sessions.authenticated_at
+    )
+    select ${userColumns('users')}, touched.id as session_id, touched.idle_expires_at as session_idle_expires_at,
+      touched.amr as session_amr, touched.acr as session_acr, touched.authenticated_at as session_authenticated_at
+    from touched join users on users.id = touched.user_id
+  `
+
+/**
+ * The rotation statement compiled once, its parameters then filled in by name: Kysely would build
+ * and compile the template's tree again on every refresh, for the same text each time. Each
+ * parameter is told apart by identity from the first call's values (all distinct: two buffers, two
+ * dates, a UUID and a sealed token), so the order follows the template whatever it becomes.
+ */
+function compileRotation(db: Db, values: RotationValues): CompiledRotation {
+  const compiled = rotationStatement(values).compile(db)
+  const names = Object.keys(values) as (keyof RotationValues)[]
+  const order = compiled.parameters.map((parameter) => {
+    const name = names.find((candidate) => values[candidate] === parameter)
+    if (name === undefined) throw new TesseraError('INTERNAL', { reason: 'rotation parameter not matched' })
+    return name
+  })
+  return { sql: compiled.sql, order }
 }

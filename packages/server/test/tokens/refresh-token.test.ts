@@ -1,7 +1,13 @@
 import { hkdfSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { seal } from '../../src/keys/secret.js'
-import { newRefreshToken, sealSuccessor, unsealSuccessor } from '../../src/tokens/refresh-token.js'
+import {
+  isWellFormedRefreshToken,
+  newRefreshToken,
+  newSuccessor,
+  sealSuccessor,
+  unsealSuccessor,
+} from '../../src/tokens/refresh-token.js'
 
 describe('the sealed successor of a refresh token', () => {
   it('opens with its parent token, and holds nothing usable without it', async () => {
@@ -11,6 +17,19 @@ describe('the sealed successor of a refresh token', () => {
     expect(sealed).toMatch(/^g1\.[A-Za-z0-9_-]+$/)
     expect(sealed).not.toContain(successor)
     expect(await unsealSuccessor(parent, sealed)).toBe(successor)
+  })
+
+  it('makes a new successor, well formed and sealed under its parent, different each time', async () => {
+    const parent = newRefreshToken()
+    const first = newSuccessor(parent)
+    const second = newSuccessor(parent)
+    expect(isWellFormedRefreshToken(first.successor)).toBe(true)
+    expect(first.successor).not.toBe(second.successor)
+    expect(first.sealed).toMatch(/^g1\.[A-Za-z0-9_-]+$/)
+    expect(first.sealed).not.toContain(first.successor)
+    expect(await unsealSuccessor(parent, first.sealed)).toBe(first.successor)
+    expect(await unsealSuccessor(parent, second.sealed)).toBe(second.successor)
+    await expect(unsealSuccessor(newRefreshToken(), first.sealed)).rejects.toThrow()
   })
 
   it('seals with a fresh IV each time', () => {
