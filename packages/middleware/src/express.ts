@@ -3,6 +3,7 @@ import type { AccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
 import { type AuthorizeOptions, type Clock, checkClock, toAuthorizeRule } from './lib/authorize-options.js'
 import { bearerToken } from './lib/bearer.js'
+import { immediateCheck } from './lib/immediate-check.js'
 import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
 import { type RouteAuthOptions, routeServices } from './lib/route-options.js'
 import { checkScopes, hasScopes, isServiceToken } from './lib/scopes.js'
@@ -154,7 +155,25 @@ function reject(settings: Settings, error: unknown, req: Request, res: Response,
   }
 }
 
+/** Puts verified claims on the request and goes on, unless a service token came to a route for users. */
+function accept(
+  settings: Settings,
+  claims: AccessClaims,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+): void {
+  // a service's client id is no user id: only routes that say so take service tokens
+  if (!settings.services && isServiceToken(claims)) {
+    reject(settings, new TesseraAuthError('FORBIDDEN'), req, res, next)
+    return
+  }
+  req.auth = claims
+  next()
+}
+
 function verifying(verifier: Verifier, settings: Settings, optional: boolean): RequestHandler {
+  const check = immediateCheck(verifier)
   return function tesseraAuthenticate(req, res, next) {
     let token: string | undefined | null
     try {
@@ -168,18 +187,20 @@ function verifying(verifier: Verifier, settings: Settings, optional: boolean): R
       else reject(settings, new TesseraAuthError('TOKEN_MISSING'), req, res, next)
       return
     }
-    verifier.verify(token).then(
-      (claims) => {
-        // a service's client id is no user id: only routes that say so take service tokens
-        if (!settings.services && isServiceToken(claims)) {
-          reject(settings, new TesseraAuthError('FORBIDDEN'), req, res, next)
-          return
-        }
-        req.auth = claims
-        next()
-      },
-      (error: unknown) => reject(settings, error, req, res, next),
-    )
+    let claims: AccessClaims | Promise<AccessClaims>
+    try {
+      claims = check(token)
+    } catch (error) {
+      reject(settings, error, req, res, next)
+      return
+    }
+    // a token the cache vouches for goes on at once, without a promise
+    if (claims instanceof Promise) {
+      claims.then(
+        (verified) => accept(settings, verified, req, res, next),
+        (error: unknown) => reject(settings, error, req, res, next),
+      )
+    } else accept(settings, claims, req, res, next)
   }
 }
 

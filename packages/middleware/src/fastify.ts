@@ -1,8 +1,9 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { AccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
 import { type AuthorizeOptions, type Clock, checkClock, toAuthorizeRule } from './lib/authorize-options.js'
 import { bearerToken } from './lib/bearer.js'
+import { immediateCheck } from './lib/immediate-check.js'
 import { checkRealm, DEFAULT_REALM, toProblem } from './lib/problem.js'
 import { type RouteAuthOptions, routeServices } from './lib/route-options.js'
 import { checkScopes, hasScopes, isServiceToken } from './lib/scopes.js'
@@ -28,8 +29,16 @@ declare module 'fastify' {
   }
 }
 
-/** A hook for `onRequest` (best: before the body is read) or `preHandler`. */
-export type AuthHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+/**
+ * A hook for `onRequest` (best: before the body is read) or `preHandler`. Fastify calls it with
+ * `done`: a request that passes at once (a token the verifier's cache vouches for, a role that
+ * matches) goes on through `done`, without a promise; anything else settles the returned promise.
+ * Called without `done`, it always answers a promise.
+ */
+export interface AuthHook {
+  (request: FastifyRequest, reply: FastifyReply): Promise<void>
+  (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): Promise<void> | undefined
+}
 
 /** How the Fastify hooks read tokens and answer failures. */
 export interface FastifyAuthOptions {
@@ -160,43 +169,84 @@ async function reject(settings: Settings, error: unknown, request: FastifyReques
   reply.code(problem.status).headers(problem.headers).send(problem.body)
 }
 
+/** Lets the request on: through Fastify's `done` when it gave one, else by a settled promise. */
+function pass(done: HookHandlerDoneFunction | undefined): Promise<void> | undefined {
+  if (done === undefined) return Promise.resolve()
+  done()
+  return undefined
+}
+
 function verifying(verifier: Verifier, settings: Settings, optional: boolean): AuthHook {
-  return async function tesseraAuthenticate(request, reply) {
+  const check = immediateCheck(verifier)
+  const accept = (request: FastifyRequest, claims: AccessClaims): void => {
+    // a service's client id is no user id: only routes that say so take service tokens
+    if (!settings.services && isServiceToken(claims)) throw new TesseraAuthError('FORBIDDEN')
+    request.auth = claims
+  }
+  const settle = async (pending: Promise<AccessClaims>, request: FastifyRequest, reply: FastifyReply) => {
     try {
-      const token = settings.getToken(request)
-      if (token === undefined || token === null || token === '') {
-        if (optional) return
-        throw new TesseraAuthError('TOKEN_MISSING')
-      }
-      const claims = await verifier.verify(token)
-      // a service's client id is no user id: only routes that say so take service tokens
-      if (!settings.services && isServiceToken(claims)) throw new TesseraAuthError('FORBIDDEN')
-      request.auth = claims
+      accept(request, await pending)
     } catch (error) {
       await reject(settings, error, request, reply)
     }
   }
+  return function tesseraAuthenticate(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done?: HookHandlerDoneFunction,
+  ): Promise<void> | undefined {
+    try {
+      const token = settings.getToken(request)
+      if (token === undefined || token === null || token === '') {
+        if (!optional) throw new TesseraAuthError('TOKEN_MISSING')
+      } else {
+        const claims = check(token)
+        if (claims instanceof Promise) return settle(claims, request, reply)
+        accept(request, claims)
+      }
+    } catch (error) {
+      return reject(settings, error, request, reply)
+    }
+    // outside the try: what Fastify runs next is not this hook's failure to answer
+    return pass(done)
+  } as AuthHook
 }
 
 function authorizing(settings: Settings, args: readonly unknown[]): AuthHook {
   const rule = toAuthorizeRule(args)
   const clock = rule.clock ?? settings.clock
-  return async function tesseraAuthorize(request, reply) {
-    const error = request.auth
-      ? authorizationError(request.auth, rule, clock)
-      : new TesseraAuthError('TOKEN_MISSING')
-    if (error) await reject(settings, error, request, reply)
-  }
+  return function tesseraAuthorize(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done?: HookHandlerDoneFunction,
+  ): Promise<void> | undefined {
+    let error: TesseraAuthError | undefined
+    try {
+      error = request.auth
+        ? authorizationError(request.auth, rule, clock)
+        : new TesseraAuthError('TOKEN_MISSING')
+    } catch (failure) {
+      // a throwing clock fails the hook as it did when the hook was an async function
+      return Promise.reject(failure)
+    }
+    if (error) return reject(settings, error, request, reply)
+    return pass(done)
+  } as AuthHook
 }
 
 function requiringScope(settings: Settings, scopes: readonly unknown[]): AuthHook {
   const required = checkScopes(scopes)
-  return async function tesseraRequireScope(request, reply) {
-    if (!request.auth) await reject(settings, new TesseraAuthError('TOKEN_MISSING'), request, reply)
-    else if (!hasScopes(request.auth, required)) {
-      await reject(settings, new TesseraAuthError('FORBIDDEN', { requiredScopes: required }), request, reply)
+  return function tesseraRequireScope(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done?: HookHandlerDoneFunction,
+  ): Promise<void> | undefined {
+    if (!request.auth) return reject(settings, new TesseraAuthError('TOKEN_MISSING'), request, reply)
+    if (!hasScopes(request.auth, required)) {
+      return reject(settings, new TesseraAuthError('FORBIDDEN', { requiredScopes: required }), request, reply)
     }
-  }
+    return pass(done)
+  } as AuthHook
 }
 
 /** The settings of one route: `services` as the route says, the rest as the hooks'. */

@@ -12,6 +12,7 @@ import { type AccessClaims, toAccessClaims } from './claims.js'
 import { TesseraAuthError } from './errors.js'
 import { claimsCopier } from './lib/claims-copy.js'
 import { type Discovered, discover, IssuerMismatchError } from './lib/discovery.js'
+import { withImmediateCheck } from './lib/immediate-check.js'
 import { createHeaderReader } from './lib/protected-header.js'
 import { followRevocationFeed, type RevocationFeed } from './lib/revocation-feed.js'
 import { createRevocationList } from './lib/revocation-list.js'
@@ -260,43 +261,67 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return cached.claims()
   }
 
-  return {
-    async verify(token) {
-      if (typeof token !== 'string' || token === '') throw new TesseraAuthError('TOKEN_MISSING')
-      const nowMs = currentMs()
-      const hit = remembered(token, nowMs)
-      const claims = hit ?? (await verifyInFull(token, nowMs))
-      // asked on every request, cache hits included
-      if (config.isRevoked && (await config.isRevoked(claims))) {
-        cache.delete(token)
-        throw invalid()
+  /** After the signature and claims: the revocation feed, then remembering a newly checked token. */
+  function accept(token: string, claims: AccessClaims, hit: boolean, nowMs: number): AccessClaims {
+    if (feed) {
+      try {
+        // after every other check: TOKEN_REVOKED is only said of a genuine, current token
+        feed.check(claims, Math.floor(nowMs / 1000))
+      } catch (error) {
+        if (error instanceof TesseraAuthError && error.code === 'TOKEN_REVOKED') cache.delete(token)
+        throw error
       }
-      if (feed) {
-        try {
-          // after every other check: TOKEN_REVOKED is only said of a genuine, current token
-          feed.check(claims, Math.floor(nowMs / 1000))
-        } catch (error) {
-          if (error instanceof TesseraAuthError && error.code === 'TOKEN_REVOKED') cache.delete(token)
-          throw error
-        }
-      }
-      // only a token that passed every check is remembered: a failure costs a full check each time
-      if (hit === undefined && cache.enabled) {
-        cache.set(token, {
-          claims: claimsCopier(claims),
-          exp: claims.exp,
-          nbf: claims.nbf,
-          // checked in full again after jwksCacheMaxAge, like the key set: a key taken out of the
-          // set stops vouching for cached tokens too
-          reverifyAt: nowMs + config.cacheMaxAgeMs,
-        })
-      }
-      return claims
-    },
-    cacheStats: () => cache.stats(),
-    revocationFeed: () => feed?.status(),
-    close: async () => {
-      await feed?.close()
-    },
+    }
+    // only a token that passed every check is remembered: a failure costs a full check each time
+    if (!hit && cache.enabled) {
+      cache.set(token, {
+        claims: claimsCopier(claims),
+        exp: claims.exp,
+        nbf: claims.nbf,
+        // checked in full again after jwksCacheMaxAge, like the key set: a key taken out of the
+        // set stops vouching for cached tokens too
+        reverifyAt: nowMs + config.cacheMaxAgeMs,
+      })
+    }
+    return claims
   }
+
+  /** A token the cache could not answer, or any token when isRevoked must be asked. */
+  async function checkSlowly(
+    token: string,
+    hit: AccessClaims | undefined,
+    nowMs: number,
+  ): Promise<AccessClaims> {
+    const claims = hit ?? (await verifyInFull(token, nowMs))
+    // asked on every request, cache hits included
+    if (config.isRevoked && (await config.isRevoked(claims))) {
+      cache.delete(token)
+      throw invalid()
+    }
+    return accept(token, claims, hit !== undefined, nowMs)
+  }
+
+  // a cache hit needs nothing asynchronous (unless isRevoked is set): the hooks take its claims
+  // without a promise or a turn of the microtask queue
+  const checkNow = (token: string): AccessClaims | Promise<AccessClaims> => {
+    if (typeof token !== 'string' || token === '') throw new TesseraAuthError('TOKEN_MISSING')
+    const nowMs = currentMs()
+    const hit = remembered(token, nowMs)
+    if (hit !== undefined && !config.isRevoked) return accept(token, hit, true, nowMs)
+    return checkSlowly(token, hit, nowMs)
+  }
+
+  return withImmediateCheck(
+    {
+      async verify(token) {
+        return checkNow(token)
+      },
+      cacheStats: () => cache.stats(),
+      revocationFeed: () => feed?.status(),
+      close: async () => {
+        await feed?.close()
+      },
+    },
+    checkNow,
+  )
 }

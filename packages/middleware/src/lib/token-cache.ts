@@ -36,13 +36,16 @@ export interface TokenCache {
 }
 
 /**
- * The map key of a token: its last characters, which are signature bytes (24 base64url characters,
- * 144 bits). Each request brings a new string, and a `Map` hashes every character of it: for a
- * 791-character RS256 token that was most of what a hit cost. A held entry answers only the
- * exact token it was verified for (compared in full), so a forged token with a borrowed ending is
- * a miss and gets the full check. Nobody can aim at an entry without knowing its token's ending.
+ * The map key of a token: its last characters, which are signature bytes (12 base64url characters,
+ * 72 bits: two of 10,000 genuine tokens end alike with odds near 1e-14). Each request brings a new
+ * string, and a `Map` hashes every character of it: for a 791-character RS256 token that was most
+ * of what a hit cost. Twelve, not more: V8 copies a slice this short into a string of its own,
+ * which hashes about twice as fast as a longer slice that points into the request's header. A held
+ * entry answers only the exact token it was verified for (compared in full), so a forged token
+ * with a borrowed ending is a miss and gets the full check. Nobody can aim at an entry without
+ * knowing its token's ending.
  */
-const keyOf = (token: string): string => token.slice(-24)
+const keyOf = (token: string): string => token.slice(-12)
 
 /**
  * A first-in, first-out cache of at most `maxSize` entries (0: remembers nothing). A hit does not
