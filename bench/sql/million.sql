@@ -4,9 +4,10 @@ select md5('user-' || i)::uuid, 'user-' || i || '@example.com', 'user-' || i || 
        '$argon2id$v=19$m=19456,t=2,p=1$placeholder', '{user}', now(), now()
 from generate_series(1, :rows) as i;
 
-insert into sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip)
+insert into sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip,
+                      authenticated_at)
 select md5('session-' || i)::uuid, md5('user-' || i)::uuid, now(), now(), now() + interval '7 days',
-       now() + interval '30 days', 'Mozilla/5.0', '127.0.0.1'
+       now() + interval '30 days', 'Mozilla/5.0', '127.0.0.1', now()
 from generate_series(1, :rows) as i;
 
 insert into refresh_tokens (id, session_id, token_hash, created_at)

@@ -6,10 +6,11 @@ select ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
        '{user}', now(), now()
 from generate_series(1, :rows) as i;
 
-insert into sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip)
+insert into sessions (id, user_id, created_at, last_used_at, idle_expires_at, absolute_expires_at, user_agent, ip,
+                      authenticated_at)
 select ('00000000-0000-4000-9000-' || lpad(to_hex(i), 12, '0'))::uuid,
        ('00000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,
-       now(), now(), now() + interval '7 days', now() + interval '30 days', 'pgbench', '127.0.0.1'
+       now(), now(), now() + interval '7 days', now() + interval '30 days', 'pgbench', '127.0.0.1', now()
 from generate_series(1, :rows) as i;
 
 insert into refresh_tokens (id, session_id, token_hash, created_at)
