@@ -147,3 +147,14 @@ export async function cpuSeconds(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
+
+/**
+ * CPU time (user + system, seconds) of this process and of every child it has reaped so far (the
+ * servers, probes, builds and pgbench of the run, once they have exited), from `/proc/self/stat`.
+ */
+export async function ownAndChildrenCpuSeconds(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8')
+  // utime, stime, cutime, cstime are the 12th to 15th fields after the command name
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100
+}
