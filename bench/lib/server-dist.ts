@@ -6,5 +6,7 @@
  * tsx has no server sources to compile. Dynamic, so that `npm run lint` needs no build.
  */
 export function fromServerDist<Module>(module: string): Promise<Module> {
-  return import(new URL(`../../packages/server/dist/${module}`, import.meta.url).href)
+  // found through the package (its entry is dist/index.js), not beside this file: the bench's
+  // child scripts run compiled, from another folder (children.ts)
+  return import(new URL(module, import.meta.resolve('@tessera/server')).href)
 }

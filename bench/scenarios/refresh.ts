@@ -24,7 +24,7 @@ interface Backend {
 
 /** Opens `count` sessions through the server's stores before the server starts. */
 async function seedSessions(env: Record<string, string>, count: number): Promise<string[]> {
-  const child = startScript('probes/seed-sessions.ts', {
+  const child = await startScript('probes/seed-sessions.ts', {
     env: { ...TESSERA_ENV, ...env, BENCH_SESSIONS: String(count) },
   })
   try {
