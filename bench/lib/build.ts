@@ -44,7 +44,8 @@ function build(workspace: string): Promise<{ code: number | null; output: string
     const child = spawn('npm', ['run', 'build', '-w', workspace], {
       cwd: ROOT_DIR,
       stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 180_000,
+      // bounded, but generous: tsc took over 3 minutes on a 2-core machine busy with other work
+      timeout: 600_000,
     })
     let output = ''
     const keep = (chunk: Buffer) => {
@@ -53,7 +54,9 @@ function build(workspace: string): Promise<{ code: number | null; output: string
     child.stdout.on('data', keep)
     child.stderr.on('data', keep)
     child.on('error', (error) => resolve({ code: -1, output: `${output}${String(error)}` }))
-    child.on('close', (code) => resolve({ code, output }))
+    child.on('close', (code, signal) =>
+      resolve({ code, output: signal ? `${output}\n${workspace}: build stopped (${signal})` : output }),
+    )
   })
 }
 
