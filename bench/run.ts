@@ -1,6 +1,6 @@
 /**
  * Tessera's benchmark suite: `npm run bench` (full, median of 3 runs, about 13 minutes) or
- * `npm run bench -- --quick` (one run each, about three minutes). Starts every server itself on
+ * `npm run bench -- --quick` (one run each, short loads: a smoke test). Starts every server itself on
  * 127.0.0.1, drives it with bounded loads, prints one table and writes bench/results/latest.json.
  * See docs/benchmarks.md for what each figure means.
  */

@@ -55,9 +55,9 @@ const FULL: BenchParams = {
   footprint: { idleWait: 2 },
 }
 
-// one run each, loads of a second or two, no million-row database: a smoke-level measurement in
-// about a minute from a fresh clone (docs/benchmarks.md "How long a run takes"). The short loads
-// cost precision: a figure of --quick moves more from run to run than one of the full run
+// one run each, loads of a second or two, no million-row database: a smoke-level measurement
+// (docs/benchmarks.md "How long a run takes"). The short loads cost precision: a figure of --quick
+// moves more from run to run than one of the full run
 const QUICK: BenchParams = {
   runs: 1,
   protectedRoute: {
