@@ -56,7 +56,7 @@ process.once('SIGTERM', () => abort('terminated', 143))
 setTimeout(() => abort('the run took too long', 1), 20 * 60_000).unref()
 
 const machine = describeMachine(await postgresVersion())
-if (!flags['no-build'] && !buildWorkspaces(['@tessera/server'], log)) process.exit(1)
+if (!flags['no-build'] && !(await buildWorkspaces(['@tessera/server'], log))) process.exit(1)
 
 // bcrypt's base64 alphabet: a hash of the right shape, cost 10, without computing one
 const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'

@@ -79,7 +79,7 @@ const started = performance.now()
 const machine = describeMachine(undefined)
 if (!flags['no-build']) {
   log('building @tessera/middleware (the resource servers run it from dist/)')
-  if (!buildWorkspaces(['@tessera/middleware'], log)) {
+  if (!(await buildWorkspaces(['@tessera/middleware'], log))) {
     await cleanup()
     process.exit(1)
   }

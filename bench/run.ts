@@ -1,6 +1,6 @@
 /**
  * Tessera's benchmark suite: `npm run bench` (full, median of 3 runs, about 13 minutes) or
- * `npm run bench -- --quick` (one run each, about three minutes). Starts every server itself on
+ * `npm run bench -- --quick` (one run each, short loads: a smoke test). Starts every server itself on
  * 127.0.0.1, drives it with bounded loads, prints one table and writes bench/results/latest.json.
  * See docs/benchmarks.md for what each figure means.
  */
@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { renderChart } from './chart.js'
 import { buildWorkspaces } from './lib/build.js'
-import { BENCH_DIR, killAllChildren } from './lib/children.js'
+import { BENCH_DIR, killAllChildren, ownAndChildrenCpuSeconds } from './lib/children.js'
 import type { BenchContext } from './lib/context.js'
 import type { Figure, ScenarioName } from './lib/figures.js'
 import { currentLoad, describeMachine } from './lib/machine.js'
 import { parseOptions, USAGE } from './lib/options.js'
-import { dropCreatedDatabases, postgresVersion } from './lib/postgres.js'
+import { dropCreatedDatabases, postgresCpuSeconds, postgresVersion } from './lib/postgres.js'
 import { machineLine, markdownTable, textTable } from './lib/table.js'
 import { footprint } from './scenarios/footprint.js'
 import { login } from './scenarios/login.js'
@@ -66,12 +66,26 @@ const watchdog = setTimeout(
 watchdog.unref()
 
 const started = performance.now()
+const postgresCpuAtStart = await postgresCpuSeconds()
+// wall-clock and CPU seconds of each step (CPU: the harness and its children, which have exited
+// by the end of the step), printed at the end: what a run's duration is made of
+const phases: { name: string; seconds: number; cpuSeconds: number }[] = []
+const secondsSince = (from: number) => (performance.now() - from) / 1000
+let cpuMark = await ownAndChildrenCpuSeconds()
+const phaseDone = async (name: string, from: number) => {
+  const cpuNow = await ownAndChildrenCpuSeconds()
+  phases.push({ name, seconds: secondsSince(from), cpuSeconds: cpuNow - cpuMark })
+  cpuMark = cpuNow
+  log(`   ${secondsSince(from).toFixed(0)} s, CPU ${(phases.at(-1)?.cpuSeconds ?? 0).toFixed(0)} s`)
+}
 if (options.build) {
   log('building @tessera/server and @tessera/middleware (the CLI and the middleware run from dist/)')
-  if (!buildWorkspaces(['@tessera/server', '@tessera/middleware'], log)) {
+  const buildStarted = performance.now()
+  if (!(await buildWorkspaces(['@tessera/server', '@tessera/middleware'], log))) {
     await cleanup()
     process.exit(1)
   }
+  await phaseDone('build', buildStarted)
 }
 
 const machine = describeMachine(await postgresVersion())
@@ -99,16 +113,26 @@ for (const scenario of options.scenarios) {
     failures.push({ scenario, error: text })
     log(`${scenario} failed: ${text}`)
   }
-  log(`   ${((performance.now() - scenarioStarted) / 1000).toFixed(0)} s`)
+  await phaseDone(scenario, scenarioStarted)
 }
 machine.loadAverage.end = currentLoad()
-const seconds = (performance.now() - started) / 1000
+const seconds = secondsSince(started)
+// every child has exited by now (each scenario stops its own), so their CPU is in the count;
+// PostgreSQL's is the machine's, other users of it included
+const cpuSeconds = await ownAndChildrenCpuSeconds()
+const postgresCpuAtEnd = await postgresCpuSeconds()
+const postgresCpu =
+  postgresCpuAtStart === undefined || postgresCpuAtEnd === undefined
+    ? undefined
+    : postgresCpuAtEnd - postgresCpuAtStart
 
 const header = machineLine(machine, options.quick, options.params.runs)
 process.stdout.write(`\n${header}\n\n${textTable(figures)}\n`)
 for (const failure of failures)
   process.stdout.write(`\n${failure.scenario} FAILED: ${failure.error.split('\n')[0]}\n`)
-process.stdout.write(`\n${figures.length} figures in ${seconds.toFixed(0)} s\n`)
+process.stdout.write(
+  `\n${figures.length} figures in ${seconds.toFixed(0)} s (${phases.map((p) => `${p.name} ${p.seconds.toFixed(0)} s (${p.cpuSeconds.toFixed(0)} s CPU)`).join(', ')}); CPU ${cpuSeconds.toFixed(0)} s in the harness and its children${postgresCpu === undefined ? '' : `, ${postgresCpu.toFixed(0)} s in PostgreSQL`}\n`,
+)
 
 const resultsDir = join(BENCH_DIR, 'results')
 await mkdir(resultsDir, { recursive: true })
@@ -116,6 +140,15 @@ const results = {
   generatedAt: new Date().toISOString(),
   quick: options.quick,
   seconds: Math.round(seconds),
+  phases: phases.map((phase) => ({
+    name: phase.name,
+    seconds: Math.round(phase.seconds * 10) / 10,
+    cpuSeconds: Math.round(phase.cpuSeconds * 10) / 10,
+  })),
+  cpuSeconds: {
+    harness: Math.round(cpuSeconds),
+    postgres: postgresCpu === undefined ? null : Math.round(postgresCpu),
+  },
   machine,
   params: options.params,
   figures,

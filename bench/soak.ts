@@ -103,7 +103,7 @@ process.exit(aborted ?? process.exitCode)
 async function soak(options: SoakOptions): Promise<number> {
   if (options.build) {
     log('building @tessera/server (tessera serve runs from dist/)')
-    if (!buildWorkspaces(['@tessera/server'], log)) {
+    if (!(await buildWorkspaces(['@tessera/server'], log))) {
       return 1
     }
   }

@@ -55,29 +55,33 @@ const FULL: BenchParams = {
   footprint: { idleWait: 2 },
 }
 
-// one run each, short loads, no million-row database: about three minutes (189 s from a fresh clone), most of it start-ups
+// one run each, loads of a second or two, no million-row database: a smoke-level measurement
+// (docs/benchmarks.md "How long a run takes"). The short loads cost precision: a figure of --quick
+// moves more from run to run than one of the full run
 const QUICK: BenchParams = {
   runs: 1,
   protectedRoute: {
     connections: 50,
     tokens: 10_000,
-    duration: 1.5,
-    slices: 3,
-    warmup: 0.5,
-    verifyDuration: 1,
+    duration: 0.8,
+    slices: 2,
+    warmup: 0.25,
+    verifyDuration: 0.5,
   },
   login: {
     loginConnections: 8,
     healthConnections: 10,
     users: 8,
+    // bcrypt cost 12 answers a few logins a second at best: 2 s got none on a busy machine
     duration: 4,
-    quietDuration: 1,
-    argon2Duration: 2,
+    quietDuration: 0.5,
+    argon2Duration: 1,
     bcryptCost: 12,
   },
-  refresh: { connections: [16, 64], duration: 1.5, warmup: 2, largeRows: 0 },
+  refresh: { connections: [16, 64], duration: 1, warmup: 1, largeRows: 0 },
+  // better-auth answered nothing within 2 s of sign-ins and 1 s of get-session on a busy machine
   peer: { loginConnections: 8, sessionConnections: 50, loginDuration: 4, duration: 1.5 },
-  footprint: { idleWait: 1 },
+  footprint: { idleWait: 0.5 },
 }
 
 export const USAGE = `npm run bench [-- --quick] [-- --only protected-route,login,refresh,peer,footprint] [-- --no-build]`

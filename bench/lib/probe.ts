@@ -13,7 +13,7 @@ export async function startProbe(
   options: StartOptions = {},
   timeoutMs = 60_000,
 ): Promise<Probe> {
-  const child = startScript(file, options)
+  const child = await startScript(file, options)
   try {
     await waitForMessage(child, 'ready', timeoutMs)
   } catch (error) {

@@ -6,12 +6,26 @@
  * env: DATABASE_URL or TESSERA_DATA_DIR, TESSERA_SECRET, BENCH_SESSIONS
  */
 import { randomUUID } from 'node:crypto'
-import { systemClock } from '../../packages/server/src/clock.js'
-import { parseConfig } from '../../packages/server/src/config.js'
-import { openSession } from '../../packages/server/src/flows/issued-tokens.js'
-import { signedInWith } from '../../packages/server/src/flows/sign-in-methods.js'
-import { createStores } from '../../packages/server/src/store/stores.js'
-import { openTesseraDatabase } from '../../packages/server/src/tessera.js'
+import { fromServerDist } from '../lib/server-dist.js'
+
+// the built server (see server-dist.ts): a new PGlite data dir is unpacked from its template
+const [
+  { systemClock },
+  { parseConfig },
+  { openSession },
+  { signedInWith },
+  { createStores },
+  { openTesseraDatabase },
+] = await Promise.all([
+  fromServerDist<typeof import('../../packages/server/src/clock.js')>('clock.js'),
+  fromServerDist<typeof import('../../packages/server/src/config.js')>('config.js'),
+  fromServerDist<typeof import('../../packages/server/src/flows/issued-tokens.js')>('flows/issued-tokens.js'),
+  fromServerDist<typeof import('../../packages/server/src/flows/sign-in-methods.js')>(
+    'flows/sign-in-methods.js',
+  ),
+  fromServerDist<typeof import('../../packages/server/src/store/stores.js')>('store/stores.js'),
+  fromServerDist<typeof import('../../packages/server/src/tessera.js')>('tessera.js'),
+])
 
 const count = Number(process.env.BENCH_SESSIONS ?? 128)
 const config = parseConfig(process.env)

@@ -24,7 +24,7 @@ interface Backend {
 
 /** Opens `count` sessions through the server's stores before the server starts. */
 async function seedSessions(env: Record<string, string>, count: number): Promise<string[]> {
-  const child = startScript('probes/seed-sessions.ts', {
+  const child = await startScript('probes/seed-sessions.ts', {
     env: { ...TESSERA_ENV, ...env, BENCH_SESSIONS: String(count) },
   })
   try {
@@ -99,14 +99,26 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
     const PGBENCH_MODES: PgbenchMode[] = ['prepared', 'simple']
     const measured: Measured[] = []
 
-    for (const backend of backends) {
-      context.log(`${backend.label}: opening ${sessions} sessions`)
-      const pool = await seedSessions(backend.env, sessions)
-      const server = await startTesseraServe(backend.env)
-      children.push(server.child)
-      await sleep(context.params.footprint.idleWait * 1000)
-      const idleRss = await rssMb(server.child.pid)
-      if (backend.key === 'postgres') await runSqlFile(postgresDb, 'pgbench-seed.sql', PGBENCH_ROWS)
+    // the backends are made ready side by side (sessions seeded, servers started: nothing is timed
+    // yet), then measured one after another while the others idle
+    context.log(`opening ${sessions} sessions on each backend and starting their servers`)
+    const ready = await Promise.all(
+      backends.map(async (backend) => {
+        const pool = await seedSessions(backend.env, sessions)
+        // three start at once: on a busy machine that took over the minute one is allowed alone
+        const server = await startTesseraServe(backend.env, 180_000)
+        children.push(server.child)
+        return { backend, pool, server }
+      }),
+    )
+    await sleep(context.params.footprint.idleWait * 1000)
+    const idleRssOf = new Map(
+      await Promise.all(ready.map(async ({ server }) => [server, await rssMb(server.child.pid)] as const)),
+    )
+    await runSqlFile(postgresDb, 'pgbench-seed.sql', PGBENCH_ROWS)
+
+    for (const { backend, pool, server } of ready) {
+      const idleRss = idleRssOf.get(server) ?? Number.NaN
       await refreshLoad({ url: server.url, connections: connections[0] ?? 16, duration: params.warmup, pool })
 
       const rotations = new Map<number, Rotations[]>()

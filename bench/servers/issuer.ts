@@ -13,11 +13,18 @@ import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { decodeJwt } from 'jose'
 import jwt from 'jsonwebtoken'
-import { parseConfig } from '../../packages/server/src/config.js'
-import { signedInWith } from '../../packages/server/src/flows/sign-in-methods.js'
-import { createTessera } from '../../packages/server/src/tessera.js'
-import { issueAccessToken } from '../../packages/server/src/tokens/access-token.js'
+import { fromServerDist } from '../lib/server-dist.js'
 import { announceReady, portOf } from './ready.js'
+
+// the built server (see server-dist.ts): its in-memory database loads the migrated template
+const [{ parseConfig }, { signedInWith }, { createTessera }, { issueAccessToken }] = await Promise.all([
+  fromServerDist<typeof import('../../packages/server/src/config.js')>('config.js'),
+  fromServerDist<typeof import('../../packages/server/src/flows/sign-in-methods.js')>(
+    'flows/sign-in-methods.js',
+  ),
+  fromServerDist<typeof import('../../packages/server/src/tessera.js')>('tessera.js'),
+  fromServerDist<typeof import('../../packages/server/src/tokens/access-token.js')>('tokens/access-token.js'),
+])
 
 const count = Number(process.env.BENCH_TOKEN_COUNT ?? 10_000)
 const file = process.env.BENCH_TOKENS_FILE
