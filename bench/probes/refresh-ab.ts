@@ -42,7 +42,7 @@ const connections = Number(values.connections)
 const alg = values.alg ?? 'RS256'
 
 async function seed(env: Record<string, string>, count: number): Promise<string[]> {
-  const child = startScript('probes/seed-sessions.ts', {
+  const child = await startScript('probes/seed-sessions.ts', {
     env: { ...TESSERA_ENV, ...env, BENCH_SESSIONS: String(count) },
   })
   try {
