@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process'
-import { readdir, stat, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ROOT_DIR } from './children.js'
-
 // the stamp e2e/helpers/build.ts writes too: a build made by either lets the other skip its own
-const STAMP = '.e2e-build-stamp'
+import { BUILD_STAMP as STAMP, packageUpToDate as upToDate } from '../../e2e/helpers/build.js'
+import { ROOT_DIR } from './children.js'
 
 /** packages/<name> of a workspace named `@tessera/<name>`. */
 const packageDir = (workspace: string): string =>
@@ -58,36 +57,4 @@ function build(workspace: string): Promise<{ code: number | null; output: string
       resolve({ code, output: signal ? `${output}\n${workspace}: build stopped (${signal})` : output }),
     )
   })
-}
-
-async function upToDate(dir: string): Promise<boolean> {
-  const built = await mtime(join(dir, 'dist', STAMP))
-  if (built === undefined) return false
-  const inputs = [
-    join(dir, 'package.json'),
-    join(dir, 'tsconfig.build.json'),
-    join(ROOT_DIR, 'tsconfig.base.json'),
-    ...(await files(join(dir, 'src'))),
-    ...(await files(join(dir, 'scripts')).catch(() => [])),
-  ]
-  for (const input of inputs) {
-    if (((await mtime(input)) ?? Number.POSITIVE_INFINITY) > built) return false
-  }
-  return true
-}
-
-async function mtime(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).mtimeMs
-  } catch {
-    return undefined
-  }
-}
-
-async function files(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true })
-  const nested = await Promise.all(
-    entries.map((entry) => (entry.isDirectory() ? files(join(dir, entry.name)) : [join(dir, entry.name)])),
-  )
-  return nested.flat()
 }

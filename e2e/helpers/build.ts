@@ -29,18 +29,27 @@ export default async function setup(): Promise<void> {
 }
 
 async function upToDate(): Promise<boolean> {
-  for (const dir of PACKAGES) {
-    const built = await mtime(join(dir, 'dist', STAMP))
-    if (built === undefined) return false
-    const inputs = [
-      join(dir, 'package.json'),
-      join(dir, 'tsconfig.build.json'),
-      join(root, 'tsconfig.base.json'),
-      ...(await files(join(dir, 'src'))),
-    ]
-    for (const input of inputs) {
-      if (((await mtime(input)) ?? Number.POSITIVE_INFINITY) > built) return false
-    }
+  for (const dir of PACKAGES) if (!(await packageUpToDate(dir))) return false
+  return true
+}
+
+/** The stamp a build writes into each package's dist/ (here and in bench/lib/build.ts). */
+export const BUILD_STAMP = STAMP
+
+/** True when `dir`'s dist/ holds a build stamp newer than everything its build reads. */
+export async function packageUpToDate(dir: string): Promise<boolean> {
+  const built = await mtime(join(dir, 'dist', STAMP))
+  if (built === undefined) return false
+  const inputs = [
+    join(dir, 'package.json'),
+    join(dir, 'tsconfig.build.json'),
+    join(root, 'tsconfig.base.json'),
+    ...(await files(join(dir, 'src'))),
+    // the server's build also runs scripts/ (the data-dir template)
+    ...(await files(join(dir, 'scripts')).catch(() => [])),
+  ]
+  for (const input of inputs) {
+    if (((await mtime(input)) ?? Number.POSITIVE_INFINITY) > built) return false
   }
   return true
 }

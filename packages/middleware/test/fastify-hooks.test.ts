@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type HookHandlerDoneFunction } from 'fastify'
+import Fastify, { type FastifyInstance, type HookHandlerDoneFunction, type RouteHandlerMethod } from 'fastify'
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK } from 'jose'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type AuthHook, tesseraAuth } from '../src/fastify.js'
@@ -51,21 +51,29 @@ async function start(): Promise<FastifyInstance> {
   return app
 }
 
+/** GET /admin behind authenticate and authorize(role), recording how each hook handed on. */
+function watchedRoute(server: FastifyInstance, role: string, handler: RouteHandlerMethod) {
+  const authenticated: Handover[] = []
+  const authorized: Handover[] = []
+  server.get(
+    '/admin',
+    {
+      onRequest: [
+        watched(server.tessera.authenticate, authenticated),
+        watched(server.tessera.authorize(role), authorized),
+      ],
+    },
+    handler,
+  )
+  return { authenticated, authorized }
+}
+
 describe('Fastify hooks, as Fastify calls them', () => {
   it('hand a remembered token and a matching role on through done at once, a new token through a promise', async () => {
     const server = await start()
-    const authenticated: Handover[] = []
-    const authorized: Handover[] = []
-    server.get(
-      '/admin',
-      {
-        onRequest: [
-          watched(server.tessera.authenticate, authenticated),
-          watched(server.tessera.authorize('user'), authorized),
-        ],
-      },
-      async (request) => ({ sub: request.auth?.sub }),
-    )
+    const { authenticated, authorized } = watchedRoute(server, 'user', async (request) => ({
+      sub: request.auth?.sub,
+    }))
     const headers = { authorization: `Bearer ${await token()}` }
     const first = await server.inject({ url: '/admin', headers })
     const second = await server.inject({ url: '/admin', headers })
@@ -77,18 +85,7 @@ describe('Fastify hooks, as Fastify calls them', () => {
 
   it('answer a refusal through a promise, so Fastify waits for the problem response', async () => {
     const server = await start()
-    const authenticated: Handover[] = []
-    const authorized: Handover[] = []
-    server.get(
-      '/admin',
-      {
-        onRequest: [
-          watched(server.tessera.authenticate, authenticated),
-          watched(server.tessera.authorize('admin'), authorized),
-        ],
-      },
-      async () => ({ reached: true }),
-    )
+    const { authenticated, authorized } = watchedRoute(server, 'admin', async () => ({ reached: true }))
     const headers = { authorization: `Bearer ${await token()}` }
     expect((await server.inject({ url: '/admin' })).statusCode).toBe(401)
     await server.inject({ url: '/admin', headers })
