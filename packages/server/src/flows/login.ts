@@ -77,7 +77,8 @@ export async function login(
     await countFailure(user.id)
     throw failed('no_password', user.id, 'INVALID_CREDENTIALS')
   }
-  const check = await deps.hasher.verify(user.passwordHash, input.password).catch(abandon)
+  const checkedHash = user.passwordHash
+  const check = await deps.hasher.verify(checkedHash, input.password).catch(abandon)
   if (!check.ok) {
     await countFailure(user.id)
     throw failed('wrong_password', user.id, 'INVALID_CREDENTIALS')
@@ -112,14 +113,25 @@ export async function login(
     upgradedHash === undefined && !mustEnrol(deps.config, user)
       ? await openSessionUnlessSecondFactor(deps, user, context, auth)
       : undefined
-  const outcome = direct
-    ? { kind: 'signed-in' as const, opened: direct }
-    : await deps.stores.transaction(async (tx) => {
-        if (upgradedHash) await tx.users.setPasswordHash(user.id, upgradedHash, deps.clock.now())
-        const step = await secondStepAfter(tx, deps, user, 'pwd')
-        if (step) return { kind: 'second-step' as const, step }
-        return { kind: 'signed-in' as const, opened: await openSession(tx, deps, user, context, auth) }
-      })
+  const signIn = (upgrade: string | undefined) =>
+    deps.stores.transaction(async (tx) => {
+      // only over the hash the password was checked against: a reset or change that committed
+      // while this login hashed must not be undone by the old password's upgrade
+      if (upgrade && !(await tx.users.upgradePasswordHash(user.id, checkedHash, upgrade, deps.clock.now())))
+        return { kind: 'hash-changed' as const }
+      const step = await secondStepAfter(tx, deps, user, 'pwd')
+      if (step) return { kind: 'second-step' as const, step }
+      return { kind: 'signed-in' as const, opened: await openSession(tx, deps, user, context, auth) }
+    })
+  let outcome = direct ? { kind: 'signed-in' as const, opened: direct } : await signIn(upgradedHash)
+  if (outcome.kind === 'hash-changed') {
+    // another login's upgrade (the same password) or a new password: only the first signs in
+    const current = (await deps.stores.users.findById(user.id))?.passwordHash ?? null
+    const still = current !== null && (await deps.hasher.verify(current, input.password)).ok
+    if (!still) throw failed('password_changed', user.id, 'INVALID_CREDENTIALS')
+    outcome = await signIn(undefined)
+    if (outcome.kind === 'hash-changed') throw failed('password_changed', user.id, 'INVALID_CREDENTIALS')
+  }
   if (outcome.kind === 'second-step') return secondStepOutcome(deps, user.id, outcome.step, 'pwd', context)
   const { opened } = outcome
   deps.events.record({ type: 'login_succeeded', userId: user.id, sessionId: opened.sessionId, ...context })

@@ -48,6 +48,11 @@ export interface UserStore {
   findByEmail(emailNormalized: string): Promise<UserRecord | undefined>
   findById(id: string): Promise<UserRecord | undefined>
   setPasswordHash(id: string, passwordHash: string, at: Date): Promise<void>
+  /**
+   * Replaces the hash `from` by `to` (a login's upgrade to argon2id); false, changing nothing, when
+   * the account's hash is no longer `from` (changed or reset since the login read it).
+   */
+  upgradePasswordHash(id: string, from: string, to: string, at: Date): Promise<boolean>
   /** Removes the password: the account then signs in only by a mailed link until one is set by reset. */
   removePassword(id: string, at: Date): Promise<void>
   /** Sets the roles; the user's access tokens issued before are stale (a `user` revocation event). */
@@ -147,6 +152,15 @@ export function createUserStore(db: Db, options: UserStoreOptions): UserStore {
         .set({ password_hash: passwordHash, updated_at: at })
         .where('id', '=', id)
         .execute()
+    },
+    async upgradePasswordHash(id, from, to, at) {
+      const result = await db
+        .updateTable('users')
+        .set({ password_hash: to, updated_at: at })
+        .where('id', '=', id)
+        .where('password_hash', '=', from)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
     },
     async removePassword(id, at) {
       await db

@@ -112,3 +112,29 @@ describe('legacy password hashes at login', () => {
     expect(refused?.headers['retry-after']).toBe('1')
   })
 })
+
+describe('an upgrade racing a password change', () => {
+  it('does not undo a new password set while the login hashed the old one, and that login fails', async () => {
+    const app = await server()
+    const oldPassword = 'django password'
+    const user = await userWithHash(app, django(oldPassword, 'RrvR3gL4vHQw', 1000))
+    // the owner resets the password while the login is hashing the old one for its upgrade
+    const hasher = app.deps.hasher
+    const hash = hasher.hash.bind(hasher)
+    const newHash = await hash('a new password after the reset')
+    hasher.hash = async (password: string) => {
+      await app.deps.stores.users.setPasswordHash(user.userId, newHash, app.clock.now())
+      return hash(password)
+    }
+    try {
+      const racing = await login(app, user.email, oldPassword)
+      expect(racing.statusCode).toBe(401)
+      expect(json(racing).code).toBe('INVALID_CREDENTIALS')
+    } finally {
+      hasher.hash = hash
+    }
+    expect(await storedHash(app, user.userId)).toBe(newHash)
+    expect((await login(app, user.email, 'a new password after the reset')).statusCode).toBe(200)
+    expect((await login(app, user.email, oldPassword)).statusCode).toBe(401)
+  })
+})
