@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { changeRoles } from '../../src/flows/manage-users.js'
 import {
   bearer,
   json,
@@ -58,6 +59,13 @@ async function tokenFrom(to: string): Promise<string> {
     .find((url) => url.href.startsWith(confirmBase))
   if (!link) throw new Error(`no confirm link in: ${last.text}`)
   return link.searchParams.get('token') ?? ''
+}
+
+/** An access token of a new user given the admin role (refreshed, so the token carries it). */
+async function signedInAdmin(label: string): Promise<string> {
+  const adminUser = await registerUser(server.app, uniqueEmail(label))
+  await changeRoles(server.deps, adminUser.email, { add: ['admin'], remove: [] })
+  return json<{ accessToken: string }>(await refreshWith(server.app, adminUser.refreshToken)).accessToken
 }
 
 describe('PATCH /auth/me', () => {
@@ -239,12 +247,7 @@ async function resetTokenFrom(to: string): Promise<string> {
 
 describe('an administrator moving an account to another address', () => {
   it('voids the links mailed to the old one: a reset link from before sets nothing', async () => {
-    const adminUser = await registerUser(server.app, uniqueEmail('mover'))
-    const { changeRoles } = await import('../../src/flows/manage-users.js')
-    await changeRoles(server.deps, adminUser.email, { add: ['admin'], remove: [] })
-    const adminToken = json<{ accessToken: string }>(
-      await refreshWith(server.app, adminUser.refreshToken),
-    ).accessToken
+    const adminToken = await signedInAdmin('mover')
 
     const user = await registerUser(server.app, uniqueEmail('moved'))
     await inject('POST', '/auth/forgot-password', undefined, { email: user.email })
@@ -297,12 +300,7 @@ describe('DELETE /auth/me', () => {
 
 describe('invitations', () => {
   it('an admin-created user without a password gets a set-password link that works', async () => {
-    const adminUser = await registerUser(server.app, uniqueEmail('inviter'))
-    const { changeRoles } = await import('../../src/flows/manage-users.js')
-    await changeRoles(server.deps, adminUser.email, { add: ['admin'], remove: [] })
-    const adminToken = json<{ accessToken: string }>(
-      await refreshWith(server.app, adminUser.refreshToken),
-    ).accessToken
+    const adminToken = await signedInAdmin('inviter')
     const email = uniqueEmail('invited')
     const created = await inject('POST', '/admin/users', adminToken, { email, invite: true })
     expect(created.statusCode).toBe(201)
