@@ -214,8 +214,10 @@ function compileRotation(db: Db, values: RotationValues): CompiledRotation {
   const compiled = rotationStatement(values).compile(db)
   const names = Object.keys(values) as (keyof RotationValues)[]
   const order = compiled.parameters.map((parameter) => {
-    const name = names.find((candidate) => values[candidate] === parameter)
-    if (name === undefined) throw new TesseraError('INTERNAL', { reason: 'rotation parameter not matched' })
+    // exactly one: two values that were the same object would leave the order a guess
+    const [name, ...others] = names.filter((candidate) => values[candidate] === parameter)
+    if (name === undefined || others.length > 0)
+      throw new TesseraError('INTERNAL', { reason: 'rotation parameter not matched' })
     return name
   })
   return { sql: compiled.sql, order }
