@@ -1,4 +1,6 @@
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TEST_DATABASE_URL } from '../helpers/database.js'
 import {
   bearer,
   cookiesOf,
@@ -8,6 +10,7 @@ import {
   startTestServer,
   type TestServer,
 } from '../helpers/server.js'
+import { waitFor } from '../helpers/wait.js'
 
 let server: TestServer
 beforeAll(async () => {
@@ -103,6 +106,43 @@ describe('POST /auth/refresh (body delivery)', () => {
     // that one successor is live and rotates once more
     const [successor] = [...successors]
     expect((await refreshWith(server.app, successor ?? '')).statusCode).toBe(200)
+  })
+
+  // The test above rarely overlaps two statements (one round trip each; on PGlite never). Here a
+  // transaction holds the token rows while all 16 queue behind it, then lets them go at once: each
+  // statement has read the row unspent by then, so only the rotation's row lock (and the re-check
+  // of `used_at` it brings) keeps the second one from spending it again.
+  it.skipIf(!TEST_DATABASE_URL)('gives 16 refreshes released together exactly one successor', async () => {
+    const user = await registerUser(server.app)
+    const barrier = new pg.Client({ connectionString: server.database.url })
+    await barrier.connect()
+    try {
+      await barrier.query('begin')
+      await barrier.query('select 1 from refresh_tokens for update')
+      const pending = Array.from({ length: 16 }, () => refreshWith(server.app, user.refreshToken))
+      await waitFor(async () => {
+        // pg_stat_activity is read once per transaction unless its snapshot is cleared
+        await barrier.query('select pg_stat_clear_snapshot()')
+        const { rows } = await barrier.query<{ waiting: number }>(
+          `select count(*)::int as waiting from pg_stat_activity
+           where datname = current_database() and wait_event_type = 'Lock'`,
+        )
+        return rows[0]?.waiting === 16 ? true : undefined
+      }, '16 refreshes waiting on the held rows')
+      await barrier.query('commit')
+      const responses = await Promise.all(pending)
+      expect(responses.map((response) => response.statusCode)).toEqual(Array(16).fill(200))
+      const successors = new Set(responses.map((response) => json<TokenBody>(response).refreshToken))
+      expect(successors.size).toBe(1)
+      const { rows } = await barrier.query<{ tokens: number }>(
+        'select count(*)::int as tokens from refresh_tokens r join sessions s on s.id = r.session_id where s.user_id = $1',
+        [user.userId],
+      )
+      // the registration's token and its one successor
+      expect(rows[0]?.tokens).toBe(2)
+    } finally {
+      await barrier.end()
+    }
   })
 
   it('refuses unknown, malformed and missing tokens with REFRESH_TOKEN_INVALID', async () => {
