@@ -8,7 +8,7 @@ import { Kysely, sql } from 'kysely'
 import type { Database } from '../../src/store/database.js'
 import type { DatabaseHandle } from '../../src/store/db.js'
 import { migrateToLatest } from '../../src/store/migrate.js'
-import { pgliteDialect } from '../../src/store/pglite-dialect.js'
+import { type PGliteLike, pgliteDialect } from '../../src/store/pglite-dialect.js'
 import { sharedTemplate } from './shared-template.js'
 
 // An in-memory PGlite starts with initdb (2–5 s on this machine's two cores, STACK.md) and then
@@ -29,15 +29,127 @@ export async function migratedPglite(): Promise<PGlite> {
   return pglite
 }
 
-/** {@link migratedPglite} as the handle `createTessera({ database })` takes; `close()` closes the PGlite. */
+/**
+ * A migrated database as the handle `createTessera({ database })` takes. Loading the snapshot costs
+ * a second and a half of a core (1.4 s measured on a quiet machine: most of a test server's start),
+ * so `close()` hands the PGlite back, emptied to its migrated state, for the next handle of this
+ * worker. A PGlite whose schema a test changed, or that someone closed, is closed instead.
+ */
 export async function migratedPgliteHandle(): Promise<DatabaseHandle> {
-  const db = new Kysely<Database>({ dialect: pgliteDialect(await migratedPglite()) })
+  const pglite = idle.pop() ?? (await migratedPglite())
+  // the handle's own view of the PGlite: once closed, a query still running late (a loop a test
+  // left behind) fails instead of writing into the next test's database
+  let closed = false
+  const view: PGliteLike = {
+    query: (text, params) => {
+      if (closed) return Promise.reject(new Error('this test database was closed'))
+      return pglite.query(text, params)
+    },
+    // Kysely's destroy ends here: the PGlite itself is recycled below
+    close: async () => {},
+  }
+  const db = new Kysely<Database>({ dialect: pgliteDialect(view) })
   return {
     db,
     async ping() {
       await sql`select 1`.execute(db)
     },
-    close: () => db.destroy(),
+    async close() {
+      if (closed) return
+      await db.destroy()
+      closed = true
+      await recycle(pglite)
+    },
+  }
+}
+
+/** Emptied PGlites ready for the next handle (a few: each holds ~100 MB). */
+const idle: PGlite[] = []
+const IDLE_MAX = 2
+
+/** What a freshly migrated database holds: its schema's fingerprint, its tables and the rows migrations put in. */
+interface Pristine {
+  fingerprint: string
+  tables: string[]
+  seeds: { table: string; rows: string }[]
+}
+let pristine: Promise<Pristine> | undefined
+
+// every relation, column, default, constraint, index, trigger and function outside the system
+// schemas: a test that adds or changes any of them leaves a PGlite that is not a migrated database
+const FINGERPRINT = `
+  select md5(coalesce(string_agg(item, '|' order by item), '')) as fingerprint from (
+    select n.nspname || '.' || c.relname || ':' || c.relkind::text || ':' || coalesce(a.attname, '') || ':' ||
+      coalesce(format_type(a.atttypid, a.atttypmod), '') || ':' || coalesce(a.attnotnull::text, '') || ':' ||
+      coalesce(pg_get_expr(d.adbin, d.adrelid), '') as item
+    from pg_class c
+    join pg_namespace n on n.oid = c.relnamespace
+    left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+    left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+    where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
+    union all
+    select conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid) from pg_constraint
+    where connamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    union all
+    select tgrelid::regclass::text || ':' || tgname from pg_trigger where not tgisinternal
+    union all
+    select pronamespace::regnamespace::text || '.' || proname from pg_proc
+    where pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  ) items`
+
+async function fingerprintOf(pglite: PGlite): Promise<string> {
+  const { rows } = await pglite.query<{ fingerprint: string }>(FINGERPRINT)
+  return rows[0]?.fingerprint ?? ''
+}
+
+async function readPristine(pglite: PGlite): Promise<Pristine> {
+  const { rows } = await pglite.query<{ table: string }>(
+    `select format('%I', tablename) as table from pg_tables
+     where schemaname = 'public' and tablename not like 'kysely_%' order by tablename`,
+  )
+  const tables = rows.map((row) => row.table)
+  const seeds: Pristine['seeds'] = []
+  for (const table of tables) {
+    const { rows: held } = await pglite.query<{ rows: string | null }>(
+      `select json_agg(t)::text as rows from ${table} t`,
+    )
+    if (held[0]?.rows) seeds.push({ table, rows: held[0].rows })
+  }
+  return { fingerprint: await fingerprintOf(pglite), tables, seeds }
+}
+
+/** Back to the migrated state and into {@link idle}; closed when that is not sure. */
+async function recycle(pglite: PGlite): Promise<void> {
+  if (pglite.closed) return
+  try {
+    // the first PGlite ever handed out was untouched when loaded: read what migrated means from a
+    // fresh one, so no test's rows count as the migrations' own
+    pristine ??= migratedPglite().then(async (fresh) => {
+      try {
+        return await readPristine(fresh)
+      } finally {
+        await fresh.close()
+      }
+    })
+    const { fingerprint, tables, seeds } = await pristine
+    if (idle.length >= IDLE_MAX || (await fingerprintOf(pglite)) !== fingerprint) {
+      await pglite.close()
+      return
+    }
+    // a transaction a test left open, session settings, prepared statements, LISTENs
+    await pglite.query('rollback')
+    await pglite.query('discard all')
+    await pglite.transaction(async (tx) => {
+      await tx.query(`truncate ${tables.join(', ')} restart identity cascade`)
+      for (const { table, rows } of seeds) {
+        await tx.query(`insert into ${table} select * from json_populate_recordset(null::${table}, $1)`, [
+          rows,
+        ])
+      }
+    })
+    idle.push(pglite)
+  } catch {
+    await pglite.close().catch(() => {})
   }
 }
 
