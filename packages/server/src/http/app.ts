@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from '../metrics.js'
 import type { RedisHandle } from '../redis.js'
 import type { RevocationFeed } from '../revocations/feed.js'
 import { allowedMethods, clientErrorHandler, frameworkErrorHandler } from './early-errors.js'
+import { lazySchemaCompilers } from './lazy-schema-compilers.js'
 import { errorHandler, sendProblem } from './problem.js'
 import { observeRequests } from './request-metrics.js'
 import { accountRoutes } from './routes/account.js'
@@ -79,6 +80,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       customOptions: { coerceTypes: false, allErrors: true, removeAdditional: false },
       onCreate: narrowFormats,
     },
+    // each route's schemas compiled at its first request, not all of them before listening
+    schemaController: { compilersFactory: lazySchemaCompilers() },
     routerOptions: { ignoreTrailingSlash: true },
     // answered below as problem+json, where Fastify's own 503 is plain JSON
     return503OnClosing: false,
