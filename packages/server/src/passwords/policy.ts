@@ -21,8 +21,11 @@ const ESTIMATED_LENGTH = 100
 
 /**
  * The estimator with its dictionaries, loaded at the first password it checks: about 40 MB and
- * 150 ms that a server which only signs people in and refreshes never needs.
+ * 150 ms that a server which only signs people in and refreshes never needs. One per process: the
+ * dictionaries never change, and every server in it (tests start hundreds) shares them.
  */
+let estimator: Promise<ZxcvbnFactory> | undefined
+
 async function loadEstimator(): Promise<ZxcvbnFactory> {
   const [{ ZxcvbnFactory }, common, en] = await Promise.all([
     import('@zxcvbn-ts/core'),
@@ -40,8 +43,6 @@ async function loadEstimator(): Promise<ZxcvbnFactory> {
 
 /** The password policy of register, reset and change; the estimator is built once, when first needed. */
 export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPolicy {
-  let estimator: Promise<ZxcvbnFactory> | undefined
-
   return {
     async check(password, about) {
       const length = [...password].length
