@@ -4,7 +4,7 @@ import autocannon from 'autocannon'
 export interface LoadOptions {
   url: string
   connections: number
-  /** Seconds. */
+  /** Seconds: autocannon measures whole seconds, so under 1 is 1. */
   duration: number
   method?: 'GET' | 'POST'
   headers?: Record<string, string>
@@ -82,6 +82,28 @@ export function load(options: LoadOptions): Promise<LoadResult> {
     )
     const hardStop = setTimeout(() => instance.stop(), options.duration * 1000 + GRACE_MS)
   })
+}
+
+/**
+ * `requests` GETs of `url`, `concurrency` at a time, each with the headers `headersOf` gives: a
+ * warm-up. An autocannon run lasts a whole second however few requests it is asked for.
+ */
+export async function warmUp(
+  url: string,
+  requests: number,
+  headersOf: (i: number) => Record<string, string>,
+  concurrency = 10,
+): Promise<void> {
+  refuse(url)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        const response = await fetch(url, { headers: headersOf(next++), signal: AbortSignal.timeout(10_000) })
+        await response.arrayBuffer()
+      }
+    }),
+  )
 }
 
 /** Fails unless `url` answers 2xx once (a wrong token would otherwise make a fast 401 benchmark). */

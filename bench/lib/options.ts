@@ -5,13 +5,21 @@ import { SCENARIOS, type ScenarioName } from './figures.js'
 export interface BenchParams {
   /** Measured runs per figure; the figure is their median. */
   runs: number
+  /**
+   * The comparisons with other stacks (the tutorial servers, jose's remote JWKS, Better Auth), and
+   * the figures no goal is about (pgbench's unprepared mode, the Express adapter, refresh on
+   * PGlite). Off in --quick, which measures Tessera's goals against their baselines.
+   */
+  peers: boolean
   protectedRoute: {
     connections: number
     tokens: number
     /** Seconds per subject and run, in `slices` turns. */
     duration: number
     slices: number
+    /** Seconds of warm-up per subject and shape; or, with `warmupRequests`, that many requests. */
     warmup: number
+    warmupRequests?: number
     verifyDuration: number
   }
   login: {
@@ -38,6 +46,7 @@ export interface BenchOptions {
 
 const FULL: BenchParams = {
   runs: 3,
+  peers: true,
   protectedRoute: { connections: 50, tokens: 10_000, duration: 5, slices: 5, warmup: 1, verifyDuration: 3 },
   login: {
     loginConnections: 8,
@@ -60,26 +69,28 @@ const FULL: BenchParams = {
 // moves more from run to run than one of the full run
 const QUICK: BenchParams = {
   runs: 1,
+  peers: false,
   protectedRoute: {
     connections: 50,
-    tokens: 10_000,
-    duration: 0.8,
-    slices: 2,
-    warmup: 0.25,
+    tokens: 2_000,
+    // autocannon runs whole seconds: 1 is its shortest measurement
+    duration: 1,
+    slices: 1,
+    warmup: 1,
+    // a warm-up by count (lib/load.ts warmUp): an autocannon run takes a whole second however short
+    warmupRequests: 300,
     verifyDuration: 0.5,
   },
   login: {
     loginConnections: 8,
     healthConnections: 10,
     users: 8,
-    // bcrypt cost 12 answers a few logins a second at best: 2 s got none on a busy machine
-    duration: 4,
+    duration: 2,
     quietDuration: 0.5,
     argon2Duration: 1,
     bcryptCost: 12,
   },
-  refresh: { connections: [16, 64], duration: 1, warmup: 1, largeRows: 0 },
-  // better-auth answered nothing within 2 s of sign-ins and 1 s of get-session on a busy machine
+  refresh: { connections: [16], duration: 1, warmup: 1, largeRows: 0 },
   peer: { loginConnections: 8, sessionConnections: 50, loginDuration: 4, duration: 1.5 },
   footprint: { idleWait: 0.5 },
 }
@@ -105,7 +116,9 @@ export function parseOptions(argv: string[]): BenchOptions {
   return {
     quick: values.quick,
     build: !values['no-build'],
-    scenarios: (only as ScenarioName[] | undefined) ?? [...SCENARIOS],
+    // the peer scenario compares with Better Auth only: --quick leaves it out unless named
+    scenarios:
+      (only as ScenarioName[] | undefined) ?? SCENARIOS.filter((name) => !(values.quick && name === 'peer')),
     params: values.quick ? QUICK : FULL,
   }
 }

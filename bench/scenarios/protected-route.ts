@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { type Child, cpuSeconds, startServerScript } from '../lib/children.js'
 import { type BenchContext, eachRun } from '../lib/context.js'
 import { type Figure, figure } from '../lib/figures.js'
-import { combineLoads, describeLoads, expectOk, type LoadResult, load } from '../lib/load.js'
+import { combineLoads, describeLoads, expectOk, type LoadResult, load, warmUp } from '../lib/load.js'
 import { freePort } from '../lib/ports.js'
 import { startProbe } from '../lib/probe.js'
 import { median } from '../lib/stats.js'
@@ -22,6 +22,8 @@ interface Subject {
   /** Which tokens it accepts. */
   tokens: 'rs256' | 'hs256'
   env?: Record<string, string>
+  /** In full runs only: another stack to compare with, or (Express) an adapter no goal is about. */
+  fullOnly?: true
 }
 
 const SUBJECTS: Subject[] = [
@@ -57,18 +59,21 @@ const SUBJECTS: Subject[] = [
     label: 'Express + @tessera/middleware',
     script: 'servers/express-middleware.ts',
     tokens: 'rs256',
+    fullOnly: true,
   },
   {
     key: 'express-jsonwebtoken',
     label: 'Express + jsonwebtoken (HS256, tutorial)',
     script: 'servers/express-jsonwebtoken.ts',
     tokens: 'hs256',
+    fullOnly: true,
   },
   {
     key: 'fastify-jose',
     label: 'Fastify + jose remote JWKS',
     script: 'servers/fastify-jose.ts',
     tokens: 'rs256',
+    fullOnly: true,
   },
 ]
 
@@ -108,7 +113,7 @@ export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
         children.push(started.child)
         return started
       }),
-      ...SUBJECTS.map(async (subject) => {
+      ...SUBJECTS.filter((subject) => context.params.peers || !subject.fullOnly).map(async (subject) => {
         const started = await startServerScript(subject.script, {
           env: { BENCH_ISSUER: issuerUrl, BENCH_HS256_SECRET: HS256_SECRET, ...subject.env },
         })
@@ -148,7 +153,14 @@ export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
       for (const token of [tokens[subject.tokens][0], tokens[subject.tokens][params.tokens - 1]]) {
         await expectOk(`${url}${PATH}`, { headers: { authorization: `Bearer ${token}` } })
       }
-      for (const shape of SHAPES) await loadOf(url, tokens[subject.tokens], shape, params.warmup)
+      const pool = tokens[subject.tokens]
+      if (params.warmupRequests !== undefined) {
+        // both shapes, alternately: the one token, then one of the pool
+        const bearer = (i: number) => ({ authorization: `Bearer ${pool[i % 2 === 0 ? 0 : i % pool.length]}` })
+        await warmUp(`${url}${PATH}`, params.warmupRequests, bearer)
+      } else {
+        for (const shape of SHAPES) await loadOf(url, pool, shape, params.warmup)
+      }
     }
 
     const results = new Map<string, LoadResult[]>()
@@ -222,6 +234,23 @@ export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
         }),
       )
     }
+    // issue 21: the Fastify adapter's CPU per request with one token, at most 1.1x a bare route's
+    figures.push(
+      figure({
+        id: 'protected.one-token.fastify-middleware.cpu',
+        scenario: 'protected-route',
+        subject: 'Fastify + @tessera/middleware',
+        metric: `server CPU per request, one token, ${params.connections} conn`,
+        unit: 'µs',
+        runs: cpuPerRequest.get('one-token.fastify-middleware') ?? [],
+        baseline: {
+          label: 'bare Fastify, one token',
+          unit: 'µs',
+          runs: cpuPerRequest.get('one-token.bare-fastify') ?? [],
+        },
+        goal: { kind: 'ratio-at-most', threshold: 1.1 },
+      }),
+    )
     const totalPool = (key: string) => (results.get(key) ?? []).reduce((sum, r) => sum + r.ok, 0)
     for (const { subject } of servers) {
       const key = `pool.${subject.key}`
