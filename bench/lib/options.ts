@@ -5,12 +5,6 @@ import { SCENARIOS, type ScenarioName } from './figures.js'
 export interface BenchParams {
   /** Measured runs per figure; the figure is their median. */
   runs: number
-  /**
-   * The comparisons with other stacks (the tutorial servers, jose's remote JWKS, Better Auth), and
-   * the figures no goal is about (pgbench's unprepared mode, the Express adapter, refresh on
-   * PGlite). Off in --quick, which measures Tessera's goals against their baselines.
-   */
-  peers: boolean
   protectedRoute: {
     connections: number
     tokens: number
@@ -46,7 +40,6 @@ export interface BenchOptions {
 
 const FULL: BenchParams = {
   runs: 3,
-  peers: true,
   protectedRoute: { connections: 50, tokens: 10_000, duration: 5, slices: 5, warmup: 1, verifyDuration: 3 },
   login: {
     loginConnections: 8,
@@ -64,12 +57,14 @@ const FULL: BenchParams = {
   footprint: { idleWait: 2 },
 }
 
-// one run each, loads of a second or two, no million-row database: a smoke-level measurement
+// one run each, loads of a second, no million-row database: a smoke-level measurement of the
+// figures issue 21's goals are about, against their baselines. The comparisons with other stacks
+// (the tutorial servers, jose's remote JWKS, Better Auth) and the figures no goal is about
+// (pgbench's unprepared mode, the Express adapter, refresh on PGlite) are in the full run only
 // (docs/benchmarks.md "How long a run takes"). The short loads cost precision: a figure of --quick
 // moves more from run to run than one of the full run
 const QUICK: BenchParams = {
   runs: 1,
-  peers: false,
   protectedRoute: {
     connections: 50,
     tokens: 2_000,

@@ -28,7 +28,8 @@ export async function login(context: BenchContext): Promise<Figure[]> {
   const children: Child[] = []
   const database = await createDatabase('login')
   try {
-    const peers = context.params.peers
+    // the tutorial stack is another stack to compare with: full runs only
+    const peers = !context.quick
     context.log(
       `starting tessera serve (PostgreSQL)${peers ? ' and the tutorial stack (Express + bcryptjs)' : ''}`,
     )

@@ -24,6 +24,8 @@ interface Subject {
   env?: Record<string, string>
   /** In full runs only: another stack to compare with, or (Express) an adapter no goal is about. */
   fullOnly?: true
+  /** The shapes --quick measures it in: those a goal of issue 21 needs. */
+  quickShapes: Shape[]
 }
 
 const SUBJECTS: Subject[] = [
@@ -32,12 +34,14 @@ const SUBJECTS: Subject[] = [
     label: 'bare Fastify (no auth)',
     script: 'servers/bare-fastify.ts',
     tokens: 'rs256',
+    quickShapes: ['one-token'],
   },
   {
     key: 'fastify-middleware',
     label: 'Fastify + @tessera/middleware',
     script: 'servers/fastify-middleware.ts',
     tokens: 'rs256',
+    quickShapes: ['one-token'],
   },
   {
     // every request verified: with the default cache the 10,000-token pool fits and is mostly hits
@@ -46,6 +50,7 @@ const SUBJECTS: Subject[] = [
     script: 'servers/fastify-middleware.ts',
     tokens: 'rs256',
     env: { BENCH_CACHE_SIZE: '0' },
+    quickShapes: ['pool'],
   },
   {
     // the ceiling of checking every token: node:crypto's signature check and nothing else
@@ -53,6 +58,7 @@ const SUBJECTS: Subject[] = [
     label: 'Fastify + raw node:crypto verify (signature only)',
     script: 'servers/fastify-raw-verify.ts',
     tokens: 'rs256',
+    quickShapes: ['pool'],
   },
   {
     key: 'express-middleware',
@@ -60,6 +66,7 @@ const SUBJECTS: Subject[] = [
     script: 'servers/express-middleware.ts',
     tokens: 'rs256',
     fullOnly: true,
+    quickShapes: [],
   },
   {
     key: 'express-jsonwebtoken',
@@ -67,6 +74,7 @@ const SUBJECTS: Subject[] = [
     script: 'servers/express-jsonwebtoken.ts',
     tokens: 'hs256',
     fullOnly: true,
+    quickShapes: [],
   },
   {
     key: 'fastify-jose',
@@ -74,6 +82,7 @@ const SUBJECTS: Subject[] = [
     script: 'servers/fastify-jose.ts',
     tokens: 'rs256',
     fullOnly: true,
+    quickShapes: [],
   },
 ]
 
@@ -113,7 +122,7 @@ export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
         children.push(started.child)
         return started
       }),
-      ...SUBJECTS.filter((subject) => context.params.peers || !subject.fullOnly).map(async (subject) => {
+      ...SUBJECTS.filter((subject) => !context.quick || !subject.fullOnly).map(async (subject) => {
         const started = await startServerScript(subject.script, {
           env: { BENCH_ISSUER: issuerUrl, BENCH_HS256_SECRET: HS256_SECRET, ...subject.env },
         })
@@ -171,24 +180,27 @@ export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
       env: { BENCH_TOKENS_FILE: tokensFile, BENCH_JWKS_URL: `${issuerUrl}/.well-known/jwks.json` },
     })
     children.push(probe.child)
+    // what is measured in which shape: everything in a full run, what a goal needs in --quick
+    const measured = (subject: Subject, shape: Shape) => !context.quick || subject.quickShapes.includes(shape)
     await eachRun(context, async () => {
       for (const shape of SHAPES) {
         // the subjects take turns slice by slice, so the machine's ups and downs (it is shared,
         // and its speed moves by a third within minutes) fall on all of them alike
         const slices = new Map<string, LoadResult[]>()
         const cpu = new Map<string, number>()
+        const subjects = servers.filter(({ subject }) => measured(subject, shape))
         context.log(
-          `  ${shape === 'one-token' ? 'one token' : `${params.tokens} tokens`}: ${servers.length} subjects in turn, ${params.slices} slices each`,
+          `  ${shape === 'one-token' ? 'one token' : `${params.tokens} tokens`}: ${subjects.length} subjects in turn, ${params.slices} slices each`,
         )
         for (let slice = 0; slice < params.slices; slice++) {
-          for (const { subject, url, pid } of servers) {
+          for (const { subject, url, pid } of subjects) {
             const cpuBefore = await cpuSeconds(pid)
             const result = await loadOf(url, tokens[subject.tokens], shape, params.duration / params.slices)
             cpu.set(subject.key, (cpu.get(subject.key) ?? 0) + (await cpuSeconds(pid)) - cpuBefore)
             slices.set(subject.key, [...(slices.get(subject.key) ?? []), result])
           }
         }
-        for (const { subject } of servers) {
+        for (const { subject } of subjects) {
           const key = `${shape}.${subject.key}`
           const result = combineLoads(slices.get(subject.key) ?? [], params.duration)
           results.set(key, [...(results.get(key) ?? []), result])
@@ -217,7 +229,7 @@ export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
       unit: 'req/s',
       runs: perSecond('pool.fastify-raw-verify'),
     }
-    for (const { subject } of servers) {
+    for (const { subject } of servers.filter((server) => measured(server.subject, 'one-token'))) {
       figures.push(
         figure({
           id: `protected.one-token.${subject.key}`,
@@ -252,7 +264,7 @@ export async function protectedRoute(context: BenchContext): Promise<Figure[]> {
       }),
     )
     const totalPool = (key: string) => (results.get(key) ?? []).reduce((sum, r) => sum + r.ok, 0)
-    for (const { subject } of servers) {
+    for (const { subject } of servers.filter((server) => measured(server.subject, 'pool'))) {
       const key = `pool.${subject.key}`
       const passes = totalPool(key) / params.tokens / context.params.runs
       figures.push(

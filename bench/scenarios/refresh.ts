@@ -88,7 +88,7 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
         connections: connections.slice(0, 1),
       },
       // the embedded database: no goal is about its rotations, so in full runs only
-      ...(context.params.peers
+      ...(!context.quick
         ? [
             {
               key: 'pglite' as const,
@@ -102,7 +102,7 @@ export async function refresh(context: BenchContext): Promise<Figure[]> {
     const pgbenchRuns = new Map<string, number[]>()
     const pgbenchCpu = new Map<string, number[]>()
     // prepared is the like-for-like baseline; simple (pgbench's default) is shown beside it in full runs
-    const PGBENCH_MODES: PgbenchMode[] = context.params.peers ? ['prepared', 'simple'] : ['prepared']
+    const PGBENCH_MODES: PgbenchMode[] = !context.quick ? ['prepared', 'simple'] : ['prepared']
     const measured: Measured[] = []
 
     // the backends are made ready side by side (sessions seeded, servers started: nothing is timed
