@@ -42,6 +42,8 @@ const result = await build({
   target: 'node20',
   // names stay (error classes are told apart by name in logs); whitespace too: readable stacks
   keepNames: true,
+  // every output file one level below dist/, as tsc's src/store/ is: code that finds a file from
+  // its own module (the data-dir template: ../data-dir-template.tar.gz) finds the same one
   chunkNames: 'chunk-[hash]',
   legalComments: 'eof',
   metafile: true,

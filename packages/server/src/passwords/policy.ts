@@ -63,7 +63,11 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
         })
       }
       if (config.passwordMinScore <= 0) return
-      estimator ??= loadEstimator()
+      // a failed load is tried again at the next check, not kept
+      estimator ??= loadEstimator().catch((error: unknown) => {
+        estimator = undefined
+        throw error
+      })
       const userInputs = [about.email, local, ...(about.name ? [about.name] : [])]
       const result = (await estimator).check(password, userInputs)
       if (result.score >= config.passwordMinScore) return

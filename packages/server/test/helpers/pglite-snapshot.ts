@@ -40,6 +40,7 @@ export async function migratedPgliteHandle(): Promise<DatabaseHandle> {
   // the handle's own view of the PGlite: once closed, a query still running late (a loop a test
   // left behind) fails instead of writing into the next test's database
   let closed = false
+  let closing: Promise<void> | undefined
   const view: PGliteLike = {
     query: (text, params) => {
       if (closed) return Promise.reject(new Error('this test database was closed'))
@@ -54,11 +55,14 @@ export async function migratedPgliteHandle(): Promise<DatabaseHandle> {
     async ping() {
       await sql`select 1`.execute(db)
     },
-    async close() {
-      if (closed) return
-      await db.destroy()
-      closed = true
-      await recycle(pglite)
+    close() {
+      // one close however often it is called: two recycles would hand one database to two tests
+      closing ??= (async () => {
+        closed = true
+        await db.destroy()
+        await recycle(pglite)
+      })()
+      return closing
     },
   }
 }
@@ -75,7 +79,7 @@ interface Pristine {
 }
 let pristine: Promise<Pristine> | undefined
 
-// every relation, column, default, constraint, index, trigger and function outside the system
+// every relation, column, default, constraint, index, view, trigger, function and enum value outside the system
 // schemas: a test that adds or changes any of them leaves a PGlite that is not a migrated database
 const FINGERPRINT = `
   select md5(coalesce(string_agg(item, '|' order by item), '')) as fingerprint from (
@@ -91,10 +95,18 @@ const FINGERPRINT = `
     select conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid) from pg_constraint
     where connamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
     union all
-    select tgrelid::regclass::text || ':' || tgname from pg_trigger where not tgisinternal
+    select schemaname || '.' || indexname || ':' || indexdef from pg_indexes
+    where schemaname not in ('pg_catalog', 'information_schema')
     union all
-    select pronamespace::regnamespace::text || '.' || proname from pg_proc
+    select schemaname || '.' || viewname || ':' || definition from pg_views
+    where schemaname not in ('pg_catalog', 'information_schema')
+    union all
+    select tgrelid::regclass::text || ':' || tgname || ':' || tgenabled::text from pg_trigger where not tgisinternal
+    union all
+    select pronamespace::regnamespace::text || '.' || proname || ':' || md5(prosrc) from pg_proc
     where pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    union all
+    select enumtypid::regtype::text || ':' || enumlabel from pg_enum
   ) items`
 
 async function fingerprintOf(pglite: PGlite): Promise<string> {
@@ -147,7 +159,9 @@ async function recycle(pglite: PGlite): Promise<void> {
         ])
       }
     })
-    idle.push(pglite)
+    // another recycle may have filled the pool meanwhile
+    if (idle.length >= IDLE_MAX) await pglite.close()
+    else idle.push(pglite)
   } catch {
     await pglite.close().catch(() => {})
   }

@@ -68,7 +68,7 @@ interface Spawned {
 /**
  * Node's flags for every spawned CLI. `--liftoff-only` keeps PGlite's WebAssembly on V8's baseline
  * compiler: a test server lives a few seconds, and tiering PGlite up to optimized code cost it 1.3 s
- * of CPU per start on an existing data dir (2.9 -> 1.55 s to ready, RSS 240 -> 170 MB), taken from
+ * of CPU per start on an existing data dir (CPU to ready 2.9 -> 1.55 s, ready 2.0 -> 1.4 s, RSS 240 -> 170 MB), taken from
  * the other tests on the two cores. The code runs the same; only how fast it runs steadily differs.
  */
 export const CLI_NODE_FLAGS = ['--liftoff-only']
