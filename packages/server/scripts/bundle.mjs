@@ -1,7 +1,7 @@
-// `npm run build`, after tsc: the CLI as a few files instead of the ~2,500 modules it loads.
-// Node spends about half of a server's start-up finding, reading and linking modules one by one
+// `npm run build`, after tsc: the CLI as a few files instead of the ~2,000 ES modules it loads.
+// Node spent about half of a server's start-up finding, reading and linking them one by one
 // (kysely alone is ~1,000 files, typebox ~750); bundled, `tessera serve` is ready sooner and holds
-// less memory idle (docs/benchmarks.md, first start). dist/cli.js then only imports the bundle.
+// less memory idle (docs/benchmarks.md, Latest results). dist/cli.js then only imports the bundle.
 //
 // Bundled: Tessera's own code and the packages every server loads at start-up, pure JavaScript
 // without files of their own to find at run time. Left to Node: native addons, packages that read

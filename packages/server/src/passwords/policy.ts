@@ -26,6 +26,15 @@ const ESTIMATED_LENGTH = 100
  */
 let estimator: Promise<ZxcvbnFactory> | undefined
 
+/** {@link loadEstimator} once per process; a failed load is tried again at the next check, not kept. */
+function sharedEstimator(): Promise<ZxcvbnFactory> {
+  estimator ??= loadEstimator().catch((error: unknown) => {
+    estimator = undefined
+    throw error
+  })
+  return estimator
+}
+
 async function loadEstimator(): Promise<ZxcvbnFactory> {
   const [{ ZxcvbnFactory }, common, en] = await Promise.all([
     import('@zxcvbn-ts/core'),
@@ -63,13 +72,8 @@ export function createPasswordPolicy(config: PasswordPolicyConfig): PasswordPoli
         })
       }
       if (config.passwordMinScore <= 0) return
-      // a failed load is tried again at the next check, not kept
-      estimator ??= loadEstimator().catch((error: unknown) => {
-        estimator = undefined
-        throw error
-      })
       const userInputs = [about.email, local, ...(about.name ? [about.name] : [])]
-      const result = (await estimator).check(password, userInputs)
+      const result = (await sharedEstimator()).check(password, userInputs)
       if (result.score >= config.passwordMinScore) return
       const hints = [result.feedback.warning, ...result.feedback.suggestions].filter(
         (hint): hint is string => typeof hint === 'string' && hint !== '',

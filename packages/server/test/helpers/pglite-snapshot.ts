@@ -134,8 +134,8 @@ async function readPristine(pglite: PGlite): Promise<Pristine> {
 async function recycle(pglite: PGlite): Promise<void> {
   if (pglite.closed) return
   try {
-    // the first PGlite ever handed out was untouched when loaded: read what migrated means from a
-    // fresh one, so no test's rows count as the migrations' own
+    // what "migrated" holds is read once, from a PGlite no test has touched: the one being
+    // recycled already carries a test's rows
     pristine ??= migratedPglite().then(async (fresh) => {
       try {
         return await readPristine(fresh)
