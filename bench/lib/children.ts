@@ -174,12 +174,28 @@ export async function rssMb(pid: number): Promise<number> {
   return Number(kb) / 1024
 }
 
-/** CPU time (user + system, all threads) a process has used so far, in seconds (Linux `/proc`). */
-export async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+/**
+ * CPU time (user + system, all threads) a process has used so far, in seconds (Linux `/proc`); with
+ * `thread`, that thread's alone.
+ */
+export async function cpuSeconds(pid: number, thread?: number): Promise<number> {
+  const stat = await readFile(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+    'utf8',
+  )
   // fields after the command name, which may hold spaces: utime and stime are the 12th and 13th
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/**
+ * {@link cpuSeconds} split between the main thread (the event loop) and the process's other
+ * threads (libuv's pool, where argon2 runs, and V8's helpers): Node 20 names no thread, so the
+ * main thread is the one whose id is the process's.
+ */
+export async function cpuSecondsByThread(pid: number): Promise<{ main: number; others: number }> {
+  const [all, main] = await Promise.all([cpuSeconds(pid), cpuSeconds(pid, pid)])
+  return { main, others: all - main }
 }
 
 /**

@@ -90,16 +90,16 @@ describe('parseConfig defaults (API.md, Configuration)', () => {
     expect(config.magicLinkUrl).toBe('http://localhost:3000/magic-link')
   })
 
-  it('hashes as many passwords at once as there are cores, keeping one libuv thread free', () => {
+  it('hashes one password more at once than there are cores, keeping one libuv thread free', () => {
     const cores = availableParallelism()
     expect(parse({}).hashing).toEqual({
-      concurrency: Math.min(cores, 3),
+      concurrency: Math.min(cores + 1, 3),
       loopDelay: null,
       maxQueue: 64,
       maxWait: 2,
     })
     expect(parse({ UV_THREADPOOL_SIZE: '2' }).hashing.concurrency).toBe(1)
-    expect(parse({ UV_THREADPOOL_SIZE: '64' }).hashing.concurrency).toBe(cores)
+    expect(parse({ UV_THREADPOOL_SIZE: '64' }).hashing.concurrency).toBe(cores + 1)
     expect(
       parse({
         TESSERA_HASH_CONCURRENCY: '6',

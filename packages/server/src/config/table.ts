@@ -657,8 +657,8 @@ export const SETTINGS = [
     parse: integer(1, 1024),
     default: (values) =>
       values.threadPoolSize === undefined ? undefined : hashConcurrency(values.threadPoolSize),
-    shown: 'cores, at most `UV_THREADPOOL_SIZE` − 1',
-    doc: 'password hashes (argon2id) running at once per process (with `--workers N`, the default is split among the workers); more wait in line. One libuv thread stays free for signatures and file work',
+    shown: 'cores + 1, at most `UV_THREADPOOL_SIZE` − 1',
+    doc: 'password hashes (argon2id) running at once per process (with `--workers N`, the default is the cores split among the workers); more wait in line. One libuv thread stays free for signatures and file work',
   },
   {
     variable: 'TESSERA_HASH_LOOP_DELAY',
