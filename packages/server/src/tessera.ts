@@ -349,7 +349,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
     })
     const housekeeping = config.housekeeping
       ? startHousekeeping({
-          store: createHousekeepingStore(database.db),
+          store: createHousekeepingStore(database.db, { embedded: database.embedded }),
           clock,
           config,
           logger: options.logger,

@@ -9,6 +9,7 @@ import {
   webauthnChallengesTask,
   webhookOutboxTask,
 } from '../housekeeping.js'
+import { isEmbedded } from '../store/db.js'
 import { createHousekeepingStore } from '../store/housekeeping.js'
 import type { CliIo } from './io.js'
 import { withStores } from './with-stores.js'
@@ -18,7 +19,7 @@ export function housekeeping(config: Config, args: string[], io: CliIo): Promise
   parseArgs({ args, options: {}, strict: true })
   return withStores(config, 'housekeeping', async (_stores, _results, db) => {
     const report = await runHousekeeping({
-      store: createHousekeepingStore(db),
+      store: createHousekeepingStore(db, { embedded: isEmbedded(config.database) }),
       clock: systemClock,
       config,
       tasks: [
@@ -35,5 +36,6 @@ export function housekeeping(config: Config, args: string[], io: CliIo): Promise
     }
     const counts = Object.entries(report.deleted).map(([what, count]) => `${what} ${count}`)
     io.stdout.write(`Deleted: ${counts.join(', ')}\n`)
+    if (report.vacuumed > 0) io.stdout.write(`Vacuumed ${report.vacuumed} tables (the embedded database).\n`)
   })
 }

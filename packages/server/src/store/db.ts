@@ -12,6 +12,11 @@ export type Db = Kysely<Database>
 
 export interface DatabaseHandle {
   db: Db
+  /**
+   * PGlite: one process with no background workers, so no autovacuum either; housekeeping vacuums
+   * it (store/housekeeping.ts).
+   */
+  embedded: boolean
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -37,6 +42,9 @@ export interface OpenDatabaseOptions {
  * the OS page cache.
  */
 const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB']
+
+/** PGlite, on disk or in memory, rather than a PostgreSQL server. */
+export const isEmbedded = (target: DatabaseTarget): boolean => target.kind !== 'postgres'
 
 /** Opens PostgreSQL through `pg`, or PGlite on disk or in memory. */
 export async function openDatabase(
@@ -74,6 +82,7 @@ export async function openDatabase(
   }
   return {
     db,
+    embedded: isEmbedded(target),
     async ping() {
       await sql`select 1`.execute(db)
     },

@@ -52,6 +52,7 @@ export async function migratedPgliteHandle(): Promise<DatabaseHandle> {
   const db = new Kysely<Database>({ dialect: pgliteDialect(view) })
   return {
     db,
+    embedded: true,
     async ping() {
       await sql`select 1`.execute(db)
     },

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../../src/config.js'
 import { type Housekeeping, startHousekeeping } from '../../src/housekeeping.js'
@@ -242,6 +243,34 @@ describe('housekeeping', () => {
     expect(report).toMatchObject({ status: 'done', deleted: { authEvents: 1 } })
   })
 
+  it('then vacuums and analyzes every table of the embedded database, which has no autovacuum; on PostgreSQL none', async () => {
+    const test = await server()
+    const { db, embedded } = test.database.handle
+    const now = async () =>
+      (await sql<{ at: Date }>`select clock_timestamp() as at`.execute(db)).rows[0]?.at ?? new Date(0)
+    const started = await now()
+    const report = await housekeeperOf(test).runOnce()
+    // the statistics' own record of each table's last manual VACUUM and ANALYZE
+    const { rows: tables } = await sql<{ name: string; vacuumed: Date | null; analyzed: Date | null }>`
+      select relname as name, last_vacuum as vacuumed, last_analyze as analyzed from pg_stat_user_tables
+    `.execute(db)
+    const { rows: all } = await sql<{ name: string }>`
+      select tablename as name from pg_tables where schemaname = current_schema()
+    `.execute(db)
+    // users, sessions, refresh_tokens, … and the migrations' own
+    expect(all.length).toBeGreaterThanOrEqual(20)
+    expect(tables.map((table) => table.name).sort()).toEqual(all.map((table) => table.name).sort())
+    const since = (at: Date | null) => at !== null && at >= started
+    if (embedded) {
+      expect(report).toMatchObject({ status: 'done', vacuumed: tables.length })
+      expect(tables.filter((table) => !since(table.vacuumed) || !since(table.analyzed))).toEqual([])
+    } else {
+      // autovacuum's work there: housekeeping adds none
+      expect(report).toMatchObject({ status: 'done', vacuumed: 0 })
+      expect(tables.filter((table) => since(table.vacuumed))).toEqual([])
+    }
+  })
+
   it('is off in tests unless asked for, and with TESSERA_HOUSEKEEPING=off', async () => {
     const quiet = await startTestServer()
     cleanups.push(() => quiet.close())
@@ -278,8 +307,9 @@ describe('housekeeping configuration and command', () => {
     expect(run).toMatchObject({
       code: 0,
       stderr: '',
-      stdout:
-        'Deleted: sessions 0, oneTimeTokens 0, authEvents 0, revocationEvents 0, webauthnChallenges 0, mfaTokens 0, webhookOutbox 0\n',
+      stdout: expect.stringMatching(
+        /^Deleted: sessions 0, oneTimeTokens 0, authEvents 0, revocationEvents 0, webauthnChallenges 0, mfaTokens 0, webhookOutbox 0\nVacuumed \d+ tables \(the embedded database\)\.\n$/,
+      ),
     })
   })
 })
@@ -297,6 +327,7 @@ describe('the housekeeping schedule', () => {
         })
         return { ran: true as const, result }
       },
+      vacuum: async () => 0,
     }
     return store
   }
@@ -341,7 +372,7 @@ describe.skipIf(!TEST_DATABASE_URL)('housekeeping on PostgreSQL', () => {
     })
     const config = { housekeepingInterval: HOUR, housekeepingGrace: DAY }
     const first = startHousekeeping({
-      store: createHousekeepingStore(database.handle.db),
+      store: createHousekeepingStore(database.handle.db, { embedded: false }),
       clock: testClock(),
       config,
       logger: false,
@@ -358,7 +389,7 @@ describe.skipIf(!TEST_DATABASE_URL)('housekeeping on PostgreSQL', () => {
       ],
     })
     const second = startHousekeeping({
-      store: createHousekeepingStore(other.db),
+      store: createHousekeepingStore(other.db, { embedded: false }),
       clock: testClock(),
       config,
       logger: false,
@@ -373,8 +404,16 @@ describe.skipIf(!TEST_DATABASE_URL)('housekeeping on PostgreSQL', () => {
     await inside
     expect(await second.runOnce()).toEqual({ status: 'skipped' })
     release()
-    expect(await running).toEqual({ status: 'done', deleted: { sessions: 0, oneTimeTokens: 0, held: 0 } })
+    expect(await running).toEqual({
+      status: 'done',
+      deleted: { sessions: 0, oneTimeTokens: 0, held: 0 },
+      vacuumed: 0,
+    })
     // the lock went with the first run's transaction
-    expect(await second.runOnce()).toEqual({ status: 'done', deleted: { sessions: 0, oneTimeTokens: 0 } })
+    expect(await second.runOnce()).toEqual({
+      status: 'done',
+      deleted: { sessions: 0, oneTimeTokens: 0 },
+      vacuumed: 0,
+    })
   })
 })

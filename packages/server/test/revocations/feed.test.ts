@@ -349,7 +349,12 @@ describe('the feed across instances and over time', () => {
     const oldId = stream.events()[0]?.id ?? ''
     stream.close()
 
-    const housekeeping = { store: createHousekeepingStore(server.database.handle.db), config: server.config }
+    const housekeeping = {
+      store: createHousekeepingStore(server.database.handle.db, {
+        embedded: server.database.handle.embedded,
+      }),
+      config: server.config,
+    }
     // still kept just under an hour after expiry
     server.clock.advance(server.config.accessTokenTtl + 3500)
     let report = await runHousekeeping({
