@@ -17,3 +17,7 @@ select ('00000000-0000-4000-a000-' || lpad(to_hex(i), 12, '0'))::uuid,
        ('00000000-0000-4000-9000-' || lpad(to_hex(i), 12, '0'))::uuid,
        sha256(('pgbench-' || i)::bytea), now()
 from generate_series(1, :rows) as i;
+
+analyze users;
+analyze sessions;
+analyze refresh_tokens;
