@@ -23,13 +23,13 @@ import { type Child, cpuSeconds, cpuSecondsByThread, killAllChildren } from './l
 import { expectOk, type LoadResult, load } from './lib/load.js'
 import { currentLoad } from './lib/machine.js'
 import { createDatabase, dropCreatedDatabases, postgresCpuSeconds } from './lib/postgres.js'
-import { type Probe, startProbe } from './lib/probe.js'
+import { startProbe } from './lib/probe.js'
 import { median } from './lib/stats.js'
 import { BENCH_PASSWORD, registerUsers, startTesseraServe } from './lib/tessera-serve.js'
 
 const env = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`)
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number`)
   return value
 }
 const ROUNDS = env('BENCH_FRONTIER_ROUNDS', 4)
@@ -38,13 +38,11 @@ const LOGIN_CONNECTIONS = 8
 const HEALTH_CONNECTIONS = 10
 const USERS = 8
 const P99_BOUND_MS = 15
-const WATCHDOG_MS = 8 * 60_000
 
 const log = (message: string) => process.stderr.write(`${message}\n`)
 const { values: flags } = parseArgs({ options: { 'no-build': { type: 'boolean', default: false } } })
 
 const children: Child[] = []
-let argon2: Probe | undefined
 const cleanup = async () => {
   await Promise.all(children.map((child) => child.stop(2000)))
   killAllChildren()
@@ -56,7 +54,6 @@ const abort = (why: string, code: number) => {
 }
 process.once('SIGINT', () => abort('interrupted', 130))
 process.once('SIGTERM', () => abort('terminated', 143))
-setTimeout(() => abort('the run took too long', 1), WATCHDOG_MS).unref()
 
 const started = performance.now()
 const loadAtStart = currentLoad()
@@ -89,6 +86,10 @@ const settings: Setting[] = [
   })),
 ]
 
+// a hung step cannot keep servers around: twice the loads' own time, and three minutes for the rest
+const loadSeconds = (settings.length * 2 + 1) * SECONDS * ROUNDS + settings.length * 2
+setTimeout(() => abort('the run took too long', 1), (2 * loadSeconds + 180) * 1000).unref()
+
 log(`starting ${settings.length} tessera serve on one PostgreSQL database, and the argon2 probe`)
 const database = await createDatabase('frontier')
 const servers: { setting: Setting; url: string; pid: number }[] = []
@@ -98,7 +99,7 @@ for (const setting of settings) {
   servers.push({ setting, url: server.url, pid: server.child.pid })
 }
 const emails = await registerUsers(servers[0]?.url ?? '', USERS)
-argon2 = await startProbe('probes/argon2-verify.ts', {
+const argon2 = await startProbe('probes/argon2-verify.ts', {
   // all the cores: what the machine can verify, whatever the server lets run
   env: { BENCH_CONCURRENCY: String(availableParallelism()) },
 })

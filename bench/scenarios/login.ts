@@ -48,7 +48,7 @@ export async function login(context: BenchContext): Promise<Figure[]> {
     children.push(tessera.child, ...(tutorial ? [tutorial.child] : []))
     const emails = await registerUsers(tessera.url, params.users)
     const argon2 = await startProbe('probes/argon2-verify.ts', {
-      // the server's own bound on hashes at once (TESSERA_HASH_CONCURRENCY, default the cores)
+      // the server's own bound on hashes at once (TESSERA_HASH_CONCURRENCY, default cores + 1)
       env: { BENCH_CONCURRENCY: String(hashConcurrency) },
     })
     children.push(argon2.child)

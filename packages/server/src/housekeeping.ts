@@ -75,8 +75,10 @@ export type HousekeepingReport =
   | {
       status: 'done'
       deleted: { sessions: number; oneTimeTokens: number } & Record<string, number>
-      /** Tables vacuumed after the deletions: the embedded database's, 0 on PostgreSQL. */
+      /** Tables vacuumed after the deletions: the embedded database's; 0 on PostgreSQL, or when it failed. */
       vacuumed: number
+      /** Why the vacuum stopped short; the deletions above have committed all the same. */
+      vacuumError?: unknown
     }
 
 export interface HousekeepingDeps {
@@ -108,7 +110,10 @@ export interface HousekeepingDeps {
  * Then, on the embedded database, which has no autovacuum, every table is vacuumed and analyzed.
  */
 export async function runHousekeeping(
-  deps: Pick<HousekeepingDeps, 'store' | 'clock' | 'config' | 'tasks'>,
+  deps: Pick<HousekeepingDeps, 'store' | 'clock' | 'config' | 'tasks'> & {
+    /** True once the run should end early (the server is stopping): the vacuum stops between tables. */
+    stopping?: () => boolean
+  },
 ): Promise<HousekeepingReport> {
   const outcome = await deps.store.exclusively(async (tx) => {
     const now = deps.clock.now()
@@ -121,7 +126,13 @@ export async function runHousekeeping(
     return deleted
   })
   if (!outcome.ran) return { status: 'skipped' }
-  return { status: 'done', deleted: outcome.result, vacuumed: await deps.store.vacuum() }
+  const deleted = outcome.result
+  try {
+    return { status: 'done', deleted, vacuumed: await deps.store.vacuum(deps.stopping) }
+  } catch (error) {
+    // the deletions committed: a report that says so, rather than a failed run that hides them
+    return { status: 'done', deleted, vacuumed: 0, vacuumError: error }
+  }
 }
 
 export interface Housekeeping {
@@ -144,9 +155,14 @@ export function startHousekeeping(deps: HousekeepingDeps): Housekeeping {
     running ??= (async () => {
       const started = performance.now()
       try {
-        const report = await runHousekeeping(deps)
+        const report = await runHousekeeping({ ...deps, stopping: () => stopped })
         if (logger) {
           if (report.status === 'skipped') logger.debug('housekeeping: another instance is running it')
+          else if (report.vacuumError !== undefined)
+            logger.warn(
+              { err: report.vacuumError, deleted: report.deleted, vacuumed: report.vacuumed },
+              'housekeeping done, but vacuuming the embedded database failed; trying again at the next interval',
+            )
           else
             logger.info(
               {

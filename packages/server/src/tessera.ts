@@ -349,7 +349,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
     })
     const housekeeping = config.housekeeping
       ? startHousekeeping({
-          store: createHousekeepingStore(database.db, { embedded: database.embedded }),
+          store: createHousekeepingStore(database.db, { embedded: database.embedded === true }),
           clock,
           config,
           logger: options.logger,

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, parseConfig, parseDuration } from '../src/config.js'
+import { ConfigError, defaultHashConcurrency, parseConfig, parseDuration } from '../src/config.js'
 
 const STRONG_SECRET = 'Zq3v8N1xR7kPw2LmT9yB4cHd6FgJs0Ue'
 const CWD = '/srv/tessera'
@@ -100,6 +100,9 @@ describe('parseConfig defaults (API.md, Configuration)', () => {
     })
     expect(parse({ UV_THREADPOOL_SIZE: '2' }).hashing.concurrency).toBe(1)
     expect(parse({ UV_THREADPOOL_SIZE: '64' }).hashing.concurrency).toBe(cores + 1)
+    // workers (serve --workers N) share the cores: each its share, no extra one
+    expect(defaultHashConcurrency({ UV_THREADPOOL_SIZE: '64' }, 2)).toBe(Math.max(1, Math.floor(cores / 2)))
+    expect(defaultHashConcurrency({}, 2 * cores)).toBe(1)
     expect(
       parse({
         TESSERA_HASH_CONCURRENCY: '6',

@@ -11,7 +11,13 @@ import { openTesseraDatabase } from '../tessera.js'
 export async function withStores(
   config: Config,
   command: string,
-  work: (stores: Stores, migrations: Awaited<ReturnType<typeof migrateToLatest>>, db: Db) => Promise<void>,
+  work: (
+    stores: Stores,
+    migrations: Awaited<ReturnType<typeof migrateToLatest>>,
+    db: Db,
+    /** The embedded database (DatabaseHandle.embedded). */
+    embedded: boolean,
+  ) => Promise<void>,
 ): Promise<number> {
   const { database, lock } = await openTesseraDatabase(config, { command, logger: false, migrate: false })
   try {
@@ -21,7 +27,7 @@ export async function withStores(
       accessTokenTtl: config.accessTokenTtl,
       webhooks: config.webhookUrl ? { clock: systemClock } : undefined,
     })
-    await work(stores, results, database.db)
+    await work(stores, results, database.db, database.embedded === true)
     return 0
   } finally {
     await database.close()

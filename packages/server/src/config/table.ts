@@ -707,7 +707,7 @@ export const SETTINGS = [
     field: 'housekeeping',
     parse: flag('on', 'off'),
     default: 'on',
-    doc: '`off`: this instance never deletes dead sessions and spent tokens (leave it on for at least one instance, or run `tessera housekeeping` from cron)',
+    doc: '`off`: this instance never deletes dead sessions and spent tokens, nor vacuums the embedded database (leave it on for at least one instance, or run `tessera housekeeping` from cron on PostgreSQL; on the embedded database leave it on: the command cannot open a data dir a server holds)',
   },
   {
     variable: 'TESSERA_HOUSEKEEPING_INTERVAL',

@@ -14,9 +14,9 @@ export interface DatabaseHandle {
   db: Db
   /**
    * PGlite: one process with no background workers, so no autovacuum either; housekeeping vacuums
-   * it (store/housekeeping.ts).
+   * it (store/housekeeping.ts). Absent (a handle made by hand): false.
    */
-  embedded: boolean
+  embedded?: boolean
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -42,9 +42,6 @@ export interface OpenDatabaseOptions {
  * the OS page cache.
  */
 const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB']
-
-/** PGlite, on disk or in memory, rather than a PostgreSQL server. */
-export const isEmbedded = (target: DatabaseTarget): boolean => target.kind !== 'postgres'
 
 /** Opens PostgreSQL through `pg`, or PGlite on disk or in memory. */
 export async function openDatabase(
@@ -82,7 +79,7 @@ export async function openDatabase(
   }
   return {
     db,
-    embedded: isEmbedded(target),
+    embedded: target.kind !== 'postgres',
     async ping() {
       await sql`select 1`.execute(db)
     },

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { parseConfig } from '../../src/config.js'
-import { type Housekeeping, startHousekeeping } from '../../src/housekeeping.js'
+import { type Housekeeping, runHousekeeping, startHousekeeping } from '../../src/housekeeping.js'
 import { openDatabase } from '../../src/store/db.js'
 import {
   createHousekeepingStore,
@@ -261,7 +261,7 @@ describe('housekeeping', () => {
     expect(all.length).toBeGreaterThanOrEqual(20)
     expect(tables.map((table) => table.name).sort()).toEqual(all.map((table) => table.name).sort())
     const since = (at: Date | null) => at !== null && at >= started
-    if (embedded) {
+    if (embedded === true) {
       expect(report).toMatchObject({ status: 'done', vacuumed: tables.length })
       expect(tables.filter((table) => !since(table.vacuumed) || !since(table.analyzed))).toEqual([])
     } else {
@@ -269,6 +269,23 @@ describe('housekeeping', () => {
       expect(report).toMatchObject({ status: 'done', vacuumed: 0 })
       expect(tables.filter((table) => since(table.vacuumed))).toEqual([])
     }
+  })
+
+  it('vacuums no further table once the server is stopping; the deletions still happen', async () => {
+    const test = await server()
+    const loggedOut = await registerUser(test.app)
+    await test.app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      payload: { refreshToken: loggedOut.refreshToken },
+    })
+    test.clock.advance(25 * HOUR)
+    const housekeeping = housekeeperOf(test)
+    const run = housekeeping.runOnce()
+    // stopping while the run is under way: it waits for the run, which stops before its vacuum
+    await housekeeping.stop()
+    expect(await run).toMatchObject({ status: 'done', deleted: { sessions: 1 }, vacuumed: 0 })
+    expect(await sessionIds(test, loggedOut)).toEqual([])
   })
 
   it('is off in tests unless asked for, and with TESSERA_HOUSEKEEPING=off', async () => {
@@ -331,6 +348,21 @@ describe('the housekeeping schedule', () => {
     }
     return store
   }
+
+  it('reports the deletions when the vacuum after them fails, with the failure', async () => {
+    const failure = new Error('could not extend file: No space left on device')
+    const report = await runHousekeeping({
+      store: { ...countingStore(), vacuum: async () => Promise.reject(failure) },
+      clock: testClock(),
+      config: { housekeepingInterval: HOUR, housekeepingGrace: DAY },
+    })
+    expect(report).toEqual({
+      status: 'done',
+      deleted: { sessions: 0, oneTimeTokens: 0 },
+      vacuumed: 0,
+      vacuumError: failure,
+    })
+  })
 
   it('runs a minute after start, then every interval, until stopped', async () => {
     vi.useFakeTimers()

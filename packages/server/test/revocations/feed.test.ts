@@ -351,7 +351,7 @@ describe('the feed across instances and over time', () => {
 
     const housekeeping = {
       store: createHousekeepingStore(server.database.handle.db, {
-        embedded: server.database.handle.embedded,
+        embedded: server.database.handle.embedded === true,
       }),
       config: server.config,
     }
