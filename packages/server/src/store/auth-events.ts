@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from './db.js'
+import { preparedAs } from './postgres-pool.js'
 import { type AuthEventRecord, toAuthEvent } from './records.js'
 
 export interface NewAuthEvent extends Omit<AuthEventRecord, 'detail'> {
@@ -38,19 +39,11 @@ const DELETE_BATCH = 5000
 export function createAuthEventStore(db: Db): AuthEventStore {
   return {
     async insert(event) {
-      await db
-        .insertInto('auth_events')
-        .values({
-          id: event.id,
-          type: event.type,
-          user_id: event.userId,
-          session_id: event.sessionId,
-          ip: event.ip,
-          user_agent: event.userAgent,
-          detail: JSON.stringify(event.detail),
-          created_at: event.createdAt,
-        })
-        .execute()
+      // prepared: every login, failed or not, and most account changes write one
+      await sql`${sql.raw(preparedAs('insert_auth_event'))}insert into auth_events
+        (id, type, user_id, session_id, ip, user_agent, detail, created_at)
+        values (${event.id}, ${event.type}, ${event.userId}, ${event.sessionId}, ${event.ip},
+          ${event.userAgent}, ${JSON.stringify(event.detail)}, ${event.createdAt})`.execute(db)
     },
     async listForUser(userId, limit) {
       const rows = await db

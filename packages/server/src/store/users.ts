@@ -1,5 +1,7 @@
 import { sql } from 'kysely'
+import type { UserRow } from './database.js'
 import type { Db } from './db.js'
+import { preparedAs } from './postgres-pool.js'
 import { toUser, type UserRecord } from './records.js'
 import { nextWholeSecond, type RevocationWriter, withRevocations } from './revocation-events.js'
 
@@ -135,11 +137,10 @@ export function createUserStore(db: Db, options: UserStoreOptions): UserStore {
       return row ? toUser(row) : 'email_taken'
     },
     async findByEmail(emailNormalized) {
-      const row = await db
-        .selectFrom('users')
-        .selectAll()
-        .where('email_normalized', '=', emailNormalized)
-        .executeTakeFirst()
+      // prepared: the first statement of every login
+      const { rows } = await sql<UserRow>`${sql.raw(preparedAs('find_user_by_email'))}select * from users
+        where email_normalized = ${emailNormalized}`.execute(db)
+      const row = rows[0]
       return row && toUser(row)
     },
     async findById(id) {

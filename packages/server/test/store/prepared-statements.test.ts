@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type DatabaseHandle, openDatabase } from '../../src/store/db.js'
+import { migrateToLatest } from '../../src/store/migrate.js'
 import { preparedAs } from '../../src/store/postgres-pool.js'
+import { createStores } from '../../src/store/stores.js'
 import { freshDatabase, freshPostgresUrl, TEST_DATABASE_URL } from '../helpers/database.js'
 
 const cleanups: (() => Promise<void>)[] = []
@@ -63,6 +66,49 @@ describe.skipIf(!TEST_DATABASE_URL)('prepared statements on PostgreSQL', () => {
     // that connection kept the stale statement: the pool gave it up
     expect(await backendPid(handle)).not.toBe(before)
     expect((await widgets()).rows).toEqual([{ id: 1, label: 'new' }])
+  })
+})
+
+describe.skipIf(!TEST_DATABASE_URL)("a login's statements on PostgreSQL", () => {
+  it('prepare the user lookup and the audit row once per connection, and answer as before', async () => {
+    const handle = await oneConnection()
+    await migrateToLatest(handle.db)
+    const stores = createStores(handle.db, { accessTokenTtl: 900 })
+    const at = new Date('2026-12-07T12:00:00.000Z')
+    const created = await stores.users.create({
+      id: randomUUID(),
+      email: 'ada@example.com',
+      emailNormalized: 'ada@example.com',
+      name: null,
+      passwordHash: 'x',
+      roles: ['user'],
+      createdAt: at,
+    })
+    if (created === 'email_taken') throw new Error('a fresh database holds no user')
+    const user = created
+    for (const n of [1, 2]) {
+      expect((await stores.users.findByEmail('ada@example.com'))?.id).toBe(user.id)
+      await stores.authEvents.insert({
+        id: randomUUID(),
+        type: 'login_succeeded',
+        userId: user.id,
+        sessionId: null,
+        ip: '127.0.0.1',
+        userAgent: null,
+        detail: { attempt: n },
+        createdAt: at,
+      })
+    }
+    expect(await stores.users.findByEmail('nobody@example.com')).toBeUndefined()
+    expect((await stores.authEvents.listForUser(user.id, 10)).map((event) => event.detail)).toEqual(
+      expect.arrayContaining([{ attempt: 1 }, { attempt: 2 }]),
+    )
+    const prepared = await sql<{
+      name: string
+    }>`select name from pg_prepared_statements order by name`.execute(handle.db)
+    expect(prepared.rows.map((row) => row.name)).toEqual(
+      expect.arrayContaining(['find_user_by_email', 'insert_auth_event']),
+    )
   })
 })
 
