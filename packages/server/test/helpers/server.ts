@@ -121,6 +121,9 @@ export async function registerUser(
 export const refreshWith = (app: FastifyInstance, refreshToken: string) =>
   app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
 
+export const logoutWith = (app: FastifyInstance, refreshToken: string) =>
+  app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken } })
+
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 /** The cookies of a response by name, with their attributes. */

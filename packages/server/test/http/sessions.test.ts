@@ -3,6 +3,7 @@ import {
   bearer,
   cookiesOf,
   json,
+  logoutWith,
   PASSWORD,
   refreshWith,
   registerUser,
@@ -149,8 +150,7 @@ describe('DELETE /auth/sessions/:id', () => {
 describe('POST /auth/logout', () => {
   it('revokes the session of a body refresh token and is idempotent', async () => {
     const user = await registerUser(server.app)
-    const logout = () =>
-      server.app.inject({ method: 'POST', url: '/auth/logout', payload: { refreshToken: user.refreshToken } })
+    const logout = () => logoutWith(server.app, user.refreshToken)
     const first = await logout()
     expect(first.statusCode).toBe(204)
     expect(first.body).toBe('')

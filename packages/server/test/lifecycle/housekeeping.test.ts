@@ -16,6 +16,7 @@ import { freshDatabase, TEST_DATABASE_URL, type TestDatabase } from '../helpers/
 import { cleanupProcesses, preparedDataDir } from '../helpers/process.js'
 import {
   json,
+  logoutWith,
   type Registered,
   refreshWith,
   registerUser,
@@ -101,11 +102,7 @@ describe('housekeeping', () => {
     const loggedOut = await registerUser(test.app)
     const idle = await registerUser(test.app)
     const active = await registerUser(test.app)
-    await test.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: loggedOut.refreshToken },
-    })
+    await logoutWith(test.app, loggedOut.refreshToken)
 
     test.clock.advance(12 * HOUR)
     let token = await refreshed(test, active.refreshToken)
@@ -274,11 +271,7 @@ describe('housekeeping', () => {
   it('vacuums no further table once the server is stopping; the deletions still happen', async () => {
     const test = await server()
     const loggedOut = await registerUser(test.app)
-    await test.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: loggedOut.refreshToken },
-    })
+    await logoutWith(test.app, loggedOut.refreshToken)
     test.clock.advance(25 * HOUR)
     const housekeeping = housekeeperOf(test)
     const run = housekeeping.runOnce()

@@ -1,7 +1,14 @@
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { revokeServiceClient } from '../../src/flows/service-clients.js'
-import { json, refreshWith, registerUser, startTestServer, type TestServer } from '../helpers/server.js'
+import {
+  json,
+  logoutWith,
+  refreshWith,
+  registerUser,
+  startTestServer,
+  type TestServer,
+} from '../helpers/server.js'
 import { basic, expectNoStore, newClient, postForm, serviceToken } from './oauth-helpers.js'
 
 let server: TestServer
@@ -72,11 +79,7 @@ describe('POST /oauth/introspect', () => {
 
   it("is inactive for a logged-out session's token", async () => {
     const user = await registerUser(server.app)
-    const loggedOut = await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: user.refreshToken },
-    })
+    const loggedOut = await logoutWith(server.app, user.refreshToken)
     expect(loggedOut.statusCode).toBe(204)
     expect(await introspect(user.accessToken)).toEqual(INACTIVE)
   })

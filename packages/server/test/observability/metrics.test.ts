@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   bearer,
+  logoutWith,
   PASSWORD,
   registerUser,
   startTestServer,
@@ -174,11 +175,7 @@ describe('tessera_active_sessions', () => {
     server.clock.advance(5)
     expect(await activeSessions()).toBe(start + 2)
 
-    const logout = await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: first.refreshToken },
-    })
+    const logout = await logoutWith(server.app, first.refreshToken)
     expect(logout.statusCode).toBe(204)
     server.clock.advance(5)
     expect(await activeSessions()).toBe(start + 1)

@@ -12,6 +12,7 @@ import { TEST_REDIS_URL } from '../helpers/database.js'
 import {
   bearer,
   json,
+  logoutWith,
   PASSWORD,
   refreshWith,
   registerUser,
@@ -118,11 +119,7 @@ describe('GET /auth/revocations: what it sends', () => {
     const stream = await subscribe()
     await stream.until((s) => s.messages.length > 0)
     const user = await registerUser(server.app)
-    const logout = await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: user.refreshToken },
-    })
+    const logout = await logoutWith(server.app, user.refreshToken)
     expect(logout.statusCode).toBe(204)
     await stream.until((s) => s.events().some((e) => e.data.sub === user.userId))
     const event = stream.events().find((e) => e.data.sub === user.userId)
@@ -236,19 +233,11 @@ describe('GET /auth/revocations: what it sends', () => {
 
   it('sends the events still in force to a new subscriber, then live ones, ids rising', async () => {
     const user = await registerUser(server.app)
-    await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: user.refreshToken },
-    })
+    await logoutWith(server.app, user.refreshToken)
     const stream = await subscribe()
     await stream.until((s) => s.events().some((e) => e.data.sub === user.userId))
     const later = await registerUser(server.app)
-    await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: later.refreshToken },
-    })
+    await logoutWith(server.app, later.refreshToken)
     await stream.until((s) => s.events().some((e) => e.data.sub === later.userId))
     const ids = stream.events().map((e) => Number(e.id))
     expect(ids).toEqual([...ids].sort((a, b) => a - b))
@@ -261,21 +250,13 @@ describe('GET /auth/revocations: resuming', () => {
   it('sends what happened while the subscriber was away, after its Last-Event-ID, and nothing before', async () => {
     const first = await subscribe()
     const before = await registerUser(server.app)
-    await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: before.refreshToken },
-    })
+    await logoutWith(server.app, before.refreshToken)
     await first.until((s) => s.events().some((e) => e.data.sub === before.userId))
     const lastId = first.events().at(-1)?.id ?? ''
     first.close()
 
     const away = await registerUser(server.app)
-    await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: away.refreshToken },
-    })
+    await logoutWith(server.app, away.refreshToken)
     const resumed = await subscribe({ 'last-event-id': lastId })
     await resumed.until((s) => s.events().some((e) => e.data.sub === away.userId))
     expect(resumed.events().some((e) => e.data.sub === before.userId)).toBe(false)
@@ -321,11 +302,7 @@ describe('the feed across instances and over time', () => {
     await stream.until((s) => s.messages.length > 0)
     const user = await registerUser(server.app)
     const started = performance.now()
-    await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: user.refreshToken },
-    })
+    await logoutWith(server.app, user.refreshToken)
     await stream.until((s) => s.events().some((e) => e.data.sub === user.userId), 1000)
     expect(performance.now() - started).toBeLessThan(1000)
     // and the other instance's own routes refuse the token too
@@ -339,11 +316,7 @@ describe('the feed across instances and over time', () => {
 
   it('prunes events an hour after their tokens expired; a subscriber resuming from before them gets reset', async () => {
     const user = await registerUser(server.app)
-    await server.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: user.refreshToken },
-    })
+    await logoutWith(server.app, user.refreshToken)
     const stream = await subscribe()
     await stream.until((s) => s.events().some((e) => e.data.sub === user.userId))
     const oldId = stream.events()[0]?.id ?? ''

@@ -15,6 +15,7 @@ import {
 } from '../helpers/middleware.js'
 import {
   json,
+  logoutWith,
   PASSWORD,
   refreshWith,
   registerUser,
@@ -122,11 +123,7 @@ describe('a logout through one instance reaches services following another', () 
   it('refuses the access token at both services with TOKEN_REVOKED within a second', async () => {
     const user = await registerUser(a.app)
     for (const service of services) expect(await codeAt(service, user.accessToken)).toBe(200)
-    const logout = await a.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: user.refreshToken },
-    })
+    const logout = await logoutWith(a.app, user.refreshToken)
     expect(logout.statusCode).toBe(204)
     const took = await within(1000, async () =>
       (await Promise.all(services.map((service) => codeAt(service, user.accessToken)))).every(
@@ -195,11 +192,7 @@ describe('a service whose feed was cut while a logout happened', () => {
 
     proxy.cut()
     await within(2000, async () => fastify.verifier.revocationFeed()?.state !== 'live')
-    const logout = await a.app.inject({
-      method: 'POST',
-      url: '/auth/logout',
-      payload: { refreshToken: user.refreshToken },
-    })
+    const logout = await logoutWith(a.app, user.refreshToken)
     expect(logout.statusCode).toBe(204)
     // Express still follows B: refused there within a second
     await within(1000, async () => (await codeAt(express, user.accessToken)) === 'TOKEN_REVOKED')
