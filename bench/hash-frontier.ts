@@ -20,12 +20,12 @@ import { parseArgs } from 'node:util'
 import { defaultHashConcurrency } from '../packages/server/src/config.js'
 import { buildWorkspaces } from './lib/build.js'
 import { type Child, cpuSeconds, cpuSecondsByThread, killAllChildren } from './lib/children.js'
-import { expectOk, type LoadResult, load } from './lib/load.js'
+import { type LoadResult, load } from './lib/load.js'
 import { currentLoad } from './lib/machine.js'
 import { createDatabase, dropCreatedDatabases, postgresCpuSeconds } from './lib/postgres.js'
 import { startProbe } from './lib/probe.js'
 import { median } from './lib/stats.js'
-import { BENCH_PASSWORD, registerUsers, startTesseraServe } from './lib/tessera-serve.js'
+import { expectLogin, loginLoad, registerUsers, startTesseraServe } from './lib/tessera-serve.js'
 
 const env = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback)
@@ -105,19 +105,8 @@ const argon2 = await startProbe('probes/argon2-verify.ts', {
 })
 children.push(argon2.child)
 
-const loginBody = (i: number) =>
-  JSON.stringify({ email: emails[i % emails.length], password: BENCH_PASSWORD, tokenDelivery: 'body' })
-const logins = (url: string, seconds: number): Promise<LoadResult> => {
-  let next = 0
-  return load({
-    url: `${url}/auth/login`,
-    connections: LOGIN_CONNECTIONS,
-    duration: seconds,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    setupRequest: (request) => ({ ...request, body: loginBody(next++) }),
-  })
-}
+const logins = (url: string, seconds: number): Promise<LoadResult> =>
+  loginLoad(`${url}/auth/login`, emails, { connections: LOGIN_CONNECTIONS, duration: seconds })
 const flood = (url: string, seconds: number): Promise<[LoadResult, LoadResult]> =>
   Promise.all([
     logins(url, seconds),
@@ -125,11 +114,7 @@ const flood = (url: string, seconds: number): Promise<[LoadResult, LoadResult]> 
   ])
 // each server answers a login, then a second of flood warms it up (JIT, pools)
 for (const server of servers) {
-  await expectOk(`${server.url}/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: loginBody(0),
-  })
+  await expectLogin(`${server.url}/auth/login`, emails)
   await flood(server.url, 1)
 }
 

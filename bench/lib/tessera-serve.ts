@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { type Child, ROOT_DIR, startNode, TESSERA_CLI } from './children.js'
+import { expectOk, type LoadResult, load } from './load.js'
 import { freePort } from './ports.js'
 import { sleep } from './stats.js'
 
@@ -94,4 +95,33 @@ export async function registerUsers(url: string, count: number, prefix = 'bench'
     emails.push(email)
   }
   return emails
+}
+
+/** A login of the `i`-th of `emails` (round robin) with {@link BENCH_PASSWORD}, tokens in the body. */
+const loginBody = (emails: readonly string[], i: number): string =>
+  JSON.stringify({ email: emails[i % emails.length], password: BENCH_PASSWORD, tokenDelivery: 'body' })
+
+/** Fails unless `url` (a login path) signs the first of `emails` in once. */
+export const expectLogin = (url: string, emails: readonly string[]): Promise<Response> =>
+  expectOk(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: loginBody(emails, 0),
+  })
+
+/** Logins at `url` (a login path) for `duration` seconds, each connection's next user in turn. */
+export function loginLoad(
+  url: string,
+  emails: readonly string[],
+  options: { connections: number; duration: number },
+): Promise<LoadResult> {
+  let next = 0
+  return load({
+    url,
+    connections: options.connections,
+    duration: options.duration,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    setupRequest: (request) => ({ ...request, body: loginBody(emails, next++) }),
+  })
 }

@@ -9,11 +9,17 @@ import { defaultHashConcurrency } from '../../packages/server/src/config.js'
 import { type Child, cpuSeconds, startServerScript } from '../lib/children.js'
 import { type BenchContext, eachRun } from '../lib/context.js'
 import { type Figure, figure } from '../lib/figures.js'
-import { describeLoads, expectOk, type LoadResult, load, loadFlags } from '../lib/load.js'
+import { describeLoads, type LoadResult, load, loadFlags } from '../lib/load.js'
 import { createDatabase, postgresCpuSeconds } from '../lib/postgres.js'
 import { startProbe } from '../lib/probe.js'
 import { median } from '../lib/stats.js'
-import { BENCH_PASSWORD, registerUsers, startTesseraServe } from '../lib/tessera-serve.js'
+import {
+  BENCH_PASSWORD,
+  expectLogin,
+  loginLoad,
+  registerUsers,
+  startTesseraServe,
+} from '../lib/tessera-serve.js'
 
 interface Flood {
   logins: LoadResult
@@ -57,29 +63,15 @@ export async function login(context: BenchContext): Promise<Figure[]> {
       { key: 'tessera', url: tessera.url, loginPath: '/auth/login' },
       ...(tutorial ? [{ key: 'tutorial', url: tutorial.url, loginPath: '/login' }] : []),
     ]
-    const loginBody = (i: number) =>
-      JSON.stringify({ email: emails[i % emails.length], password: BENCH_PASSWORD, tokenDelivery: 'body' })
-    for (const stack of stacks) {
-      await expectOk(`${stack.url}${stack.loginPath}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: loginBody(0),
-      })
-    }
+    for (const stack of stacks) await expectLogin(`${stack.url}${stack.loginPath}`, emails)
 
     const health = (url: string, duration: number) =>
       load({ url: `${url}/healthz`, connections: params.healthConnections, duration })
-    const logins = (url: string, loginPath: string) => {
-      let next = 0
-      return load({
-        url: `${url}${loginPath}`,
+    const logins = (url: string, loginPath: string) =>
+      loginLoad(`${url}${loginPath}`, emails, {
         connections: params.loginConnections,
         duration: params.duration,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({ ...request, body: loginBody(next++) }),
       })
-    }
     const flood = async (url: string, loginPath: string): Promise<Flood> => {
       const [loginsDuring, healthDuring] = await Promise.all([
         logins(url, loginPath),
