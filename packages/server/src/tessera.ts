@@ -38,6 +38,7 @@ import {
   POLL_INTERVAL_WITH_REDIS_MS,
   type RevocationFeed,
 } from './revocations/feed.js'
+import { revocationChannel } from './revocations/wake-up.js'
 import { type DatabaseHandle, openDatabase } from './store/db.js'
 import { createHousekeepingStore } from './store/housekeeping.js'
 import { migrateToLatest } from './store/migrate.js'
@@ -284,7 +285,7 @@ export async function createTessera(config: Config, options: TesseraOptions): Pr
       store: stores.revocationEvents,
       logger: options.logger,
       pollIntervalMs: redis ? POLL_INTERVAL_WITH_REDIS_MS : POLL_INTERVAL_MS,
-      redis: redis && { client: redis.client, channel: `${config.redisPrefix}revocations` },
+      redis: redis && { client: redis.client, channel: revocationChannel(config.redisPrefix) },
     })
     const metrics =
       options.metrics ??

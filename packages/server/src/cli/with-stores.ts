@@ -2,6 +2,7 @@ import { createEventRecorder } from '../audit/recorder.js'
 import { systemClock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { AuthEvents } from '../events.js'
+import { publishWakeUp } from '../revocations/wake-up.js'
 import type { Db } from '../store/db.js'
 import { migrateToLatest } from '../store/migrate.js'
 import { createStores, type Stores } from '../store/stores.js'
@@ -23,11 +24,22 @@ export async function withStores(
   try {
     const results = await migrateToLatest(database.db)
     // a command's changes (users create, roles, disable, …) enqueue their webhook events as the server's do
+    // a revocation written here (disable, roles, client revoked) is found by running instances at
+    // their next poll; with Redis they are woken once the command is done, as an instance wakes them
+    let revoked = false
     const stores = createStores(database.db, {
       accessTokenTtl: config.accessTokenTtl,
+      onRevocation: () => {
+        revoked = true
+      },
       webhooks: config.webhookUrl ? { clock: systemClock } : undefined,
     })
-    await work(stores, results, database.db, database.embedded === true)
+    try {
+      await work(stores, results, database.db, database.embedded === true)
+    } finally {
+      // also after a failure: what committed before it is as revoked
+      if (revoked && config.redisUrl) await publishWakeUp(config.redisUrl, config.redisPrefix)
+    }
     return 0
   } finally {
     await database.close()
