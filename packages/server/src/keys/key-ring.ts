@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto'
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { type CryptoKey, importJWK, type JWK } from 'jose'
 import type { Clock } from '../clock.js'
 import type { Config, SigningAlg } from '../config.js'
@@ -179,7 +179,9 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
               row.kid,
             )
           }
-          key = (await importJWK(JSON.parse(opened.jwk), row.alg)) as KeyObject | CryptoKey
+          // a KeyObject, not jose's CryptoKey: the signer (fast-jwt, node:crypto) takes it as it is,
+          // where KeyObject.from() of a non-extractable CryptoKey is deprecated from Node 24 (DEP0204)
+          key = createPrivateKey({ key: JSON.parse(opened.jwk) as JsonWebKey, format: 'jwk' })
           privateKeys.set(row.kid, key)
         }
         candidates.push({
