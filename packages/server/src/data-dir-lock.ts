@@ -1,3 +1,4 @@
+import { readFileSync, readlinkSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
@@ -13,8 +14,14 @@ export interface DataDirLock {
 
 export interface LockHolder {
   pid: number
-  /** The holder's host name: its pid means something only on the same host (and pid namespace). */
+  /** The holder's host name, for the message. */
   host?: string
+  /**
+   * Where the holder's pid means something: this boot of this machine and the holder's pid
+   * namespace (Linux). Two containers may share a host name (host networking, one pod) and not
+   * their pids; undefined where it cannot be read.
+   */
+  processSpace?: string
   url?: string
   command: string
 }
@@ -24,14 +31,14 @@ export class DataDirLockedError extends Error {
     readonly dataDir: string,
     readonly holder: LockHolder | undefined,
   ) {
+    const where = holder?.host ? ` on ${holder.host}` : ''
     const who = holder
-      ? `a Tessera ${holder.command} (pid ${holder.pid}${holder.url ? `, ${holder.url}` : ''})`
+      ? `a Tessera ${holder.command} (pid ${holder.pid}${where}${holder.url ? `, ${holder.url}` : ''})`
       : 'another Tessera process'
     super(
       `The embedded database in ${dataDir} is in use by ${who}. PGlite allows one process at a time. ` +
         'Stop that process first, or run Tessera on PostgreSQL (DATABASE_URL=postgres://…) to run several ' +
-        'servers and the CLI side by side. If no such process runs, the lock was left by a crash and frees itself within 10 seconds ' +
-        '(at once when the process that held it ran on this host).',
+        'servers and the CLI side by side. If no such process runs, the lock was left by a crash and frees itself within 10 seconds.',
     )
     this.name = 'DataDirLockedError'
   }
@@ -39,9 +46,19 @@ export class DataDirLockedError extends Error {
 
 const STALE_MS = 10_000
 
+/**
+ * Takes the data dir's lock, or throws DataDirLockedError.
+ *
+ * A holder that died without releasing (a crash, SIGKILL, the OOM killer) leaves a lock that looks
+ * alive until its mtime is 10 s old, so a restart at once (systemd, a supervisor) would be refused.
+ * When the holder's pid is gone from the process space it ran in (the same boot, the same pid
+ * namespace), its lock is taken over at once. The whole acquisition (the lock, that look at the
+ * holder, the holder's info) happens under a second, short-lived lock: a process in the middle of
+ * taking a free lock, its info not yet written, is never mistaken for a dead holder.
+ */
 export async function lockDataDir(
   dataDir: string,
-  holder: Omit<LockHolder, 'pid' | 'host'>,
+  holder: Omit<LockHolder, 'pid' | 'host' | 'processSpace'>,
   onCompromised: (error: Error) => void,
 ): Promise<DataDirLock> {
   // owner only: PGlite writes its files world-readable and -writable (mode 0666), and they hold
@@ -49,25 +66,53 @@ export async function lockDataDir(
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const lockPath = join(dataDir, 'tessera.lock')
   const infoPath = join(dataDir, 'tessera.lock.json')
-  // proper-lockfile: an atomic mkdir, kept fresh by an mtime update; stale after 10 s of silence
-  const lock = () =>
-    lockfile.lock(dataDir, {
-      lockfilePath: lockPath,
+  const refused = async () => new DataDirLockedError(dataDir, await readHolder(infoPath))
+
+  // proper-lockfile keeps its locks by the locked path: this one's must not be the data dir's.
+  // Held for milliseconds; processes starting together queue for it
+  const acquirePath = `${lockPath}.acquire`
+  let releaseAcquire: () => Promise<void>
+  try {
+    releaseAcquire = await lockfile.lock(acquirePath, {
+      lockfilePath: acquirePath,
       realpath: false,
       stale: STALE_MS,
-      update: STALE_MS / 4,
-      onCompromised,
+      retries: { retries: 20, minTimeout: 20, maxTimeout: 250 },
+      // held too briefly to be kept fresh; losing it changes nothing once the data dir's is ours
+      onCompromised: () => {},
     })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') throw await refused()
+    throw error
+  }
+
   let releaseLock: () => Promise<void>
   try {
-    releaseLock = await lock()
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
-    const taken = await takeOverFromDeadHolder(lockPath, infoPath, lock)
-    if (!taken) throw new DataDirLockedError(dataDir, await readHolder(infoPath))
-    releaseLock = taken
+    // an atomic mkdir, kept fresh by an mtime update; stale after 10 s of silence
+    const lock = () =>
+      lockfile.lock(dataDir, {
+        lockfilePath: lockPath,
+        realpath: false,
+        stale: STALE_MS,
+        update: STALE_MS / 4,
+        onCompromised,
+      })
+    try {
+      releaseLock = await lock()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
+      if (!isDead(await readHolder(infoPath))) throw await refused()
+      await rm(infoPath, { force: true })
+      await rm(lockPath, { recursive: true, force: true })
+      releaseLock = await lock().catch(async (again: NodeJS.ErrnoException) => {
+        throw again.code === 'ELOCKED' ? await refused() : again
+      })
+    }
+    const info: LockHolder = { pid: process.pid, host: hostname(), processSpace: processSpace(), ...holder }
+    await writeFile(infoPath, JSON.stringify(info))
+  } finally {
+    await releaseAcquire().catch(() => {})
   }
-  await writeFile(infoPath, JSON.stringify({ pid: process.pid, host: hostname(), ...holder }))
   return {
     async release() {
       await rm(infoPath, { force: true })
@@ -76,49 +121,25 @@ export async function lockDataDir(
   }
 }
 
-/**
- * A holder that died without releasing (a crash, SIGKILL, the OOM killer) leaves a lock that would
- * look alive until its mtime is 10 s old; a restart at once (systemd, a supervisor) would be
- * refused. When the holder ran on this host and its pid is gone, its lock is taken over now. One
- * process at a time does that, under a second lock, and looks at the holder again under it: two
- * servers restarted at once cannot both remove the dead lock and both hold the new one.
- */
-async function takeOverFromDeadHolder(
-  lockPath: string,
-  infoPath: string,
-  lock: () => Promise<() => Promise<void>>,
-): Promise<(() => Promise<void>) | undefined> {
-  if (!isDead(await readHolder(infoPath))) return undefined
-  let releaseTakeover: () => Promise<void>
+/** This boot and this process's pid namespace (Linux), or undefined where /proc cannot tell. */
+export function processSpace(): string | undefined {
   try {
-    // proper-lockfile keeps its locks by the locked path: this one's must not be the data dir's
-    const takeoverPath = `${lockPath}.takeover`
-    releaseTakeover = await lockfile.lock(takeoverPath, {
-      lockfilePath: takeoverPath,
-      realpath: false,
-      stale: STALE_MS,
-    })
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') return undefined
-    throw error
-  }
-  try {
-    // another process may have taken over and released the second lock since the first look
-    if (!isDead(await readHolder(infoPath))) return undefined
-    await rm(infoPath, { force: true })
-    await rm(lockPath, { recursive: true, force: true })
-    return await lock()
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') return undefined
-    throw error
-  } finally {
-    await releaseTakeover()
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+    const namespace = readlinkSync('/proc/self/ns/pid')
+    return boot && namespace ? `${boot}/${namespace}` : undefined
+  } catch {
+    return undefined
   }
 }
 
-/** The holder ran on this host and no process has its pid any more. */
+/**
+ * The holder ran in this process space and no process has its pid any more. Anything unknown (no
+ * info, info from an earlier version, another machine or container, a pid that lives) is not dead.
+ */
 function isDead(holder: LockHolder | undefined): boolean {
-  if (!holder || holder.host !== hostname() || holder.pid === process.pid) return false
+  const here = processSpace()
+  if (!holder || here === undefined || holder.processSpace !== here || holder.pid === process.pid)
+    return false
   try {
     process.kill(holder.pid, 0)
     return false

@@ -21,12 +21,12 @@ export async function withStores(
   ) => Promise<void>,
 ): Promise<number> {
   const { database, lock } = await openTesseraDatabase(config, { command, logger: false, migrate: false })
+  // a revocation written here (disable, roles, client revoked) is found by running instances at
+  // their next poll; with Redis they are woken once the command is done, as an instance wakes them
+  let revoked = false
   try {
     const results = await migrateToLatest(database.db)
     // a command's changes (users create, roles, disable, …) enqueue their webhook events as the server's do
-    // a revocation written here (disable, roles, client revoked) is found by running instances at
-    // their next poll; with Redis they are woken once the command is done, as an instance wakes them
-    let revoked = false
     const stores = createStores(database.db, {
       accessTokenTtl: config.accessTokenTtl,
       onRevocation: () => {
@@ -34,16 +34,14 @@ export async function withStores(
       },
       webhooks: config.webhookUrl ? { clock: systemClock } : undefined,
     })
-    try {
-      await work(stores, results, database.db, database.embedded === true)
-    } finally {
-      // also after a failure: what committed before it is as revoked
-      if (revoked && config.redisUrl) await publishWakeUp(config.redisUrl, config.redisPrefix)
-    }
+    await work(stores, results, database.db, database.embedded === true)
     return 0
   } finally {
     await database.close()
     await lock?.release()
+    // after the database and its lock are let go (a slow Redis holds neither); also after a
+    // failure: what committed before it is as revoked
+    if (revoked && config.redisUrl) await publishWakeUp(config.redisUrl, config.redisPrefix)
   }
 }
 

@@ -182,6 +182,13 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
           // a KeyObject, not jose's CryptoKey: the signer (fast-jwt, node:crypto) takes it as it is,
           // where KeyObject.from() of a non-extractable CryptoKey is deprecated from Node 24 (DEP0204)
           key = createPrivateKey({ key: JSON.parse(opened.jwk) as JsonWebKey, format: 'jwk' })
+          if (!fitsAlg(key, row.alg as SigningAlg)) {
+            throw new KeyRingError(
+              'KEY_UNREADABLE',
+              `the signing key ${row.kid} is not a ${row.alg} key`,
+              row.kid,
+            )
+          }
           privateKeys.set(row.kid, key)
         }
         candidates.push({
@@ -232,5 +239,19 @@ export async function createKeyRing(deps: KeyRingDeps): Promise<KeyRing> {
     },
     reload,
     close: () => clearInterval(timer),
+  }
+}
+
+/** What jose's importJWK checked: the key is of the kind its algorithm signs with. */
+function fitsAlg(key: KeyObject, alg: SigningAlg): boolean {
+  switch (alg) {
+    case 'RS256':
+      return key.asymmetricKeyType === 'rsa'
+    case 'ES256':
+      return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+    case 'EdDSA':
+      return key.asymmetricKeyType === 'ed25519'
+    default:
+      return false
   }
 }

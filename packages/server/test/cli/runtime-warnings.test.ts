@@ -11,8 +11,9 @@ import {
 
 /*
  * Node prints a runtime deprecation once per process, to stderr, and a later Node turns it into an
- * error. A fresh `tessera serve` that signs, verifies and rotates tokens must print none: .ci/run
- * runs this file on the current LTS too (Node 24), where such deprecations show first.
+ * error. A fresh `tessera serve` that signs and verifies access tokens (RS256, the default) and
+ * rotates a refresh token must print none: .ci/run runs this file on the current LTS too (Node 24),
+ * where such deprecations show first.
  */
 
 afterEach(() => cleanupProcesses())

@@ -1,8 +1,6 @@
-import { Redis } from 'ioredis'
 import { decodeJwt } from 'jose'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runCli, startServerInProcess, stopInProcessServers } from '../helpers/cli.js'
-import { TEST_REDIS_URL } from '../helpers/database.js'
 import { cleanupProcesses, login, preparedDataDir, spawnCli } from '../helpers/process.js'
 
 const PASSWORD = 'correct horse battery staple'
@@ -130,42 +128,5 @@ describe('tessera users (no server running)', () => {
     expect(unknownSub.stderr).toContain('Usage: tessera users create')
     expect(unknownCommand.code).toBe(2)
     expect(unknownCommand.stderr).toContain('unknown command "frobnicate"')
-  })
-})
-
-describe.skipIf(!TEST_REDIS_URL)('tessera users with REDIS_URL set', () => {
-  it('wakes the running instances through Redis after a command that revoked tokens, not after others', async () => {
-    const prefix = `cliwake${process.pid}:`
-    const env = {
-      TESSERA_DATA_DIR: await preparedDataDir(),
-      REDIS_URL: TEST_REDIS_URL,
-      TESSERA_REDIS_PREFIX: prefix,
-    }
-    const listener = new Redis(TEST_REDIS_URL as string)
-    try {
-      const messages: string[] = []
-      listener.on('message', (channel: string) => messages.push(channel))
-      await listener.subscribe(`${prefix}revocations`)
-      // a round trip on the subscriber's connection: every message published before it has arrived
-      const settled = () => listener.ping()
-
-      const created = await runCli(['users', 'create', '--email', 'wake@example.com'], env, `${PASSWORD}\n`)
-      expect(created.code).toBe(0)
-      await settled()
-      expect(messages).toEqual([])
-
-      const changed = await runCli(['users', 'roles', '--email', 'wake@example.com', '--add', 'ops'], env)
-      expect(changed.code).toBe(0)
-      await settled()
-      expect(messages).toEqual([`${prefix}revocations`])
-
-      const disabled = await runCli(['users', 'disable', '--email', 'wake@example.com'], env)
-      expect(disabled.stderr).toBe('')
-      expect(disabled.code).toBe(0)
-      await settled()
-      expect(messages).toHaveLength(2)
-    } finally {
-      listener.disconnect()
-    }
   })
 })
