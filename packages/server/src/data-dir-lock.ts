@@ -67,6 +67,8 @@ export async function lockDataDir(
   const lockPath = join(dataDir, 'tessera.lock')
   const infoPath = join(dataDir, 'tessera.lock.json')
   const refused = async () => new DataDirLockedError(dataDir, await readHolder(infoPath))
+  // read once: where this process's pids mean something, for the holder's info and for judging it
+  const here = processSpace()
 
   // proper-lockfile keeps its locks by the locked path: this one's must not be the data dir's.
   // Held for milliseconds; processes starting together queue for it
@@ -101,14 +103,15 @@ export async function lockDataDir(
       releaseLock = await lock()
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error
-      if (!isDead(await readHolder(infoPath))) throw await refused()
+      const current = await readHolder(infoPath)
+      if (!isDead(current, here)) throw new DataDirLockedError(dataDir, current)
       await rm(infoPath, { force: true })
       await rm(lockPath, { recursive: true, force: true })
       releaseLock = await lock().catch(async (again: NodeJS.ErrnoException) => {
         throw again.code === 'ELOCKED' ? await refused() : again
       })
     }
-    const info: LockHolder = { pid: process.pid, host: hostname(), processSpace: processSpace(), ...holder }
+    const info: LockHolder = { pid: process.pid, host: hostname(), processSpace: here, ...holder }
     await writeFile(infoPath, JSON.stringify(info))
   } finally {
     await releaseAcquire().catch(() => {})
@@ -133,11 +136,11 @@ export function processSpace(): string | undefined {
 }
 
 /**
- * The holder ran in this process space and no process has its pid any more. Anything unknown (no
- * info, info from an earlier version, another machine or container, a pid that lives) is not dead.
+ * The holder ran in this process space (`here`) and no process has its pid any more. Anything
+ * unknown (no info, info from an earlier version, another machine or container, a pid that lives)
+ * is not dead.
  */
-function isDead(holder: LockHolder | undefined): boolean {
-  const here = processSpace()
+function isDead(holder: LockHolder | undefined, here: string | undefined): boolean {
   if (!holder || here === undefined || holder.processSpace !== here || holder.pid === process.pid)
     return false
   try {
