@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
+import { within } from './within.js'
 
 /** The shared Redis connection of one process: rate limits and readiness use it. */
 export interface RedisHandle {
@@ -43,17 +44,7 @@ export function openRedis(url: string, logger: Logger | false): RedisHandle {
     client,
     isUp: () => up && client.status === 'ready',
     async ping(timeoutMs = 1000) {
-      let timer: NodeJS.Timeout | undefined
-      try {
-        await Promise.race([
-          client.ping(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('redis ping timed out')), timeoutMs)
-          }),
-        ])
-      } finally {
-        clearTimeout(timer)
-      }
+      await within(client.ping(), timeoutMs, 'redis ping timed out')
     },
     async close() {
       client.disconnect()

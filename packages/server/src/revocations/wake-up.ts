@@ -1,3 +1,5 @@
+import { within } from '../within.js'
+
 /** The Redis channel on which instances wake each other when a revocation event was written. */
 export const revocationChannel = (redisPrefix: string): string => `${redisPrefix}revocations`
 
@@ -13,7 +15,6 @@ export async function publishWakeUp(
   redisPrefix: string,
   timeoutMs = 2000,
 ): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
   let finished = false
   let disconnect = () => {}
   const publish = async () => {
@@ -35,18 +36,12 @@ export async function publishWakeUp(
     await client.publish(revocationChannel(redisPrefix), '1')
   }
   try {
-    await Promise.race([
-      publish(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timed out')), timeoutMs)
-      }),
-    ])
+    await within(publish(), timeoutMs, 'redis publish timed out')
     return true
   } catch {
     return false
   } finally {
     finished = true
-    clearTimeout(timer)
     disconnect()
   }
 }

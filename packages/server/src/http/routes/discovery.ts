@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { TesseraError } from '../../errors.js'
 import type { FlowDeps } from '../../flows/deps.js'
 import type { RedisHandle } from '../../redis.js'
+import { within } from '../../within.js'
 import { responses } from '../schemas.js'
 
 export interface DiscoveryDeps extends Pick<FlowDeps, 'keyRing' | 'config'> {
@@ -149,18 +150,3 @@ export const discoveryRoutes =
       },
     )
   }
-
-/** Settles like `work`, or rejects with `message` after `ms`: a check never waits past its bound. */
-async function within<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms)
-      }),
-    ])
-  } finally {
-    clearTimeout(timer)
-  }
-}
